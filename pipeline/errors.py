@@ -1,0 +1,19 @@
+"""User-facing errors: the CLI prints their message (no traceback) and exits with code 2."""
+
+
+class LoanriskError(Exception):
+    """A problem the user can fix: bad config, bad data, a missing model. Exit code 2."""
+
+    exit_code = 2
+
+
+class ConfigError(LoanriskError):
+    """The configuration or a command-line option is invalid."""
+
+
+class DataError(LoanriskError):
+    """An input table or file is missing, unreadable or violates the data contract."""
+
+
+class ModelError(LoanriskError):
+    """A model URI does not resolve or the model does not fit the input."""

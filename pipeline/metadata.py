@@ -1,0 +1,71 @@
+"""Feature metadata: what each column of the feature matrix means, its family and expected sign.
+
+Kept beside the matrix (`feature_metadata.json`), logged with every run, and used by training
+(monotone constraints), explanation (grouping, expected vs found direction) and reason codes
+(readable labels).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+Family = Literal["repayment", "relationship", "customer_loan"]
+Direction = Literal["lowers", "raises", "unknown"]
+
+# Columns of the feature matrix that are keys or outcomes, never model inputs.
+KEY_COLUMNS = ("loan_id", "customer_id", "snapshot_date")
+LABEL_COLUMN = "label"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One model input.
+
+    expected: the direction the business expects on the probability of default when the feature
+        grows ("lowers" = more of it, less default). Drives monotone constraints.
+    label: a template for reason codes, formatted with `value`, e.g.
+        "{value:.0f} late instalments in the last 6 months".
+    """
+
+    name: str
+    family: Family
+    description: str
+    expected: Direction = "unknown"
+    kind: Literal["numeric", "categorical"] = "numeric"
+    label: str = ""
+
+    def readable(self, value: object) -> str:
+        """Reason-code text for this feature at `value`."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return f"{self.description}: missing"
+        if self.label:
+            try:
+                return self.label.format(value=value)
+            except (ValueError, TypeError):
+                pass
+        if isinstance(value, float):
+            return f"{self.description}: {value:,.2f}"
+        return f"{self.description}: {value}"
+
+    @property
+    def monotone(self) -> int:
+        return {"lowers": -1, "raises": 1}.get(self.expected, 0)
+
+
+def save_metadata(specs: list[FeatureSpec], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps([asdict(s) for s in specs], indent=2))
+    tmp.replace(path)
+
+
+def load_metadata(path: Path) -> list[FeatureSpec]:
+    return [FeatureSpec(**d) for d in json.loads(Path(path).read_text())]
+
+
+def by_name(specs: list[FeatureSpec]) -> dict[str, FeatureSpec]:
+    return {s.name: s for s in specs}
