@@ -117,7 +117,7 @@ def generate(
             write_parquet(df, target)
         else:
             with atomic_path(target) as tmp:
-                df.to_csv(tmp, index=False, date_format="%Y-%m-%d")
+                df.to_csv(tmp, index=False)
     write_parquet(book.true_pd, out_dir / "truth" / "true_pd.parquet")
     write_json(book.truth, out_dir / "truth" / "truth.json")
     log.info(
