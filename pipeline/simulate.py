@@ -55,7 +55,13 @@ EVENT_TYPES = (
     "hardship_request",
     "marketing",
 )
-LEVERS = ("proactive_checkin", "payment_reminder", "financial_education", "complaint_resolution")
+LEVERS = (
+    "proactive_checkin",
+    "payment_reminder",
+    "financial_education",
+    "complaint_resolution",
+    "marketing",  # the planted null: forcing it changes nothing
+)
 
 
 @dataclass(frozen=True)
@@ -137,11 +143,18 @@ def simulate(
     window_months: int = 12,
     levers: dict[str, bool] | None = None,
     effects: Effects | None = None,
+    lever_months: tuple[int, int] | None = None,
 ) -> Book:
-    """Run the simulation in memory. Deterministic for a given (cfg, seed, levers)."""
+    """Run the simulation in memory. Deterministic for a given (cfg, seed, levers).
+
+    levers: force a lever on (True: at least one such event a month for every customer with a
+        loan; for complaint_resolution, every complaint resolved) or off (False: none).
+    lever_months: force the levers only in months [a, b) (month 0 = cfg.start), e.g. the
+        treatment window before a snapshot; None = every month.
+    """
     levers = _check_levers(levers or {})
     fx = effects or Effects()
-    sim = _Simulation(cfg, seed, window_months, levers, fx)
+    sim = _Simulation(cfg, seed, window_months, levers, fx, lever_months)
     return sim.run()
 
 
@@ -167,11 +180,12 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class _Simulation:
-    def __init__(self, cfg, seed, window_months, levers, fx: Effects):
+    def __init__(self, cfg, seed, window_months, levers, fx: Effects, lever_months=None):
         self.cfg = cfg
         self.seed = seed
         self.W = window_months
-        self.levers = levers
+        self.all_levers = levers
+        self.lever_months = lever_months
         self.fx = fx
         self.M = cfg.months
         start = np.datetime64(cfg.start.replace(day=1), "M")
@@ -273,6 +287,10 @@ class _Simulation:
         idx = {t: i for i, t in enumerate(EVENT_TYPES)}
 
         for m in range(M):
+            in_window = self.lever_months is None or (
+                self.lever_months[0] <= m < self.lever_months[1]
+            )
+            self.levers = self.all_levers if in_window else {}
             active_loan = (self.l_orig <= m) & (m <= self.l_orig + self.l_term)
             due_loan = (self.l_orig < m) & (m <= self.l_orig + self.l_term)
             has_loan = np.bincount(self.l_cust[active_loan], minlength=n) > 0
@@ -381,7 +399,7 @@ class _Simulation:
         return self._broker
 
     def _apply_levers(self, cnt: np.ndarray, idx: dict[str, int], alive: np.ndarray) -> None:
-        for lever in ("proactive_checkin", "payment_reminder", "financial_education"):
+        for lever in ("proactive_checkin", "payment_reminder", "financial_education", "marketing"):
             forced = self.levers.get(lever)
             if forced is True:
                 cnt[idx[lever]] = np.maximum(cnt[idx[lever]], alive.astype(np.int32))
@@ -764,7 +782,10 @@ class _Simulation:
                 fx.tenure_per_log_year, "per log(1 + years with the lender)", ["tenure_months"]
             ),
             "marketing_contacts": _effect(
-                fx.marketing, "marketing contacts (planted null)", ["marketing_contacts_12m"]
+                fx.marketing,
+                "marketing contacts (planted null)",
+                ["marketing_contacts_12m"],
+                lever="marketing",
             ),
             "activity_drop": {
                 "sign": 1,
@@ -795,7 +816,8 @@ class _Simulation:
             "months": self.M,
             "start": str(self.cfg.start),
             "window_months": self.W,
-            "levers_forced": self.levers,
+            "levers_forced": self.all_levers,
+            "lever_months": list(self.lever_months) if self.lever_months else None,
             "confounding": "reminders and check-ins target customers the lender sees as risky "
             "(risk grade, late payments in the last 3 months)",
             "mean_true_pd": float(true_pd["true_pd"].mean()),
@@ -840,4 +862,3 @@ def book_summary(book: Book) -> dict:
         "crm_interactions": len(book.crm_interactions),
         "mean_true_pd_12m": float(book.true_pd["true_pd"].mean()),
     }
-
