@@ -1,0 +1,146 @@
+"""Reason codes: readable text, ordered by contribution, positive only, deterministic ties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.metadata import FeatureSpec
+from pipeline.reasons import reason_codes, top_k_indices
+
+SPECS = [
+    FeatureSpec(
+        "dpd_now", "repayment", "Days past due now", "raises", label="{value:.0f} days late"
+    ),
+    FeatureSpec("complaints_12m", "relationship", "Complaints, 12 months", "raises"),
+    FeatureSpec("tenure_months", "relationship", "Months as a customer", "lowers"),
+    FeatureSpec(
+        "product", "customer_loan", "Product", kind="categorical", label="Product: {value}"
+    ),
+]
+
+
+@pytest.fixture
+def X() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "dpd_now": [45.0, 0.0, 3.0],
+            "complaints_12m": [2.0, 0.0, np.nan],
+            "tenure_months": [6.0, 96.0, 30.0],
+            "product": pd.Categorical(["card", "auto", "card"], categories=["auto", "card"]),
+        },
+        index=[10, 11, 12],
+    )
+
+
+def _contribs(rows: list[list[float]]) -> np.ndarray:
+    c = np.array(rows, dtype=float)
+    return np.column_stack([c, np.full(len(c), -3.0)])  # bias column, must be ignored
+
+
+def test_readable_labels_in_contribution_order(X):
+    contribs = _contribs(
+        [
+            [1.2, 0.4, 0.8, -0.1],  # dpd > tenure > complaints
+            [-0.5, 0.0, -0.9, 0.3],  # only product pushes up
+            [0.1, 0.7, -0.2, 0.5],  # complaints (missing) > product > dpd
+        ]
+    )
+    out = reason_codes(contribs, X, SPECS, top_k=3)
+    assert list(out.columns) == ["reason_1", "reason_2", "reason_3"]
+    assert list(out.index) == [10, 11, 12]
+    assert out.loc[10].tolist() == [
+        "45 days late",
+        "Months as a customer: 6.00",
+        "Complaints, 12 months: 2.00",
+    ]
+    # positive contributions only: one reason, then empty strings
+    assert out.loc[11].tolist() == ["Product: auto", "", ""]
+    assert out.loc[12].tolist() == [
+        "Complaints, 12 months: missing",
+        "Product: card",
+        "3 days late",
+    ]
+
+
+def test_protective_factors_most_negative_first(X):
+    contribs = _contribs([[1.2, 0.4, -0.8, -0.1], [-0.5, 0.0, -0.9, 0.3], [0.1, 0.7, 0.2, 0.5]])
+    out = reason_codes(contribs, X, SPECS, top_k=2, protective=True)
+    assert list(out.columns) == ["reason_1", "reason_2", "protective_1", "protective_2"]
+    assert out.loc[10, "protective_1"] == "Months as a customer: 6.00"
+    assert out.loc[10, "protective_2"] == "Product: card"
+    assert out.loc[11, ["protective_1", "protective_2"]].tolist() == [
+        "Months as a customer: 96.00",
+        "0 days late",
+    ]
+    assert out.loc[12, ["protective_1", "protective_2"]].tolist() == ["", ""]
+
+
+def test_ties_go_to_the_earlier_feature_every_time(X):
+    contribs = _contribs([[0.5, 0.5, 0.5, 0.5]] * 3)
+    first = reason_codes(contribs, X, SPECS, top_k=3)
+    for _ in range(3):
+        pd.testing.assert_frame_equal(reason_codes(contribs, X, SPECS, top_k=3), first)
+    assert first.loc[11].tolist() == [
+        "0 days late",
+        "Complaints, 12 months: 0.00",
+        "Months as a customer: 96.00",
+    ]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 8])
+def test_top_k_indices_matches_a_full_stable_sort(k):
+    rng = np.random.default_rng(k)
+    # small integers: many ties, also at the k-th position
+    scores = rng.integers(-3, 4, size=(400, 8)).astype(float)
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(top_k_indices(scores, k), expected)
+
+
+def test_nan_or_infinite_contributions_never_repeat_a_feature(X):
+    contribs = _contribs(
+        [[0.4, np.nan, -np.inf, 0.1], [np.nan] * 4, [-np.inf, 0.2, np.nan, np.nan]]
+    )
+    idx = top_k_indices(contribs[:, :-1], 4)
+    assert all(len(set(row)) == 4 for row in idx.tolist())
+    out = reason_codes(contribs, X, SPECS, top_k=3)
+    assert out.loc[10].tolist() == ["45 days late", "Product: card", ""]
+    assert out.loc[11].tolist() == ["", "", ""]
+    assert out.loc[12].tolist() == ["Complaints, 12 months: missing", "", ""]
+
+
+def test_fewer_features_than_k_pads_with_empty(X):
+    small = X[["dpd_now", "product"]]
+    out = reason_codes(_contribs([[0.3, 0.2], [0.1, 0.9], [0.0, -1.0]]), small, SPECS, top_k=3)
+    assert out.loc[11].tolist() == ["Product: auto", "0 days late", ""]
+    assert out.loc[12].tolist() == ["", "", ""]
+    assert (out.dtypes == "str").all()
+
+
+def test_top_k_zero_and_shape_errors(X):
+    contribs = _contribs([[0.1, 0.2, 0.3, 0.4]] * 3)
+    assert reason_codes(contribs, X, SPECS, top_k=0).shape == (3, 0)
+    with pytest.raises(ValueError, match="does not match"):
+        reason_codes(contribs[:, :-1], X, SPECS)
+    with pytest.raises(ValueError, match="no FeatureSpec"):
+        reason_codes(contribs, X.rename(columns={"dpd_now": "mystery"}), SPECS)
+
+
+def test_reasons_follow_model_contributions():
+    from test_model import FEATURES, make_book, train_tiny, training_frame
+    from test_model import SPECS as MODEL_SPECS
+
+    book = make_book(300, seed=3)
+    booster = train_tiny(book)
+    X = training_frame(book)
+    contribs = booster.predict(X, pred_contrib=True)
+    out = reason_codes(contribs, X, MODEL_SPECS, top_k=2)
+    top = np.argmax(contribs[:, :-1], axis=1)
+    has_reason = contribs[:, :-1].max(axis=1) > 0
+    specs = {s.name: s for s in MODEL_SPECS}
+    for i in np.flatnonzero(has_reason)[:50]:
+        name = FEATURES[top[i]]
+        value = X.iloc[i][name]
+        assert out.iloc[i]["reason_1"] == specs[name].readable(None if pd.isna(value) else value)
+    assert (out.loc[~has_reason, "reason_1"] == "").all()
