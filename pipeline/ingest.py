@@ -620,7 +620,9 @@ def _fmt(value: object) -> str:
     if pd.api.types.is_scalar(value) and pd.isna(value):
         return "missing"
     if isinstance(value, pd.Timestamp):
-        return str(value.date()) if value == value.normalize() else value.isoformat(sep=" ")
+        # str(), not .date(): years outside Python's datetime range (e.g. -1) must still render.
+        text = str(value)
+        return text.removesuffix(" 00:00:00") if value == value.normalize() else text
     if isinstance(value, str):
         return repr(value if len(value) <= 40 else value[:37] + "...")
     if isinstance(value, (bool, np.bool_)):

@@ -476,6 +476,15 @@ def test_rows_are_numbered_by_position_whatever_the_index() -> None:
     assert "row 3: -1.0" in paragraph(data_error(book), "loans.principal:")
 
 
+def test_date_outside_pythons_range_is_reported_not_crashed() -> None:
+    # Found by hypothesis: "-1" parses as ISO year -1, which Timestamp.date() cannot render.
+    book = make_book()
+    book["customers"]["customer_since"] = book["customers"]["customer_since"].astype(object)
+    book["customers"].loc[0, "customer_since"] = "-1"
+    found = paragraph(data_error(book), "customers.customer_since:")
+    assert "row 1: -001-01-01" in found
+
+
 def test_missing_column_is_listed() -> None:
     book = make_book()
     book["customers"] = book["customers"].drop(columns=["region", "birth_year"])
