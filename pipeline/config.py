@@ -67,7 +67,7 @@ class GenerateConfig(Section):
         return SIZES[self.size] if self.size in SIZES else int(self.size)
 
 
-SIZES = {"tiny": 400, "small": 1500, "default": 6000, "large": 60000, "xlarge": 400000}
+SIZES = {"tiny": 400, "small": 1500, "default": 10000, "large": 100000, "xlarge": 500000}
 
 
 class FeaturesConfig(Section):
@@ -97,7 +97,7 @@ class TrainConfig(Section):
     early_stopping_rounds: int = Field(50, ge=5)
     monotone_constraints: bool = True
     calibration: Literal["auto", "isotonic", "platt", "none"] = "auto"
-    max_depth_cap: int = Field(8, ge=2, le=64)
+    max_depth_cap: int = Field(6, ge=2, le=64)
 
 
 class MlflowConfig(Section):

@@ -68,7 +68,7 @@ LEVERS = (
 class Effects:
     """Log-odds effects on the monthly distress hazard. Signs are the planted truth."""
 
-    intercept: float = -5.45
+    intercept: float = -5.75
     capacity: float = -0.6
     willingness: float = -0.5
     downturn: float = 1.0  # times the region's sensitivity and the config's strength
@@ -84,7 +84,11 @@ class Effects:
     fatigue_per_contact_above: float = 0.45
     financial_education: float = -0.45
     broker_channel: float = 0.2
-    debt_to_income: float = 0.8
+    debt_to_income_above_035: float = 2.5  # per unit of debt-to-income above 0.35
+    young_borrower: float = 0.35  # under 26
+    age_curvature: float = 0.0005  # per year squared away from 45
+    downturn_self_employed: float = 0.6  # extra downturn sensitivity of self-employed/contractors
+    seasoning: float = 0.35  # newest loan 3-18 months old: the classic early-months peak
     marketing: float = 0.0  # planted null: looks plausible, does nothing
 
 
@@ -224,7 +228,7 @@ class _Simulation:
         self.digital = _sigmoid(2.5 - 0.07 * (age - 21) + 0.5 * rng.standard_normal(n))
         self.marketing_rate = rng.gamma(1.2, 0.25, n)
         self.shock_prone = rng.gamma(2.0, 0.5, n)
-        self.lag = rng.integers(2, 5, n)
+        self.lag = rng.integers(1, 3, n)
         # What the lender sees and acts on: a noisy grade of capacity and willingness.
         self.grade = 0.6 * self.cap + 0.4 * self.will + 0.55 * rng.standard_normal(n)
 
@@ -313,6 +317,10 @@ class _Simulation:
                 + fx.capacity * self.cap
                 + fx.willingness * self.will
                 + fx.downturn * macro[m] * np.array(REGION_DOWNTURN_SENSITIVITY)[self.region]
+                + fx.downturn_self_employed * macro[m] * np.isin(self.employment, (1, 2))
+                + fx.young_borrower * (self.age + m / 12 < 26)
+                + fx.age_curvature * (self.age + m / 12 - 45) ** 2
+                + fx.seasoning * self._seasoning(m)
                 + fx.season_january * np.cos(2 * np.pi * ((m + self.cfg.start.month - 1) % 12) / 12)
                 + fx.income_shock * shock
                 + fx.tenure_per_log_year * np.log1p(tenure_years)
@@ -324,7 +332,7 @@ class _Simulation:
                 + fx.fatigue_per_contact_above
                 * np.maximum(0.0, lender_rate - fx.fatigue_threshold_per_month)
                 + fx.financial_education * edu_ever
-                + fx.debt_to_income * np.minimum(loan_dti, 1.5)
+                + fx.debt_to_income_above_035 * np.clip(loan_dti - 0.35, 0, 1)
                 + fx.marketing * _recent(counts[idx["marketing"]], m, 12)
                 + fx.broker_channel * self._broker_customers()
             )
@@ -390,6 +398,13 @@ class _Simulation:
         self.hazard = hazard
         self.distress = distress
         return self._assemble(events, pays)
+
+    def _seasoning(self, m: int) -> np.ndarray:
+        """1 when the customer's newest loan is 3-18 months old."""
+        age = np.full(self.n, 10_000)
+        started = self.l_orig <= m
+        np.minimum.at(age, self.l_cust[started], m - self.l_orig[started])
+        return ((age >= 3) & (age <= 18)).astype(float)
 
     def _broker_customers(self) -> np.ndarray:
         if not hasattr(self, "_broker"):
@@ -565,7 +580,7 @@ class _Simulation:
             - 0.7 * self.cap[cust]
             - 0.8 * self.will[cust]
             + 1.6 * shock[cust]
-            + 2.6 * pre_default
+            + 3.5 * pre_default
             - 0.6 * reminded[cust]
             + 0.15 * np.cos(2 * np.pi * ((m + self.cfg.start.month - 1) % 12) / 12)
         )
