@@ -1,0 +1,447 @@
+"""Benchmark of the feature build (not a test; run on demand).
+
+    .venv/bin/python bench/features.py                        # 10M repayments, 5M CRM events
+    .venv/bin/python bench/features.py --size 0.2             # 2M repayments, 1M CRM events
+    .venv/bin/python bench/features.py --repayments 2000000 --crm 1000000 --freq monthly
+    .venv/bin/python bench/features.py --keep                  # reuse bench/out/<size> next time
+
+Generates a synthetic book with a vectorised numpy generator (Parquet in bench/out/<size>/),
+then, each in a fresh subprocess so that peak RSS is its own:
+  engine   the build_features code path end to end (Parquet views -> sorted pandas matrix),
+           timed per step: stage (typed tables, loan status, grid), repayment family, CRM
+           family, assemble (final join, sort, pandas)
+  limit    one hand-written DuckDB query computing the same repayment + CRM aggregates from the
+           same Parquet files into an Arrow table (no typing, no ordering, no pandas): the floor
+and prints events/s, peak RSS and the engine / limit ratio (goal: <= 1.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+START = np.datetime64("2018-01-01")
+END = np.datetime64("2025-01-01")  # extraction date: the data end is the day before + 1
+TERMS = np.array([12, 24, 36, 48, 60])
+CHANNELS = np.array(["phone", "app", "branch", "email", "chat", "sms"])
+TYPES = np.array(
+    [
+        "service_request",
+        "complaint",
+        "payment_reminder",
+        "proactive_checkin",
+        "financial_education",
+        "hardship_request",
+        "marketing",
+    ]
+)
+TYPE_P = np.array([0.30, 0.05, 0.25, 0.10, 0.03, 0.02, 0.25])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument(
+        "--size",
+        type=float,
+        default=1.0,
+        help="scale of the default book (1 = 10M repayments + 5M CRM events)",
+    )
+    p.add_argument("--repayments", type=int, help="repayment rows (overrides --size)")
+    p.add_argument("--crm", type=int, help="CRM events (overrides --size)")
+    p.add_argument("--freq", choices=["monthly", "quarterly"], default="quarterly")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--memory-limit", default="4GB")
+    p.add_argument("--keep", action="store_true", help="reuse generated data when present")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--measure", choices=["engine", "limit"], help=argparse.SUPPRESS)
+    p.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    a = p.parse_args()
+    a.repayments = a.repayments or int(10_000_000 * a.size)
+    a.crm = a.crm or int(5_000_000 * a.size)
+    if a.measure:
+        out = _measure_engine(a) if a.measure == "engine" else _measure_limit(a)
+        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(out))
+        return
+
+    folder = ROOT / "bench" / "out" / f"r{a.repayments}_c{a.crm}_s{a.seed}"
+    if not (a.keep and (folder / "crm_interactions.parquet").exists()):
+        t = time.perf_counter()
+        n = generate(folder, a.repayments, a.crm, a.seed)
+        print(f"generated {n} in {time.perf_counter() - t:.1f} s -> {folder}")
+    events = sum(
+        pq.ParquetFile(folder / f"{t}.parquet").metadata.num_rows
+        for t in ("repayments", "crm_interactions")
+    )
+    results = {}
+    for mode in ("engine", "limit"):
+        cmd = [
+            sys.executable,
+            __file__,
+            "--measure",
+            mode,
+            "--dir",
+            str(folder),
+            "--freq",
+            a.freq,
+            "--threads",
+            str(a.threads),
+            "--memory-limit",
+            a.memory_limit,
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode:
+            sys.exit(f"{mode} failed:\n{proc.stderr}")
+        results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
+    _report(results, events, a)
+
+
+def _report(results: dict, events: int, a: argparse.Namespace) -> None:
+    e, lim = results["engine"], results["limit"]
+    print(
+        f"\nbook: {events:,} events (repayments + CRM), {a.freq} snapshots, "
+        f"{a.threads} threads, memory limit {a.memory_limit}"
+    )
+    print(
+        f"engine: {e['seconds']:.2f} s, {e['rows']:,} rows x {e['columns']} columns, "
+        f"{e['snapshots']} snapshots, {events / e['seconds'] / 1e6:.1f} M events/s, "
+        f"peak RSS {e['peak_rss_mb']:.0f} MB"
+    )
+    for step, sec in e["steps"].items():
+        print(f"    {step:<10} {sec:6.2f} s")
+    print(
+        f"limit (one hand-written query -> Arrow): {lim['seconds']:.2f} s, {lim['rows']:,} rows, "
+        f"{events / lim['seconds'] / 1e6:.1f} M events/s, peak RSS {lim['peak_rss_mb']:.0f} MB"
+    )
+    print(f"ratio engine / limit: {e['seconds'] / lim['seconds']:.2f} (goal <= 1.5)")
+
+
+# -- the synthetic book ------------------------------------------------------------------------
+
+
+def generate(folder: Path, n_repayments: int, n_crm: int, seed: int) -> str:
+    """Write customers, loans, repayments and crm_interactions Parquet files; about
+    `n_repayments` instalment rows and exactly `n_crm` CRM events."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    span_months = int((END.astype("M8[M]") - START.astype("M8[M]")).astype(int))
+    # loans until the instalments present (due before END) reach the target
+    guess = int(n_repayments / 20) + 1000
+    orig_month = rng.integers(0, span_months - 1, guess)
+    term = rng.choice(TERMS, guess)
+    present = np.minimum(term, span_months - 1 - orig_month)
+    keep = np.searchsorted(np.cumsum(present), n_repayments) + 1
+    orig_month, term, present = orig_month[:keep], term[:keep], present[:keep]
+    n_loans = len(term)
+    n_cust = max(1, int(n_loans / 1.4))
+    cust = rng.integers(1, n_cust + 1, n_loans)
+    day = rng.integers(1, 29, n_loans)
+    orig = (START.astype("M8[M]") + orig_month).astype("M8[D]") + (day - 1)
+    principal = rng.integers(10, 400, n_loans) * 100.0
+    rate = np.round(rng.uniform(0.03, 0.3, n_loans), 4)
+    r = rate / 12
+    payment = np.round(principal * r / (1 - (1 + r) ** -term), 2)
+    loans = pa.table(
+        {
+            "loan_id": np.arange(1, n_loans + 1, dtype=np.int64),
+            "customer_id": cust.astype(np.int64),
+            "product": rng.choice(
+                ["personal", "auto", "home_improvement", "credit_builder"], n_loans
+            ),
+            "origination_date": orig.astype("M8[us]"),
+            "principal": principal,
+            "term_months": term.astype(np.int64),
+            "interest_rate": rate,
+            "channel": rng.choice(["branch", "online", "broker"], n_loans),
+        }
+    )
+    customers = pa.table(
+        {
+            "customer_id": np.arange(1, n_cust + 1, dtype=np.int64),
+            "customer_since": (
+                np.datetime64("2005-01-01") + rng.integers(0, 365 * 18, n_cust)
+            ).astype("M8[us]"),
+            "birth_year": pa.array(
+                rng.integers(1950, 2003, n_cust), mask=rng.random(n_cust) < 0.03
+            ),
+            "annual_income": np.where(
+                rng.random(n_cust) < 0.03, np.nan, rng.integers(15, 150, n_cust) * 1000.0
+            ),
+            "employment_type": rng.choice(
+                ["salaried", "self_employed", "retired", "contractor"], n_cust
+            ),
+            "region": rng.choice(["north", "south", "east", "west", "central"], n_cust),
+        }
+    )
+
+    # instalments: k = 1..present per loan
+    loan_idx = np.repeat(np.arange(n_loans), present)
+    starts = np.repeat(np.cumsum(present) - present, present)
+    k = np.arange(len(loan_idx)) - starts + 1
+    due = (START.astype("M8[M]") + orig_month[loan_idx] + k).astype("M8[D]") + (day[loan_idx] - 1)
+    n = len(k)
+    u = rng.random(n)
+    offset = np.where(u < 0.85, -rng.integers(0, 6, n), rng.integers(1, 60, n))
+    stop = np.where(rng.random(n_loans) < 0.06, rng.integers(1, 61, n_loans), 10_000)
+    unpaid = k >= stop[loan_idx]
+    paid = due + offset
+    unpaid |= paid >= END
+    share = np.where(rng.random(n) < 0.02, 0.5, 1.0)
+    amount_due = payment[loan_idx]
+    repayments = pa.table(
+        {
+            "loan_id": (loan_idx + 1).astype(np.int64),
+            "installment_no": k.astype(np.int64),
+            "due_date": due.astype("M8[us]"),
+            "amount_due": amount_due,
+            "paid_date": pa.array(paid.astype("M8[us]"), mask=unpaid),
+            "amount_paid": np.where(unpaid, 0.0, np.round(amount_due * share, 2)),
+        }
+    )
+
+    # CRM events: uniform over the period, customers weighted
+    m = n_crm
+    span_s = int((END - np.datetime64("2017-01-01")).astype("m8[s]").astype(np.int64))
+    ts = np.datetime64("2017-01-01T00:00:00") + rng.integers(0, span_s, m).astype("m8[s]")
+    etype = rng.choice(len(TYPES), m, p=TYPE_P)
+    resolvable = np.isin(etype, [0, 1, 5])
+    resolved = rng.random(m) < 0.75
+    outbound = np.isin(etype, [2, 3, 6])
+    order = np.argsort(ts, kind="stable")
+    crm = pa.table(
+        {
+            "interaction_id": np.arange(1, m + 1, dtype=np.int64),
+            "customer_id": rng.integers(1, n_cust + 1, m)[order].astype(np.int64),
+            "timestamp": ts[order].astype("M8[us]"),
+            "channel": CHANNELS[rng.integers(0, 6, m)][order],
+            "type": TYPES[etype][order],
+            "resolved": pa.array(resolved[order], mask=~resolvable[order]),
+            "resolution_days": np.where(resolvable & resolved, rng.integers(0, 40, m), np.nan)[
+                order
+            ],
+            "satisfaction": pa.array(rng.integers(1, 6, m), mask=rng.random(m) > 0.35),
+            "nps": pa.array(rng.integers(0, 11, m), mask=rng.random(m) > 0.2),
+            "direction": np.where(outbound, "outbound", "inbound")[order],
+            "answered": pa.array((rng.random(m) < 0.6)[order], mask=~outbound[order]),
+        }
+    )
+    for name, table in (
+        ("customers", customers),
+        ("loans", loans),
+        ("repayments", repayments),
+        ("crm_interactions", crm),
+    ):
+        pq.write_table(table, folder / f"{name}.parquet")
+    return f"{n_cust:,} customers, {n_loans:,} loans, {n:,} repayments, {m:,} CRM events"
+
+
+# -- measurements (each in its own process) -----------------------------------------------------
+
+
+def _config(a: argparse.Namespace):
+    from pipeline.config import Config, FeaturesConfig
+
+    return Config(
+        features=FeaturesConfig(
+            snapshot_freq=a.freq, duckdb_threads=a.threads, duckdb_memory_limit=a.memory_limit
+        )
+    )
+
+
+def _snapshots(a: argparse.Namespace) -> list[dt.date]:
+    from pipeline.features import snapshot_dates
+
+    return snapshot_dates(dt.date(2019, 1, 1), dt.date(2025, 1, 1), a.freq)
+
+
+def _measure_engine(a: argparse.Namespace) -> dict:
+    from pipeline.features.engine import _connection as connection
+    from pipeline.features.engine import build_on
+
+    cfg, snaps = _config(a), _snapshots(a)
+    steps: dict[str, float] = {}
+    t = time.perf_counter()
+    with connection(cfg) as con:
+        for name in ("customers", "loans", "repayments", "crm_interactions"):
+            con.execute(
+                f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{a.dir / (name + '.parquet')}')"
+            )
+        frame, specs = build_on(con, cfg, snaps, timings=steps)
+    seconds = time.perf_counter() - t
+    return {
+        "seconds": seconds,
+        "rows": len(frame),
+        "columns": len(specs),
+        "snapshots": len(snaps),
+        "steps": steps,
+    }
+
+
+def _measure_limit(a: argparse.Namespace) -> dict:
+    import duckdb
+
+    from pipeline.features.snapshots import end_date_of
+
+    con = duckdb.connect(config={"threads": a.threads, "memory_limit": a.memory_limit})
+    # CTE cardinalities are estimated at a handful of rows: without this DuckDB runs the ASOF
+    # join of the CRM history as a nested loop, which is no fair limit
+    con.execute("SET asof_loop_join_threshold = 0")
+    for name in ("customers", "loans", "repayments", "crm_interactions"):
+        con.execute(
+            f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{a.dir / (name + '.parquet')}')"
+        )
+    sql = limit_sql(end_date_of(con), _snapshots(a))
+    t = time.perf_counter()
+    table = con.sql(sql).to_arrow_table()
+    return {
+        "seconds": time.perf_counter() - t,
+        "rows": table.num_rows,
+        "columns": table.num_columns,
+    }
+
+
+def limit_sql(data_end: dt.date, snaps: list[dt.date]) -> str:
+    """One hand-written query: the same repayment and CRM aggregates per active loan and
+    snapshot (defaults, closure, windows, history, reminders, resolution in time), written the
+    direct way, results to Arrow unsorted."""
+    values = ", ".join(f"(DATE '{s}')" for s in snaps)
+    ch = ["phone", "app", "branch", "email", "chat", "sms"]
+    per_channel = ",\n".join(
+        f"count(*) FILTER (WHERE e.channel = '{c}' AND e.ts >= g.lo3) / 3.0 AS {c}_3m, "
+        f"count(*) FILTER (WHERE e.channel = '{c}') / 12.0 AS {c}_12m"
+        for c in ch
+    )
+    return f"""
+    WITH snaps AS (
+        SELECT s, CAST(s - INTERVAL 3 MONTH AS DATE) lo3, CAST(s - INTERVAL 6 MONTH AS DATE) lo6,
+               CAST(s - INTERVAL 12 MONTH AS DATE) lo12, CAST(s + INTERVAL 12 MONTH AS DATE) hi
+        FROM (VALUES {values}) v(s)),
+    crm AS (SELECT customer_id, interaction_id, "timestamp" ts, channel, "type" etype,
+                   CASE WHEN resolved THEN "timestamp" + to_microseconds(CAST(
+                       coalesce(resolution_days, 0) * 86400e6 AS BIGINT)) END resolved_at,
+                   resolution_days, satisfaction sat, nps,
+                   CASE WHEN direction = 'outbound' THEN answered END answered
+            FROM crm_interactions),
+    inst AS (
+        SELECT r.loan_id, l.customer_id, CAST(r.due_date AS DATE) due,
+               CAST(r.paid_date AS DATE) paid, round(r.amount_due * 100)::BIGINT due_c,
+               round(r.amount_paid * 100)::BIGINT paid_c,
+               round(r.amount_paid * pow(1 / (1 + l.interest_rate / 12),
+                     l.term_months - r.installment_no + 1) * 100)::BIGINT prin_c,
+               rem.ts >= CAST(r.due_date AS DATE) - INTERVAL 10 DAY reminded
+        FROM repayments r JOIN loans l USING (loan_id)
+        ASOF LEFT JOIN (SELECT customer_id, ts FROM crm WHERE etype = 'payment_reminder') rem
+            ON l.customer_id = rem.customer_id AND r.due_date > rem.ts),
+    status AS (
+        SELECT i.loan_id, min(due + 90) FILTER (WHERE paid IS NULL OR paid > due + 90) dflt,
+               CASE WHEN count(paid) >= any_value(l.term_months) THEN max(paid) END closed
+        FROM inst i JOIN loans l USING (loan_id) GROUP BY i.loan_id),
+    grid AS (
+        SELECT l.loan_id, l.customer_id, l.principal, sn.*, st.dflt FROM loans l
+        JOIN snaps sn ON CAST(l.origination_date AS DATE) < sn.s
+        LEFT JOIN status st USING (loan_id)
+        WHERE (st.dflt IS NULL OR st.dflt >= sn.s) AND (st.closed IS NULL OR st.closed >= sn.s)),
+    rep AS (
+        SELECT p.loan_id, p.s,
+            max(p.s - p.due) FILTER (WHERE p.due < p.s AND (p.paid IS NULL OR p.paid >= p.s))
+                dpd_now,
+            max(d) FILTER (WHERE p.due >= p.lo3 AND p.due < p.s) dpd_max_3m,
+            max(d) FILTER (WHERE p.due >= p.lo6 AND p.due < p.s) dpd_max_6m,
+            max(d) FILTER (WHERE p.due >= p.lo12 AND p.due < p.s) dpd_max_12m,
+            avg(d) FILTER (WHERE p.due >= p.lo3 AND p.due < p.s) dpd_mean_3m,
+            avg(d) FILTER (WHERE p.due >= p.lo6 AND p.due < p.s) dpd_mean_6m,
+            avg(d) FILTER (WHERE p.due >= p.lo12 AND p.due < p.s) dpd_mean_12m,
+            count(*) FILTER (WHERE p.due >= p.lo3 AND p.due < p.s AND late) late_3m,
+            count(*) FILTER (WHERE p.due >= p.lo6 AND p.due < p.s AND late) late_6m,
+            count(*) FILTER (WHERE p.due >= p.lo12 AND p.due < p.s AND late) late_12m,
+            count(*) FILTER (WHERE p.due >= p.lo12 AND p.due < p.s AND p.paid < p.s
+                             AND p.paid_c < p.due_c) partial_12m,
+            sum(p.paid_c) FILTER (WHERE p.due >= p.lo12 AND p.due < p.s AND p.paid < p.s)
+                / sum(p.due_c) FILTER (WHERE p.due >= p.lo12 AND p.due < p.s) paid_to_due_12m,
+            (p.s - max(least(coalesce(p.paid, p.s), p.s)) FILTER (WHERE p.due < p.s AND late))
+                / 30.4375 months_since_delinquency,
+            max(d) FILTER (WHERE p.due < p.s) dpd_max_ever,
+            greatest(any_value(p.principal) - sum(p.prin_c) FILTER (WHERE p.paid < p.s) / 100, 0)
+                balance,
+            count(*) FILTER (WHERE p.due < p.s) due_so_far,
+            count(*) FILTER (WHERE p.due >= p.lo12 AND p.due < p.s AND reminded
+                             AND p.paid <= p.due)
+                / count(*) FILTER (WHERE p.due >= p.lo12 AND p.due < p.s AND reminded) rem_share
+        FROM (SELECT g.loan_id, g.s, g.lo3, g.lo6, g.lo12, g.principal, i.due, i.paid,
+                     i.due_c, i.paid_c, i.prin_c, i.reminded,
+                     i.paid IS NULL OR i.paid > i.due late,
+                     CASE WHEN i.paid < g.s THEN greatest(i.paid - i.due, 0)
+                          ELSE g.s - i.due END d
+              FROM grid g JOIN inst i ON i.loan_id = g.loan_id AND (i.due < g.s OR i.paid < g.s)
+             ) p
+        GROUP BY p.loan_id, p.s),
+    cgrid AS (SELECT DISTINCT customer_id, s, lo3, lo6, lo12 FROM grid),
+    crm_win AS (
+        SELECT g.customer_id, g.s,
+            count(*) FILTER (WHERE e.ts >= g.lo3) / 3.0 n_3m,
+            count(*) FILTER (WHERE e.ts >= g.lo6) / 6.0 n_6m, count(*) / 12.0 n_12m,
+            {per_channel},
+            count(*) FILTER (WHERE e.etype = 'payment_reminder' AND e.ts >= g.lo3) rem_3m,
+            count(*) FILTER (WHERE e.etype = 'proactive_checkin' AND e.ts >= g.lo3) chk_3m,
+            count(*) FILTER (WHERE e.etype = 'proactive_checkin') chk_12m,
+            count(*) FILTER (WHERE e.etype = 'complaint' AND e.ts >= g.lo3) cmp_3m,
+            count(*) FILTER (WHERE e.etype = 'complaint') cmp_12m,
+            count(*) FILTER (WHERE e.etype = 'complaint' AND e.ts >= g.lo6
+                             AND e.resolved_at < g.s) cmp_res_6m,
+            count(*) FILTER (WHERE e.etype = 'complaint' AND e.ts >= g.lo6
+                             AND NOT coalesce(e.resolved_at < g.s, FALSE)) cmp_unres_6m,
+            count(*) FILTER (WHERE e.etype = 'complaint' AND e.resolved_at < g.s)
+                / count(*) FILTER (WHERE e.etype = 'complaint') cmp_rate_12m,
+            median(e.resolution_days) FILTER (WHERE e.etype = 'complaint'
+                                              AND e.resolved_at < g.s) cmp_days,
+            count(*) FILTER (WHERE e.etype = 'service_request') srv_12m,
+            count(*) FILTER (WHERE e.etype = 'hardship_request' AND e.ts >= g.lo3) hard_3m,
+            count(*) FILTER (WHERE e.etype = 'hardship_request') hard_12m,
+            count(*) FILTER (WHERE e.etype = 'marketing') mkt_12m,
+            avg(e.sat) sat_12m, regr_slope(e.sat, date_diff('day', g.s, CAST(e.ts AS DATE)))
+                * 30.4375 sat_trend, avg(e.nps) nps_12m, count(DISTINCT e.channel) channels,
+            3.0 * count(*) FILTER (WHERE e.ts >= g.lo3 AND e.etype NOT IN
+                                   ('payment_reminder', 'proactive_checkin', 'marketing'))
+                / nullif(count(*) FILTER (WHERE e.ts < g.lo3 AND e.etype NOT IN
+                         ('payment_reminder', 'proactive_checkin', 'marketing')), 0) - 1 act,
+            avg(e.answered::INT) answered_share
+        FROM crm e JOIN cgrid g ON e.customer_id = g.customer_id
+             AND e.ts < g.s AND e.ts >= g.lo12
+        GROUP BY g.customer_id, g.s),
+    crm_hist AS (
+        SELECT g.customer_id, g.s, date_diff('day', CAST(h.ts AS DATE), g.s) days_since,
+               h.edu, h.sat_last, h.nps_last
+        FROM (SELECT customer_id, s, CAST(s AS TIMESTAMP) s_ts FROM cgrid) g
+        ASOF LEFT JOIN (
+            SELECT customer_id, ts,
+                   count(*) FILTER (WHERE etype = 'financial_education') OVER w edu,
+                   last_value(sat IGNORE NULLS) OVER w sat_last,
+                   last_value(nps IGNORE NULLS) OVER w nps_last
+            FROM crm WINDOW w AS (PARTITION BY customer_id ORDER BY ts, interaction_id)) h
+            ON g.customer_id = h.customer_id AND g.s_ts > h.ts)
+    SELECT g.loan_id, g.customer_id, g.s,
+           CASE WHEN g.hi > DATE '{data_end}' THEN NULL WHEN g.dflt < g.hi THEN 1 ELSE 0 END label,
+           rep.* EXCLUDE (loan_id, s), crm_win.* EXCLUDE (customer_id, s),
+           crm_hist.* EXCLUDE (customer_id, s)
+    FROM grid g
+    LEFT JOIN rep ON rep.loan_id = g.loan_id AND rep.s = g.s
+    LEFT JOIN crm_win ON crm_win.customer_id = g.customer_id AND crm_win.s = g.s
+    LEFT JOIN crm_hist ON crm_hist.customer_id = g.customer_id AND crm_hist.s = g.s
+    """
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Snapshot (observation) dates and the end of the data.
+
+Snapshots are first days of months: every month (`monthly`) or January, April, July and October 1
+(`quarterly`). The data end date is the day after the last event of the book, so a snapshot on it
+sees every event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pipeline.config import FeaturesConfig
+from pipeline.errors import DataError
+
+FREQ_MONTHS = {"monthly": 1, "quarterly": 3}
+EVENT_TABLES = ("repayments", "crm_interactions")
+
+
+def snapshot_dates(start: dt.date, end: dt.date, freq: str = "quarterly") -> list[dt.date]:
+    """First-of-month snapshot dates `d` with start <= d <= end, in order.
+
+    freq: "monthly" (every month) or "quarterly" (Jan/Apr/Jul/Oct 1). `start` is in effect rounded
+    up and `end` down to a snapshot date; an empty list when none falls between them.
+    """
+    if freq not in FREQ_MONTHS:
+        raise ValueError(f"freq must be one of {sorted(FREQ_MONTHS)}, got {freq!r}")
+    step = FREQ_MONTHS[freq]
+    start, end = _as_date(start), _as_date(end)
+    month = start.year * 12 + start.month - 1 + (start.day > 1)  # months since year 0
+    month += -month % step  # quarterly: months 0, 3, 6, 9 of the year
+    out = []
+    while True:
+        d = dt.date(month // 12, month % 12 + 1, 1)
+        if d > end:
+            return out
+        out.append(d)
+        month += step
+
+
+def data_end_date(tables: Mapping[str, pd.DataFrame] | Path | str) -> dt.date:
+    """The day after the last event date in the book.
+
+    Events: repayments.due_date, repayments.paid_date and the date of crm_interactions.timestamp.
+    `tables` is a mapping of the contract tables (DataFrames) or the folder of validated Parquet
+    files (`<table>.parquet`). Raises DataError when there is no event at all.
+    """
+    con = duckdb.connect()
+    try:
+        if isinstance(tables, Mapping):
+            for name in EVENT_TABLES:
+                con.register(name, tables[name])
+        else:
+            for name in EVENT_TABLES:
+                path = Path(tables) / f"{name}.parquet"
+                if not path.exists():
+                    raise DataError(f"missing {path}: run `loanrisk ingest` first")
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{sql_path(path)}')")
+        return end_date_of(con)
+    finally:
+        con.close()
+
+
+def end_date_of(con: duckdb.DuckDBPyConnection) -> dt.date:
+    """`data_end_date` over the views `repayments` and `crm_interactions` of `con`."""
+    row = con.execute(
+        """
+        SELECT greatest(
+            (SELECT max(CAST(due_date AS DATE)) FROM repayments),
+            (SELECT max(CAST(paid_date AS DATE)) FROM repayments),
+            (SELECT max(CAST("timestamp" AS DATE)) FROM crm_interactions))
+        """
+    ).fetchall()[0][0]
+    if row is None:
+        raise DataError("the book has no repayment or CRM event: cannot date its end")
+    return row + dt.timedelta(days=1)
+
+
+def default_snapshots(
+    first_origination: dt.date, data_end: dt.date, fcfg: FeaturesConfig
+) -> list[dt.date]:
+    """The snapshots of a training build.
+
+    From `features.first_snapshot`, or else the first origination plus `min_history_months`
+    (rounded up to a snapshot date), to `features.last_snapshot` or else the data end (rounded
+    down). Raises DataError when that range holds no snapshot.
+    """
+    if fcfg.first_snapshot is not None:
+        start = fcfg.first_snapshot
+    else:
+        start = _add_months(first_origination, fcfg.min_history_months)
+    end = fcfg.last_snapshot if fcfg.last_snapshot is not None else data_end
+    dates = snapshot_dates(start, end, fcfg.snapshot_freq)
+    if not dates:
+        raise DataError(
+            f"no {fcfg.snapshot_freq} snapshot date between {start} and {end} (first origination "
+            f"{first_origination}, data end {data_end}); lower features.min_history_months or set "
+            "features.first_snapshot / features.last_snapshot"
+        )
+    return dates
+
+
+def normalise_snapshots(snapshots: Iterable[object]) -> list[dt.date]:
+    """Sorted, de-duplicated `datetime.date`s from dates, Timestamps or ISO strings."""
+    out = sorted({_as_date(s) for s in snapshots})
+    if not out:
+        raise DataError("no snapshot date given")
+    return out
+
+
+def _as_date(value: object) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return pd.Timestamp(value).date()  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        raise DataError(f"not a date: {value!r}") from None
+
+
+def _add_months(d: dt.date, months: int) -> dt.date:
+    return (pd.Timestamp(d) + pd.DateOffset(months=months)).date()
+
+
+def sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
