@@ -1,0 +1,117 @@
+"""The labelled modelling data every model stage works on: frame, feature specs and split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import Config
+from pipeline.errors import DataError
+from pipeline.matrix import categories_of, to_model_frame
+from pipeline.metadata import LABEL_COLUMN, FeatureSpec, load_metadata
+from pipeline.split import Split, out_of_time, stratified_random
+
+FEATURES_FILE = "features.parquet"
+METADATA_FILE = "feature_metadata.json"
+
+
+@dataclass
+class Dataset:
+    frame: pd.DataFrame  # labelled rows only, ids + label + features
+    specs: list[FeatureSpec]
+    split: Split
+    id_col: str
+    time_col: str | None
+    categories: dict[str, list[str]]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.frame[LABEL_COLUMN].to_numpy(dtype=np.int8)
+
+    def X(self) -> pd.DataFrame:
+        return to_model_frame(self.frame, self.specs, self.categories)
+
+    def parts(self) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
+        X, y = self.X(), self.y
+        return {k: (X.iloc[i], y[i]) for k, i in self.split.index.items()}
+
+
+def load(cfg: Config) -> Dataset:
+    if cfg.data.kind == "table":
+        return _load_table(cfg)
+    return _load_features(cfg)
+
+
+def _load_features(cfg: Config) -> Dataset:
+    path = cfg.data.features_dir / FEATURES_FILE
+    meta = cfg.data.features_dir / METADATA_FILE
+    if not path.exists() or not meta.exists():
+        raise DataError(f"no feature matrix at {path}: run `loanrisk features` first")
+    df = pd.read_parquet(path)
+    specs = load_metadata(meta)
+    labelled = df[df[LABEL_COLUMN].notna()].reset_index(drop=True)
+    labelled[LABEL_COLUMN] = labelled[LABEL_COLUMN].astype(np.int8)
+    _check_label(labelled[LABEL_COLUMN], str(path))
+    split = out_of_time(labelled, cfg.split)
+    cats = categories_of(labelled.iloc[split.index["train"]], specs)
+    return Dataset(labelled, specs, split, "loan_id", "snapshot_date", cats)
+
+
+def _load_table(cfg: Config) -> Dataset:
+    """A prepared modelling table: one row per loan (or loan and date) with a target column."""
+    d = cfg.data
+    path = Path(d.path)
+    if not path.exists():
+        raise DataError(f"data.path {path} does not exist")
+    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    for key in ("target", "id", "time"):
+        col = getattr(d, key)
+        if col is not None and col not in df.columns:
+            raise DataError(
+                f"{path}: column {col!r} (data.{key}) not found; columns are {list(df.columns)}"
+            )
+    target = df[d.target]
+    bad = target.isna() | ~target.isin([0, 1, True, False])
+    if bad.any():
+        rows = np.flatnonzero(bad.to_numpy())[:5].tolist()
+        raise DataError(
+            f"{path}: target column {d.target!r} must be 0/1 with no missing values; "
+            f"{int(bad.sum())} rows are not (first rows: {rows})"
+        )
+    df = df.rename(columns={d.target: LABEL_COLUMN})
+    df[LABEL_COLUMN] = df[LABEL_COLUMN].astype(np.int8)
+    _check_label(df[LABEL_COLUMN], str(path))
+    skip = {LABEL_COLUMN, d.id, d.time}
+    specs = []
+    for col in df.columns:
+        if col in skip:
+            continue
+        numeric = pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col])
+        specs.append(
+            FeatureSpec(
+                name=col,
+                family="customer_loan",
+                description=col.replace("_", " "),
+                kind="numeric" if numeric else "categorical",
+            )
+        )
+    if d.time is not None:
+        df[d.time] = pd.to_datetime(df[d.time])
+        split = out_of_time(df, cfg.split, time_col=d.time)
+    else:
+        split = stratified_random(df[LABEL_COLUMN], cfg.seed)
+    cats = categories_of(df.iloc[split.index["train"]], specs)
+    return Dataset(df, specs, split, d.id, d.time, cats)
+
+
+def _check_label(y: pd.Series, where: str) -> None:
+    if len(y) == 0:
+        raise DataError(f"{where}: no labelled rows (every snapshot's window is incomplete?)")
+    if y.nunique() < 2:
+        raise DataError(
+            f"{where}: the label has a single class ({int(y.iloc[0])}) in all {len(y)} labelled "
+            "rows; a default model needs both defaults and non-defaults"
+        )
