@@ -1,0 +1,303 @@
+"""The relationship effect study: treatment windows, inference helpers, the stage's outputs, and
+(slow) the estimates against the simulator's counterfactual truth."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from pydantic import ValidationError
+
+from pipeline import effects, ingest
+from pipeline.config import Config, GenerateConfig, load_config
+from pipeline.effects import (
+    EffectsConfig,
+    Lever,
+    assign_treatment,
+    cluster_mean,
+    fit_dr,
+    study_frame,
+    treatment_counts,
+    true_effects,
+    verdict,
+)
+from pipeline.errors import DataError
+from pipeline.simulate import Effects, generate, simulate
+from tests.helpers import tiny_overrides
+
+D = dt.date
+TS = pd.Timestamp
+
+
+def _crm(rows: list[tuple[int, str, str, object]]) -> pd.DataFrame:
+    """CRM events (customer_id, timestamp, type, resolved)."""
+    df = pd.DataFrame(rows, columns=["customer_id", "timestamp", "type", "resolved"])
+    df["timestamp"] = pd.to_datetime(df["timestamp"]).astype("datetime64[us]")
+    df["resolved"] = df["resolved"].astype("boolean")
+    df["type"] = df["type"].astype("str")
+    return df
+
+
+# -- treatment construction ----------------------------------------------------------------------
+def test_treatment_window_is_strictly_before_the_snapshot():
+    crm = _crm(
+        [
+            (1, "2021-04-01 00:00:00", "proactive_checkin", None),  # on s: next window
+            (1, "2021-03-31 23:59:59", "proactive_checkin", None),  # last second: in
+            (2, "2021-01-01 00:00:00", "proactive_checkin", None),  # window start: in
+            (3, "2020-12-31 23:59:59", "proactive_checkin", None),  # before the window
+            (4, "2021-02-15 10:00:00", "marketing", None),  # another type
+        ]
+    )
+    out = treatment_counts(crm, [D(2021, 4, 1)], "proactive_checkin", 3)
+    got = dict(zip(out["customer_id"], out["n_events"], strict=True))
+    assert got == {1: 1, 2: 1}
+    assert out["snapshot_date"].eq(TS("2021-04-01")).all()
+
+
+def test_treatment_counts_overlapping_windows_and_resolutions():
+    crm = _crm(
+        [
+            (7, "2021-02-10", "complaint", True),
+            (7, "2021-03-05", "complaint", False),
+            (7, "2021-03-20", "complaint", None),  # resolution unknown: not resolved
+            (8, "2021-01-20", "complaint", True),
+        ]
+    )
+    snaps = [D(2021, 2, 1), D(2021, 3, 1), D(2021, 4, 1)]
+    out = treatment_counts(crm, snaps, "complaint", 2).set_index(["customer_id", "snapshot_date"])
+    # Windows: [Dec, Feb) [Jan, Mar) [Feb, Apr).
+    assert out.loc[(8, TS("2021-02-01")), "n_events"] == 1
+    assert out.loc[(8, TS("2021-03-01")), "n_events"] == 1
+    assert (8, TS("2021-04-01")) not in out.index
+    assert out.loc[(7, TS("2021-03-01"))].tolist() == [1, 1]
+    assert out.loc[(7, TS("2021-04-01"))].tolist() == [3, 1]
+    assert (7, TS("2021-02-01")) not in out.index
+
+
+def test_treatment_counts_match_a_loop_on_the_simulated_book():
+    book = simulate(GenerateConfig(size="tiny"), seed=3)
+    crm = book.crm_interactions
+    snaps = [D(2021, 1, 1), D(2021, 2, 1), D(2022, 6, 1)]
+    got = treatment_counts(crm, snaps, "payment_reminder", 3)
+    for s in snaps:
+        lo = TS(s) - pd.DateOffset(months=3)
+        ev = crm[(crm["type"] == "payment_reminder") & (crm["timestamp"] >= lo)]
+        ev = ev[ev["timestamp"] < TS(s)]
+        want = ev.groupby("customer_id").size()
+        have = got[got["snapshot_date"] == TS(s)].set_index("customer_id")["n_events"]
+        pd.testing.assert_series_equal(
+            have.sort_index(), want.sort_index(), check_names=False, check_dtype=False
+        )
+
+
+def test_assign_treatment_contact_and_resolution():
+    frame = pd.DataFrame(
+        {"customer_id": [1, 2, 3, 4], "snapshot_date": [TS("2021-04-01")] * 4, "x": range(4)}
+    )
+    counts = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3],
+            "snapshot_date": [TS("2021-04-01")] * 3,
+            "n_events": [1, 2, 3],
+            "n_resolved": [1, 2, 1],
+        }
+    )
+    contact = assign_treatment(frame, counts, Lever(name="c", event_type="complaint", min_events=2))
+    assert contact["treated"].tolist() == [0, 1, 1, 0]
+    res = assign_treatment(
+        frame, counts, Lever(name="r", event_type="complaint", kind="resolution")
+    )
+    # Only customers who complained; treated = every complaint resolved.
+    assert res["customer_id"].tolist() == [1, 2, 3]
+    assert res["treated"].tolist() == [1, 1, 0]
+
+
+def test_controls_come_from_the_window_start_not_the_snapshot():
+    s, pre = TS("2021-04-01"), TS("2021-03-01")
+    matrix = pd.DataFrame(
+        {
+            "loan_id": [10, 10, 11, 12, 12],
+            "customer_id": [1, 1, 2, 3, 3],
+            "snapshot_date": [pre, s, s, pre, s],
+            "label": pd.array([pd.NA, 1, 0, 0, pd.NA], dtype="Int8"),
+            "dpd_now": [5.0, 60.0, 0.0, 1.0, 2.0],
+            "region": pd.Categorical(["a", "b", "a", "b", "b"]),
+        }
+    )
+    out = study_frame(matrix, [s.date()], {s.date(): pre.date()}, ["dpd_now", "region"])
+    # Loan 11 has no row at the window start, loan 12 no label at s: only loan 10 is left.
+    assert out["loan_id"].tolist() == [10]
+    assert out["dpd_now"].tolist() == [5.0]  # the pre-window value, not 60 days at s
+    assert out["label"].tolist() == [1]
+    assert out["region"].tolist() == [0.0]
+
+
+# -- inference helpers ---------------------------------------------------------------------------
+def test_cluster_mean_widens_with_repeated_clusters():
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=400)
+    single = cluster_mean(v, np.arange(400))
+    assert single.mean == pytest.approx(v.mean())
+    iid = v.std(ddof=0) / np.sqrt(400) * np.sqrt(400 / 399)
+    assert single.se == pytest.approx(iid, rel=1e-9)
+    # The same values repeated 4 times in the same clusters: 4x the rows, not 4x the evidence.
+    rep = cluster_mean(np.repeat(v, 4), np.repeat(np.arange(400), 4))
+    assert rep.se == pytest.approx(single.se, rel=1e-9)
+    assert rep.low < rep.mean < rep.high
+    assert 0 <= rep.p_value <= 1
+
+
+def test_verdicts():
+    assert verdict(-0.5, -0.1) == "reduces default"
+    assert verdict(0.1, 0.4) == "raises default"
+    assert verdict(-0.2, 0.3) == "cannot tell"
+    assert verdict(float("nan"), 0.3) == "not estimated"
+
+
+def _confounded(n: int, effect: float, seed: int = 0):
+    """Risky rows (high x) are treated more and default more; T lowers the default log-odds."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    t = (rng.random(n) < 1 / (1 + np.exp(-(1.2 * x[:, 0] - 0.3)))).astype(int)
+    logit = -2.0 + 1.0 * x[:, 0] + 0.5 * x[:, 1] + effect * t
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(float)
+    p1 = 1 / (1 + np.exp(-(logit - effect * t + effect)))
+    p0 = 1 / (1 + np.exp(-(logit - effect * t)))
+    return x, t, y, float((p1 - p0).mean())
+
+
+def test_fit_dr_scores_reproduce_econml_and_remove_confounding():
+    x, t, y, true_ate = _confounded(6000, effect=-0.8)
+    ecfg = EffectsConfig(n_estimators=60, min_child_samples=50)
+    fit = fit_dr(y, t, x, np.arange(len(y)) // 2, ecfg)
+    # The mean of the cached scores is econml's own ATE: we read its cache correctly.
+    assert fit.scores.mean() == pytest.approx(fit.library_ate, abs=1e-12)
+    assert ((fit.propensity > 0) & (fit.propensity < 1)).all()
+    est = cluster_mean(fit.scores, np.arange(len(y)) // 2)
+    naive = y[t == 1].mean() - y[t == 0].mean()
+    assert naive > 0 > true_ate  # the naive comparison gets the sign wrong
+    assert est.low <= true_ate <= est.high
+    assert est.high < 0
+
+
+# -- configuration -------------------------------------------------------------------------------
+def test_effects_config_validates():
+    cfg = EffectsConfig()
+    assert [lv.name for lv in cfg.levers] == [
+        "proactive_checkin",
+        "payment_reminder",
+        "financial_education",
+        "complaint_resolution",
+        "marketing",
+    ]
+    with pytest.raises(ValidationError, match="extra"):
+        EffectsConfig(n_fold=3)
+    with pytest.raises(ValidationError, match="propensity_bounds"):
+        EffectsConfig(propensity_bounds=(0.6, 0.9))
+    with pytest.raises(ValidationError, match="event_type"):
+        Lever(name="x", event_type="phone_call")
+    with pytest.raises(ValidationError, match="unique"):
+        EffectsConfig(levers=(Lever(name="a", event_type="marketing"),) * 2)
+    assert effects.effects_config(Config()) == EffectsConfig()
+
+
+# -- the stage on a tiny generated book ---------------------------------------------------------
+def test_run_writes_reports_and_mlflow_run(tmp_path, monkeypatch):
+    ecfg = EffectsConfig(
+        n_estimators=30, min_child_samples=20, min_arm_size=30, refutations=("placebo",)
+    )
+    monkeypatch.setattr(effects, "effects_config", lambda cfg: ecfg)
+    snaps = ["features.first_snapshot=2021-01-01", "features.last_snapshot=2021-07-01"]
+    cfg = load_config(None, [*tiny_overrides(tmp_path), *snaps])  # 400 customers
+    generate(cfg.data.raw_dir, cfg.generate, seed=cfg.seed)
+    ingest.run(cfg)
+    summary = effects.run(cfg)
+    print(summary)
+
+    out = tmp_path / "reports" / "effects"
+    table = pd.read_csv(out / "effects.csv")
+    assert table["lever"].tolist() == [lv.name for lv in ecfg.levers]
+    est = table[table["verdict"] != "not estimated"]
+    assert len(est) >= 3
+    assert (est["ci_low_pp"] <= est["ate_pp"]).all() and (est["ate_pp"] <= est["ci_high_pp"]).all()
+    assert (est["n_treated"] + est["n_control"] == est["n_rows"]).all()
+    # The generated book carries its truth: the table gains the true effects.
+    assert est["true_effect_pp"].notna().all()
+    assert "Reduce default" in summary and "cannot tell" in summary
+    doc = json.loads((out / "effects.json").read_text())
+    assert {"summary", "effects", "tiers", "overlap", "config"} <= set(doc)
+    for name in ("tiers.csv", "overlap.csv", "effects.html", "forest.png", "overlap.png"):
+        assert (out / name).stat().st_size > 0, name
+
+    mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
+    runs = MlflowClient().search_runs(
+        [mlflow.get_experiment_by_name(cfg.mlflow.experiment).experiment_id],
+        filter_string="attributes.run_name = 'effects'",
+    )
+    assert len(runs) == 1
+    lever = est["lever"].iloc[0]
+    assert runs[0].data.metrics[f"{lever}.ate_pp"] == pytest.approx(est["ate_pp"].iloc[0])
+    arts = {a.path for a in MlflowClient().list_artifacts(runs[0].info.run_id, "effects")}
+    assert {"effects/forest.png", "effects/overlap.png", "effects/effects.csv"} <= arts
+
+
+def test_run_without_ingested_tables_is_a_data_error(tmp_path):
+    cfg = load_config(None, tiny_overrides(tmp_path))
+    with pytest.raises(DataError, match="loanrisk ingest"):
+        effects.run(cfg)
+
+
+# -- against the truth (slow) --------------------------------------------------------------------
+SLOW_SEED = 1
+SLOW_CUSTOMERS = "6000"
+SLOW_SNAPSHOTS = [
+    D(2020, 7, 1),
+    D(2021, 1, 1),
+    D(2021, 7, 1),
+    D(2022, 1, 1),
+    D(2022, 7, 1),
+    D(2023, 1, 1),
+]
+
+
+@pytest.mark.slow
+def test_estimates_cover_the_simulated_truth(monkeypatch):
+    """Each 95% CI covers the simulator's true effect; the null lever is not significant; the
+    naive difference is biased upwards for the risk-targeted contacts."""
+    t0 = time.perf_counter()
+    ecfg = EffectsConfig(refutations=("placebo",))
+    monkeypatch.setattr(effects, "effects_config", lambda cfg: ecfg)
+    gen = GenerateConfig(size=SLOW_CUSTOMERS)
+    book = simulate(gen, seed=SLOW_SEED)
+    study = effects.run_study(book.tables(), Config(), snapshots=SLOW_SNAPSHOTS)
+    t_est = time.perf_counter() - t0
+
+    # Marketing is the planted null: no term of the hazard reads it, so its truth is 0.
+    assert Effects().marketing == 0.0
+    causal = [lv for lv in ecfg.levers if lv.name != "marketing"]
+    kept = {k: r.loc[r["kept"]] for k, r in study.rows.items()}
+    truth = true_effects(gen, SLOW_SEED, causal, SLOW_SNAPSHOTS, rows=kept)
+    truth = pd.concat([truth, pd.DataFrame([{"lever": "marketing", "true_effect_pp": 0.0}])])
+    table = effects.add_truth(study.table, truth).set_index("lever")
+    print(
+        table[["true_effect_pp", "naive_pp", "ate_pp", "ci_low_pp", "ci_high_pp", "n_treated"]]
+        .round(2)
+        .to_string(),
+        f"\nestimation {t_est:.0f} s, total {time.perf_counter() - t0:.0f} s",
+    )
+
+    assert (table["n_snapshots"] == len(SLOW_SNAPSHOTS)).all()
+    assert table["covered"].all(), table[["true_effect_pp", "ci_low_pp", "ci_high_pp"]]
+    assert table.loc["marketing", "verdict"] == "cannot tell"
+    for lever in ("proactive_checkin", "payment_reminder"):
+        r = table.loc[lever]
+        assert r["naive_pp"] > r["ci_high_pp"]  # the naive difference lies outside the CI
+        assert r["naive_pp"] - r["true_effect_pp"] > 1.0  # by more than a PD point
+    assert table["placebo_pass"].all()
