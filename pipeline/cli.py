@@ -1,0 +1,229 @@
+"""The `loanrisk` command line: a thin layer over `pipeline.<stage>.run(config)`.
+
+Exit codes: 0 ok, 1 internal error, 2 bad usage, config or data.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from pipeline.config import DEFAULT_CONFIG, Config, load_config
+from pipeline.errors import LoanriskError
+
+app = typer.Typer(
+    name="loanrisk",
+    help="Loan-default prediction from repayment and relationship (CRM) data: generate or ingest "
+    "a book, build point-in-time features, train and track a LightGBM model in MLflow, evaluate, "
+    "explain and score portfolios.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+)
+err_console = Console(stderr=True)
+log = logging.getLogger("pipeline")
+
+ConfigOpt = Annotated[
+    Path,
+    typer.Option("--config", "-c", help="YAML config file.", show_default=True),
+]
+OverrideOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--override", "-o", help="Override a config key, e.g. -o train.n_trials=5 (repeatable)."
+    ),
+]
+
+
+class _State:
+    debug = False
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug-level logs.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Warnings and errors only.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show Python tracebacks for errors.")
+    ] = False,
+) -> None:
+    """loanrisk: a loan-default pipeline with relationship factors, tracked in MLflow."""
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    _setup_logging(level)
+    _State.debug = debug
+
+
+def _setup_logging(level: int) -> None:
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if isinstance(h, RichHandler):
+            root.removeHandler(h)
+    handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False)
+    handler.setFormatter(logging.Formatter("%(message)s", datefmt="[%X]"))
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("pipeline").setLevel(level)
+    for noisy in ("mlflow", "alembic", "optuna", "urllib3", "matplotlib", "shap"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _guarded(fn: Callable[[], Any]) -> Any:
+    """Run a stage; user errors print one clean message and exit 2, bugs exit 1."""
+    try:
+        return fn()
+    except LoanriskError as exc:
+        if _State.debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        raise typer.Exit(130) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        if _State.debug:
+            raise
+        err_console.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+            "Re-run with --debug for the traceback and report it.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+
+
+def _config(config: Path, overrides: list[str] | None) -> Config:
+    return load_config(config, overrides or [])
+
+
+@app.command()
+def generate(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the four tables (default: data.raw_dir)."),
+    ] = None,
+    size: Annotated[
+        str | None,
+        typer.Option(
+            help="tiny|small|default|large|xlarge or a number of customers "
+            "(default: generate.size; default = 6,000 customers, ~200k instalments)."
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: config seed).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+    config: ConfigOpt = DEFAULT_CONFIG,
+    override: OverrideOpt = None,
+) -> None:
+    """Simulate a lender's book with a known truth (tables + truth/truth.json + truth/true_pd)."""
+
+    def go() -> None:
+        from pipeline import simulate
+
+        ov = list(override or [])
+        if size is not None:
+            ov.append(f"generate.size={size}")
+        cfg = _config(config, ov)
+        if fmt not in ("parquet", "csv"):
+            raise LoanriskError(f"--format must be parquet or csv, got {fmt!r}")
+        target = out or cfg.data.raw_dir
+        book = simulate.generate(
+            target,
+            cfg.generate,
+            seed=cfg.seed if seed is None else seed,
+            window_months=cfg.features.performance_window_months,
+            fmt=fmt,
+        )
+        s = simulate.book_summary(book)
+        typer.echo(
+            f"wrote {s['customers']:,} customers, {s['loans']:,} loans, "
+            f"{s['repayments']:,} instalments, {s['crm_interactions']:,} CRM events to {target}"
+        )
+
+    _guarded(go)
+
+
+def _stage(name: str, doc: str) -> None:
+    def command(config: ConfigOpt = DEFAULT_CONFIG, override: OverrideOpt = None) -> None:
+        def go() -> None:
+            import importlib
+
+            cfg = _config(config, override)
+            result = importlib.import_module(f"pipeline.{name}").run(cfg)
+            if result is not None:
+                typer.echo(str(result))
+
+        _guarded(go)
+
+    command.__doc__ = doc
+    app.command(name=name)(command)
+
+
+_stage("ingest", "Read and validate the four tables; write them to data.interim_dir as Parquet.")
+_stage("features", "Build the point-in-time feature matrix and labels for every snapshot.")
+_stage("train", "Tune and train LightGBM on the out-of-time split; track and register in MLflow.")
+_stage("evaluate", "Credit-risk metrics and plots of the latest training run.")
+_stage("explain", "SHAP report: which relationship factors lower default, and reason codes.")
+
+
+@app.command()
+def run(config: ConfigOpt = DEFAULT_CONFIG, override: OverrideOpt = None) -> None:
+    """The whole job: [generate] -> ingest -> features -> train -> evaluate -> explain."""
+
+    def go() -> None:
+        from pipeline import runner
+
+        cfg = _config(config, override)
+        summary = runner.run(cfg)
+        typer.echo(summary)
+
+    _guarded(go)
+
+
+@app.command()
+def score(
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            "--portfolio",
+            help="Feature matrix (.parquet/.csv) or a folder with the four raw tables.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output file (.parquet or .csv).")],
+    model: Annotated[
+        str | None,
+        typer.Option(help="MLflow model URI (default: models:/<registered_model>@<alias>)."),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="As-of date YYYY-MM-DD for raw tables (default: data end)."),
+    ] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="parquet|csv (default: from --out suffix).")
+    ] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    override: OverrideOpt = None,
+) -> None:
+    """Batch-score a portfolio: PD, score points, risk tier and top reasons per loan."""
+
+    def go() -> None:
+        from pipeline import score as score_mod
+
+        cfg = _config(config, override)
+        uri = model or f"models:/{cfg.mlflow.registered_model}@{cfg.mlflow.alias}"
+        summary = score_mod.run_score(input, out, model_uri=uri, as_of=as_of, fmt=fmt, cfg=cfg)
+        typer.echo(str(summary))
+
+    _guarded(go)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,22 @@
+"""Helpers shared by the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def tiny_overrides(root: Path, trials: int = 3) -> list[str]:
+    """Config overrides that keep every output of a run inside `root`."""
+    return [
+        f"data.raw_dir={root / 'raw'}",
+        f"data.interim_dir={root / 'interim'}",
+        f"data.features_dir={root / 'features'}",
+        f"output.reports_dir={root / 'reports'}",
+        f"output.scores_dir={root / 'scores'}",
+        f"mlflow.tracking_uri=sqlite:///{root / 'mlruns.db'}",
+        f"mlflow.artifact_location={root / 'mlartifacts'}",
+        "generate.size=tiny",
+        f"train.n_trials={trials}",
+        "train.n_jobs=1",
+        "train.num_boost_round=300",
+    ]
