@@ -171,6 +171,12 @@ _stage("features", "Build the point-in-time feature matrix and labels for every 
 _stage("train", "Tune and train LightGBM on the out-of-time split; track and register in MLflow.")
 _stage("evaluate", "Credit-risk metrics and plots of the latest training run.")
 _stage("explain", "SHAP report: which relationship factors lower default, and reason codes.")
+_stage(
+    "effects",
+    "Relationship effect study: does each lever (check-in, reminder, education, complaint "
+    "resolution) reduce default? Doubly robust estimates with 95% CIs, naive differences, overlap "
+    "and refutations.",
+)
 
 
 @app.command()

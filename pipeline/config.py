@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline.effects import EffectsConfig
 from pipeline.errors import ConfigError
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
@@ -160,6 +161,7 @@ class Config(Section):
     mlflow: MlflowConfig = MlflowConfig()
     scoring: ScoringConfig = ScoringConfig()
     explain: ExplainConfig = ExplainConfig()
+    effects: EffectsConfig = EffectsConfig()
     output: OutputConfig = OutputConfig()
 
 

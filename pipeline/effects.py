@@ -190,8 +190,8 @@ class EffectsConfig(BaseModel):
 
 
 def effects_config(cfg: Config) -> EffectsConfig:
-    """The `effects` section of the config, or the defaults while config.py has none."""
-    return getattr(cfg, "effects", None) or EffectsConfig()
+    """The `effects` section of the config."""
+    return cfg.effects
 
 
 # -- results -------------------------------------------------------------------------------------
