@@ -57,9 +57,13 @@ class GenerateConfig(Section):
     downturn_strength: float = Field(0.6, ge=0, le=3)
     missing_rate: float = Field(0.03, ge=0, le=0.5)
 
-    @field_validator("size")
+    @field_validator("size", mode="before")
     @classmethod
-    def _size(cls, v: str) -> str:
+    def _size(cls, v: object) -> str:
+        # `-o generate.size=20000` and `size: 20000` in YAML arrive as ints.
+        v = str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+        if not isinstance(v, str):
+            raise ValueError(f"size must be one of {sorted(SIZES)} or a number of customers >= 50")
         if v not in SIZES and not (v.isdigit() and int(v) >= 50):
             raise ValueError(f"size must be one of {sorted(SIZES)} or a number of customers >= 50")
         return v
@@ -88,6 +92,10 @@ class SplitConfig(Section):
 
     test_snapshots: int = Field(2, ge=1)
     valid_snapshots: int = Field(2, ge=1)
+    # Training snapshots whose label window reaches into the validation period share outcomes
+    # with it (the same loan defaulting counts in both): they are dropped. None = the
+    # performance window for the four tables, 0 for a prepared table.
+    gap_months: int | None = Field(None, ge=0, le=120)
 
 
 class TrainConfig(Section):

@@ -55,7 +55,12 @@ def _load_features(cfg: Config) -> Dataset:
     labelled = df[df[LABEL_COLUMN].notna()].reset_index(drop=True)
     labelled[LABEL_COLUMN] = labelled[LABEL_COLUMN].astype(np.int8)
     _check_label(labelled[LABEL_COLUMN], str(path))
-    split = out_of_time(labelled, cfg.split)
+    gap = cfg.split.gap_months
+    split = out_of_time(
+        labelled,
+        cfg.split,
+        gap_months=cfg.features.performance_window_months if gap is None else gap,
+    )
     cats = categories_of(labelled.iloc[split.index["train"]], specs)
     return Dataset(labelled, specs, split, "loan_id", "snapshot_date", cats)
 
@@ -100,7 +105,7 @@ def _load_table(cfg: Config) -> Dataset:
         )
     if d.time is not None:
         df[d.time] = pd.to_datetime(df[d.time])
-        split = out_of_time(df, cfg.split, time_col=d.time)
+        split = out_of_time(df, cfg.split, time_col=d.time, gap_months=cfg.split.gap_months or 0)
     else:
         split = stratified_random(df[LABEL_COLUMN], cfg.seed)
     cats = categories_of(df.iloc[split.index["train"]], specs)

@@ -883,7 +883,8 @@ def true_effects(
     same seed, the lever forced on (at least one event a month for every customer with a loan;
     every complaint resolved) and off (none; none resolved) in the lever's window
     [s - window_months, s); the effect at s is the mean over the loans active at s of
-    true_pd(on) - true_pd(off), the 12-month (`window_months`) default probability.
+    pd_given_path(on) - pd_given_path(off), the 12-month (`window_months`) default probability
+    given the future randomness both runs share.
     rows: restrict the averages to these (loan_id, snapshot_date) rows - one frame for every
         lever, or a mapping lever name -> frame (e.g. `EffectStudy.rows`, or only its kept
         rows: the effect of the very population that was estimated); None = all active loans.
@@ -953,7 +954,9 @@ def _true_pd_at(
     book = simulate(
         gen_cfg, seed=seed, window_months=window_months, levers={lever: on}, lever_months=window
     )
-    tp = book.true_pd
+    # The PD given the drawn future: both arms share that randomness, so their difference is
+    # the lever's effect on the label itself, not on an approximation of its probability.
+    tp = book.true_pd.rename(columns={"pd_given_path": "true_pd", "true_pd": "pd_given_state"})
     return tp.loc[tp["snapshot_date"] == pd.Timestamp(s), ["loan_id", "true_pd"]]
 
 

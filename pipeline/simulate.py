@@ -11,12 +11,13 @@ The model of the world, month by month (month m covers [start + m months, start 
 * Every month a customer who is not yet in distress enters it with hazard `h` (logit-linear in the
   latent traits, the economy, season, shocks and the relationship state built from CRM events of
   the months before; `truth.json` lists every term). A distressed customer stops paying all loans
-  after a lag of 2-4 months (the instalments stay unpaid, so they reach 90 days past due) and,
-  before that, goes quiet (a drop in activity) and pays late.
+  after a lag of 1-2 months (the instalments stay unpaid, so they reach 90 days past due) and,
+  before that, goes quiet (a drop in activity), pays late and pays part.
 * Late but cured payments (up to ~70 days) follow capacity, willingness, shocks and reminders.
 
 The true probability of the label (90+ DPD within the window after a snapshot) is computed from
-the hazards the simulation drew from; it is written apart from the four tables, in `truth/`.
+each customer's state at the snapshot, integrating over what happens after it (`_true_pd`): the
+oracle, the best PD any model could give. It is written apart from the four tables, in `truth/`.
 Every random draw comes from a stream keyed by (seed, month, purpose), so forcing one lever on or
 off (`levers`) changes that lever only: the counterfactual mode of the effect study.
 """
@@ -38,6 +39,19 @@ log = logging.getLogger(__name__)
 REGIONS = ("north", "south", "east", "west", "central", "coastal")
 REGION_DOWNTURN_SENSITIVITY = (1.5, 0.6, 1.0, 0.8, 1.2, 0.9)
 EMPLOYMENT = ("salaried", "self_employed", "contractor", "retired", "unemployed")
+# Income shocks: monthly onset rate (times the customer's proneness and the economy) and mean
+# length; the share of complaints resolved; how much latent satisfaction keeps month to month.
+SHOCK_RATE, SHOCK_DOWNTURN, SHOCK_MEAN_MONTHS = 0.004, 1.5, 6
+P_RESOLVED = 0.72
+SAT_PERSISTENCE = 0.9
+# CRM intensities the state-based oracle projects forward (order of `_MonthlyState.lam`).
+_PROJECTED = (
+    "payment_reminder",
+    "proactive_checkin",
+    "complaint",
+    "financial_education",
+    "marketing",
+)
 PRODUCTS = ("personal", "auto", "home_improvement", "credit_builder")
 PRODUCT_TERMS = {
     "personal": (12, 24, 36, 48, 60),
@@ -84,11 +98,12 @@ class Effects:
     fatigue_per_contact_above: float = 0.45
     financial_education: float = -0.45
     broker_channel: float = 0.2
-    debt_to_income_above_035: float = 2.5  # per unit of debt-to-income above 0.35
+    debt_to_income_threshold: float = 0.25  # payments / income where the burden starts to bite
+    debt_to_income_above: float = 3.0  # per unit of debt-to-income above the threshold
     young_borrower: float = 0.35  # under 26
-    age_curvature: float = 0.0005  # per year squared away from 45
+    age_curvature: float = 0.0012  # per year squared away from 45
     downturn_self_employed: float = 0.6  # extra downturn sensitivity of self-employed/contractors
-    seasoning: float = 0.35  # newest loan 3-18 months old: the classic early-months peak
+    seasoning: float = 0.5  # newest loan 3-18 months old: the classic early-months peak
     marketing: float = 0.0  # planted null: looks plausible, does nothing
 
 
@@ -181,6 +196,32 @@ def _recent(arr: np.ndarray, m: int, months: int) -> np.ndarray:
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass
+class _MonthlyState:
+    """What each customer's hazard was made of at the start of each month (arrays n x M).
+
+    known: the hazard terms fixed in advance (traits, economy, age, season, the loan plan);
+    sat: latent satisfaction; shock_left: months of income shock left; edu_ever: attended a
+    financial-education session before the month; lam: CRM intensities of `_PROJECTED`.
+    """
+
+    known: np.ndarray
+    sat: np.ndarray
+    shock_left: np.ndarray
+    edu_ever: np.ndarray
+    lam: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int, months: int) -> _MonthlyState:
+        return cls(
+            known=np.zeros((n, months), dtype=np.float32),
+            sat=np.zeros((n, months), dtype=np.float32),
+            shock_left=np.zeros((n, months), dtype=np.int16),
+            edu_ever=np.zeros((n, months), dtype=bool),
+            lam=np.zeros((len(_PROJECTED), n, months), dtype=np.float32),
+        )
 
 
 class _Simulation:
@@ -289,6 +330,7 @@ class _Simulation:
         tenure0 = self.tenure_start_years
         macro = self._macro()
         idx = {t: i for i, t in enumerate(EVENT_TYPES)}
+        state = _MonthlyState.empty(n, M)
 
         for m in range(M):
             in_window = self.lever_months is None or (
@@ -311,8 +353,10 @@ class _Simulation:
             late3 = _recent(late_cnt, m, 3)
             shock = shock_left > 0
             tenure_years = tenure0 + m / 12.0
-            # Monthly distress hazard: the planted truth (see truth.json).
-            eta = (
+            # Monthly distress hazard: the planted truth (see truth.json). `known` holds the terms
+            # fixed in advance (traits, economy, age, season, the loan plan); the state-based
+            # oracle (`_true_pd`) projects the rest forward from each snapshot.
+            known = (
                 fx.intercept
                 + fx.capacity * self.cap
                 + fx.willingness * self.will
@@ -322,8 +366,13 @@ class _Simulation:
                 + fx.age_curvature * (self.age + m / 12 - 45) ** 2
                 + fx.seasoning * self._seasoning(m)
                 + fx.season_january * np.cos(2 * np.pi * ((m + self.cfg.start.month - 1) % 12) / 12)
-                + fx.income_shock * shock
                 + fx.tenure_per_log_year * np.log1p(tenure_years)
+                + fx.debt_to_income_above * np.clip(loan_dti - fx.debt_to_income_threshold, 0, 1)
+                + fx.broker_channel * self._broker_customers()
+            )
+            eta = (
+                known
+                + fx.income_shock * shock
                 + fx.satisfaction_per_sd * sat
                 + fx.resolved_complaint_6m * (res6 > 0)
                 + fx.unresolved_complaint_6m * (unres6 > 0)
@@ -332,12 +381,14 @@ class _Simulation:
                 + fx.fatigue_per_contact_above
                 * np.maximum(0.0, lender_rate - fx.fatigue_threshold_per_month)
                 + fx.financial_education * edu_ever
-                + fx.debt_to_income_above_035 * np.clip(loan_dti - 0.35, 0, 1)
                 + fx.marketing * _recent(counts[idx["marketing"]], m, 12)
-                + fx.broker_channel * self._broker_customers()
             )
             h = _sigmoid(eta)
             hazard[:, m] = h
+            state.known[:, m] = known
+            state.sat[:, m] = sat
+            state.shock_left[:, m] = shock_left
+            state.edu_ever[:, m] = edu_ever
             u = _rng(self.seed, m, "onset").random(n)
             onset = (distress < 0) & has_loan & (u < h)
             distress[onset] = m
@@ -346,11 +397,9 @@ class _Simulation:
 
             # Income shocks: more frequent in the downturn.
             r = _rng(self.seed, m, "shock")
-            new_shock = (shock_left == 0) & (
-                r.random(n) < 0.004 * self.shock_prone * (1 + 1.5 * macro[m])
-            )
+            new_shock = (shock_left == 0) & (r.random(n) < self._shock_rate(macro[m]))
             shock_left = np.maximum(shock_left - 1, 0)
-            shock_left[new_shock] = r.geometric(1 / 6, n)[new_shock]
+            shock_left[new_shock] = r.geometric(1 / SHOCK_MEAN_MONTHS, n)[new_shock]
 
             # CRM intensities per customer this month.
             alive = has_loan
@@ -364,6 +413,7 @@ class _Simulation:
             lam[idx["hardship_request"]] = 0.004 + 0.12 * shock + 0.15 * in_distress
             lam[idx["marketing"]] = self.marketing_rate
             lam *= alive
+            state.lam[:, :, m] = lam[[idx[t] for t in _PROJECTED]]
             cnt = np.zeros((T, n), dtype=np.int32)
             for t_name, t in idx.items():
                 cnt[t] = _rng(self.seed, m, "ev_" + t_name).poisson(lam[t])
@@ -373,15 +423,15 @@ class _Simulation:
             # Complaints: resolved or not; satisfaction reacts.
             r = _rng(self.seed, m, "complaint")
             n_c = cnt[idx["complaint"]]
-            p_res = 0.72 if not self.levers.get("complaint_resolution") else 1.0
+            p_res = P_RESOLVED if not self.levers.get("complaint_resolution") else 1.0
             if self.levers.get("complaint_resolution") is False:
                 p_res = 0.0
             res = r.binomial(n_c, p_res)
             resolved_cnt[:, m] = res
             unresolved_cnt[:, m] = n_c - res
             sat = (
-                0.9 * sat
-                + 0.1 * self.sat_mean
+                SAT_PERSISTENCE * sat
+                + (1 - SAT_PERSISTENCE) * self.sat_mean
                 + 0.15 * _rng(self.seed, m, "sat").standard_normal(n)
                 - 0.6 * (n_c - res > 0)
                 + 0.25 * (res > 0)
@@ -397,6 +447,9 @@ class _Simulation:
 
         self.hazard = hazard
         self.distress = distress
+        self.state = state
+        self.counts, self.resolved_cnt, self.unresolved_cnt = counts, resolved_cnt, unresolved_cnt
+        self.macro = macro
         return self._assemble(events, pays)
 
     def _seasoning(self, m: int) -> np.ndarray:
@@ -420,6 +473,9 @@ class _Simulation:
                 cnt[idx[lever]] = np.maximum(cnt[idx[lever]], alive.astype(np.int32))
             elif forced is False:
                 cnt[idx[lever]] = 0
+
+    def _shock_rate(self, macro_m: float) -> np.ndarray:
+        return SHOCK_RATE * self.shock_prone * (1 + SHOCK_DOWNTURN * macro_m)
 
     def _macro(self) -> np.ndarray:
         """Economic stress by month: a downturn that builds and fades over the configured year."""
@@ -577,10 +633,10 @@ class _Simulation:
         pre_default = (d >= 0) & ~terminal
         p_late = _sigmoid(
             -3.3
-            - 0.7 * self.cap[cust]
-            - 0.8 * self.will[cust]
+            - 1.0 * self.cap[cust]
+            - 1.2 * self.will[cust]
             + 1.6 * shock[cust]
-            + 3.5 * pre_default
+            + 5.0 * pre_default
             - 0.6 * reminded[cust]
             + 0.15 * np.cos(2 * np.pi * ((m + self.cfg.start.month - 1) % 12) / 12)
         )
@@ -588,7 +644,7 @@ class _Simulation:
         # Late payments are cured within ~70 days: truncated geometric in days.
         days_late = np.where(late, 3 + np.floor(-np.log1p(-u_days * 0.999) * 14).clip(0, 67), 0)
         early = np.where(late, 0, np.floor(u_early * 6))
-        partial = ~terminal & (u_part < 0.02 + 0.2 * shock[cust] + 0.3 * pre_default)
+        partial = ~terminal & (u_part < 0.02 + 0.2 * shock[cust] + 0.5 * pre_default)
         inst = m - self.l_orig[loans]
         return {
             "loan": loans,
@@ -704,9 +760,14 @@ class _Simulation:
     def _true_pd(self, loan_ids: np.ndarray) -> pd.DataFrame:
         """P(90+ DPD in [s, s + W months)) per loan and monthly snapshot s with a full window.
 
-        Given the hazard path the simulation drew from: 1 - prod(1 - h_t) over the onset months
-        t >= s whose default would reach 90 DPD inside the window; 0 or 1 when the customer was
-        already in distress before s (the outcome is then settled).
+        true_pd: given the customer's state at s (latent traits, distress, the income shock and
+        its months left, satisfaction, the CRM events so far), integrating over what happens
+        after s: new shocks exactly, future contacts and complaints at their intensity at s
+        (first order), satisfaction decaying to its mean. This is the oracle: the best PD any
+        model could give at s. pd_given_path: given the hazards the simulation then drew (the
+        future's randomness known); the effect study contrasts it between counterfactual runs
+        that share that randomness.
+        Both are 0 or 1 when the customer was already in distress before s (settled outcome).
         """
         W, M = self.W, self.M
         ms = self.month_start.astype(np.int64)
@@ -716,6 +777,7 @@ class _Simulation:
         lag = self.lag[self.l_cust]
         d = self.distress[self.l_cust]
         last_due = self.l_orig + self.l_term
+        cust = self.l_cust
         frames = []
         for s in range(1, M - W + 1):
             live = (self.l_orig < s) & (last_due >= s)
@@ -732,22 +794,88 @@ class _Simulation:
             live &= ~defaulted_before
             p_settled = (settled & (k_def <= last_due) & (d90 < ms[s + W])).astype(float)
             t_hi = np.clip(t_max, s - 1, M - 1)
-            cust = self.l_cust
-            p_open = 1 - np.exp(log_surv[cust, t_hi + 1] - log_surv[cust, s])
-            p = np.where(settled, p_settled, np.where(t_max >= s, p_open, 0.0))
+            p_path = 1 - np.exp(log_surv[cust, t_hi + 1] - log_surv[cust, s])
+            n_onset = np.clip(t_max - s + 1, 0, W)  # onset months s.. that still count
+            p_state = 1 - np.exp(self._projected_log_surv(s)[cust, n_onset])
+            open_ = t_max >= s
             idx = np.flatnonzero(live)
             frames.append(
                 pd.DataFrame(
                     {
                         "loan_id": loan_ids[idx],
                         "snapshot_date": pd.Timestamp(self.month_start[s]),
-                        "true_pd": p[idx],
+                        "true_pd": np.where(settled, p_settled, np.where(open_, p_state, 0.0))[idx],
+                        "pd_given_path": np.where(settled, p_settled, np.where(open_, p_path, 0.0))[
+                            idx
+                        ],
                     }
                 )
             )
         out = pd.concat(frames, ignore_index=True)
         out["snapshot_date"] = out["snapshot_date"].astype("datetime64[ns]")
         return out
+
+    def _projected_log_surv(self, s: int) -> np.ndarray:
+        """(n, W + 1): cumulative log P(no distress onset) over months s, s+1, ... as seen at s.
+
+        Column j covers the onset months s .. s + j - 1 (column 0 is 0).
+        """
+        st, fx, n, W = self.state, self.fx, self.n, self.W
+        j = np.arange(W)
+        t = s + j
+        # Intensities of the month before s: the month s ones already react to an onset at s.
+        lam = dict(zip(_PROJECTED, st.lam[:, :, s - 1].astype(float), strict=True))
+
+        def window(events: np.ndarray, months: int) -> tuple[np.ndarray, np.ndarray]:
+            """Events before s still inside [t - months, t), and the window's months after s."""
+            c = np.concatenate([np.zeros((n, 1)), np.cumsum(events[:, :s], axis=1)], axis=1)
+            past = c[:, [s]] - c[:, np.clip(t - months, 0, s)]
+            return past, np.minimum(j, months)[None, :]
+
+        def any_event(past: np.ndarray, future_months: np.ndarray, rate: np.ndarray):
+            return 1 - (past == 0) * np.exp(-rate[:, None] * future_months)
+
+        ev = {t_name: self.counts[i] for i, t_name in enumerate(EVENT_TYPES)}
+        rem_past, f3 = window(ev["payment_reminder"], 3)
+        chk_past, _ = window(ev["proactive_checkin"], 3)
+        res_past, f6 = window(self.resolved_cnt, 6)
+        unres_past, _ = window(self.unresolved_cnt, 6)
+        mkt_past, f12 = window(ev["marketing"], 12)
+        lender_rate = (
+            rem_past + chk_past + (lam["payment_reminder"] + lam["proactive_checkin"])[:, None] * f3
+        ) / 3.0
+        sat_s = st.sat[:, s].astype(float)
+        sat = (
+            self.sat_mean[:, None]
+            + SAT_PERSISTENCE ** j[None, :] * (sat_s - self.sat_mean)[:, None]
+        )
+        edu = 1 - (1 - st.edu_ever[:, [s]]) * np.exp(-lam["financial_education"][:, None] * j)
+        eta = (
+            st.known[:, t].astype(float)
+            + fx.satisfaction_per_sd * sat
+            + fx.resolved_complaint_6m * any_event(res_past, f6, lam["complaint"] * P_RESOLVED)
+            + fx.unresolved_complaint_6m
+            * any_event(unres_past, f6, lam["complaint"] * (1 - P_RESOLVED))
+            + fx.reminder_3m * any_event(rem_past, f3, lam["payment_reminder"])
+            + fx.checkin_3m * any_event(chk_past, f3, lam["proactive_checkin"])
+            + fx.fatigue_per_contact_above
+            * np.maximum(0.0, lender_rate - fx.fatigue_threshold_per_month)
+            + fx.financial_education * edu
+            + fx.marketing * (mkt_past + lam["marketing"][:, None] * f12)
+        )
+        # Income shocks: the current one runs its known course; new ones start at the shock
+        # rate once the customer is free of one and last a geometric number of months.
+        k = st.shock_left[:, s].astype(int)
+        current = (j[None, :] < k[:, None]).astype(float)
+        in_new = np.zeros(n)
+        p_shock = np.zeros((n, W))
+        keep = 1 - 1 / SHOCK_MEAN_MONTHS
+        for jj in range(W):
+            p_shock[:, jj] = current[:, jj] + in_new
+            free = 1 - current[:, jj] - in_new
+            in_new = free * self._shock_rate(self.macro[s + jj]) + keep * in_new
+        h = (1 - p_shock) * _sigmoid(eta) + p_shock * _sigmoid(eta + fx.income_shock)
+        return np.concatenate([np.zeros((n, 1)), np.cumsum(np.log1p(-h), axis=1)], axis=1)
 
     def _truth(self, true_pd: pd.DataFrame) -> dict:
         fx = self.fx

@@ -26,8 +26,16 @@ class Split:
         return {k: df.iloc[v] for k, v in self.index.items()}
 
 
-def out_of_time(df: pd.DataFrame, cfg: SplitConfig, time_col: str = "snapshot_date") -> Split:
-    """The last `test_snapshots` dates are test, the `valid_snapshots` before them validation."""
+def out_of_time(
+    df: pd.DataFrame, cfg: SplitConfig, time_col: str = "snapshot_date", gap_months: int = 0
+) -> Split:
+    """The last `test_snapshots` dates are test, the `valid_snapshots` before them validation.
+
+    Training keeps the dates at least `gap_months` before the first validation date: a label
+    window of that length starting earlier overlaps the validation windows, so a loan that
+    defaults there would be a training and a validation positive at once. The model would be
+    tuned to memorise loans, which pays on validation and not on new dates.
+    """
     dates = np.sort(df[time_col].dropna().unique())
     need = cfg.test_snapshots + cfg.valid_snapshots + 1
     if len(dates) < need:
@@ -40,7 +48,17 @@ def out_of_time(df: pd.DataFrame, cfg: SplitConfig, time_col: str = "snapshot_da
         )
     test_d = dates[-cfg.test_snapshots :]
     valid_d = dates[-need + 1 : -cfg.test_snapshots]
+    last_train = pd.Timestamp(valid_d[0]) - pd.DateOffset(months=gap_months)
     train_d = dates[: -need + 1]
+    train_d = train_d[train_d <= last_train.to_datetime64()]
+    if len(train_d) == 0:
+        raise DataError(
+            f"out-of-time split: no training snapshot is {gap_months} months (split.gap_months, "
+            f"default the performance window) before the first validation date "
+            f"{pd.Timestamp(valid_d[0]).date()}; the first labelled date is "
+            f"{pd.Timestamp(dates[0]).date()}. Use more history, a smaller split.gap_months or "
+            "fewer validation/test snapshots."
+        )
     t = df[time_col].to_numpy()
     index = {
         "train": np.flatnonzero(np.isin(t, train_d)),

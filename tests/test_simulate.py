@@ -77,6 +77,29 @@ def test_realistic_default_rate_and_oracle_auc(book):
     assert abs(lab["true_pd"].mean() - rate) < 0.006
 
 
+def test_oracle_is_the_state_at_the_snapshot_not_the_drawn_future(book):
+    lab = _labels(book)
+    # Both truths are calibrated; knowing the drawn future can only sharpen the ranking.
+    assert abs(lab["pd_given_path"].mean() - lab["label"].mean()) < 0.006
+    state = roc_auc_score(lab["label"], lab["true_pd"])
+    path = roc_auc_score(lab["label"], lab["pd_given_path"])
+    assert state <= path + 0.002
+
+
+def test_oracle_at_a_snapshot_ignores_what_is_forced_after_it():
+    cfg = GenerateConfig(size="tiny")
+    m = 30  # snapshot month; check-ins forced for everybody from then on
+    base = simulate(cfg, seed=5)
+    later = simulate(cfg, seed=5, levers={"proactive_checkin": True}, lever_months=(m, m + 12))
+    s = pd.Timestamp(cfg.start) + pd.DateOffset(months=m)
+    a, b = (
+        bk.true_pd[bk.true_pd["snapshot_date"] == s].set_index("loan_id") for bk in (base, later)
+    )
+    assert len(a) > 100
+    pd.testing.assert_series_equal(a["true_pd"], b["true_pd"])
+    assert not np.allclose(a["pd_given_path"], b["pd_given_path"])
+
+
 def test_downturn_year_has_more_defaults(book):
     lab = _labels(book)
     by_year = lab.groupby(lab["snapshot_date"].dt.year)["true_pd"].mean()
