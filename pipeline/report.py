@@ -174,7 +174,9 @@ def gather(cfg: Config, latest: dict[str, Any]) -> ReportInputs:
 
 
 def write(inputs: ReportInputs) -> Path:
-    return write_text(render(inputs), inputs.run_dir / REPORT_FILE)
+    path = write_text(render(inputs), inputs.run_dir / REPORT_FILE)
+    path.chmod(0o644)  # meant to be shared; the atomic temporary file is created 0600
+    return path
 
 
 # -- rendering -----------------------------------------------------------------------------------
@@ -530,12 +532,16 @@ def _tuning(inp: ReportInputs) -> str:
         ("best validation AUC", _f(m.get("best_valid_auc"))),
         ("best iteration (rounds of the final model)", _f(m.get("best_iteration"), 0)),
         ("tuning time", f"{m['tuning_seconds']:.0f} s" if "tuning_seconds" in m else "-"),
-        ("monotone constraints", "on" if "best_monotone_constraints_method" in p else "off"),
-        ("test AUC, monotone", _f(inp.latest.get("test_auc"))),
-        ("test AUC, unconstrained", _f(inp.latest.get("test_auc_unconstrained"))),
     ]
+    constrained = "best_monotone_constraints_method" in p
+    rows.append(("monotone constraints applied", "yes" if constrained else "no"))
+    if constrained:
+        rows.append(("test AUC with constraints", _f(inp.latest.get("test_auc"))))
+        rows.append(("test AUC without", _f(inp.latest.get("test_auc_unconstrained"))))
     facts = pd.DataFrame(rows, columns=["", "value"])
-    params = pd.DataFrame(sorted(best.items()), columns=["parameter", "best value"])
+    params = pd.DataFrame(
+        [(k, _number(v)) for k, v in sorted(best.items())], columns=["parameter", "best value"]
+    )
     figs = "".join(_figure(b, TUNING_PLOTS[n]) for n, b in inp.tuning_pngs.items())
     body = (
         "<p>Optuna (TPE, median pruning) on the validation AUC; each trial is a nested MLflow "
@@ -664,10 +670,20 @@ def _cell(v: Any) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     if isinstance(v, float):
-        if v.is_integer() and abs(v) >= 1:
-            return f"{int(v):,}"
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
         return f"{v:.4f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
     return str(v)
+
+
+def _number(text: str) -> Any:
+    """An MLflow param (always a string) as the number it holds, when it holds one."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except (TypeError, ValueError):
+            continue
+    return text
 
 
 def _pct(v: Any) -> str:
@@ -705,6 +721,6 @@ border-radius:6px;padding:8px 14px;min-width:110px}.kpi .v{font-size:1.3em;font-
 table{border-collapse:collapse;margin:8px 0 14px;font-size:.85em}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}th{background:#f0f4f8}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
-figure{margin:14px 0}figure img{max-width:100%;border:1px solid #eee}
+figure{margin:14px 0}figure img{max-width:min(100%,760px);border:1px solid #eee}
 figcaption{color:#555;font-size:.88em}footer{margin-top:40px;color:#888;font-size:.8em}
 """
