@@ -114,3 +114,40 @@ def test_table_drops_personal_columns_and_escapes_cells():
     assert "birth_year" not in out and "1980" not in out
     assert "&lt;b&gt;north&lt;/b&gt;" in out and "<b>" not in out
     assert "0.7123" in out
+
+
+def _png(path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(1, 1))
+    FigureCanvasAgg(fig)
+    fig.add_subplot().plot([0, 1], [0, 1])
+    fig.savefig(path, format="png")
+
+
+def test_render_embeds_effects_section_and_any_extra_plot(tmp_path):
+    run_dir = tmp_path / "reports" / "abc123"
+    run_dir.mkdir(parents=True)
+    _png(run_dir / "shap_dependence_tenure_months.png")  # a plot the report does not know
+    effects = tmp_path / "reports" / "effects"
+    effects.mkdir()
+    (effects / "effects.html").write_text(
+        '<section id="effects"><h2>Relationship effect study</h2><p>checkin: -1.20 pp</p></section>'
+    )
+    _png(effects / "forest.png")
+    inputs = report.ReportInputs(
+        run_id="abc123",
+        run_dir=run_dir,
+        latest={"test_auc": 0.7321, "decision": {"promoted": False, "reason": "kept v3"}},
+        metrics={"split_kind": "random", "splits": {}},
+        effects_dir=effects,
+    )
+    page = report.render(inputs)
+    assert ">More plots</h2>" in page and "Shap dependence tenure months." in page
+    assert "checkin: -1.20 pp" in page
+    assert page.index('id="promotion"') < page.index('id="effects"')
+    assert page.count("data:image/png;base64,") == 2
+    assert "0.7321" in page and "kept v3" in page and "NOT promoted" in page
+    assert "No SHAP tables" in page  # explain has not run: say so instead of failing
+    assert "The split is random" in page
