@@ -571,7 +571,7 @@ def _promotion(inp: ReportInputs) -> str:
         [
             ("model version", d.get("version")),
             ("decision", verdict),
-            ("new OOT AUC", _f(d.get("new_auc"))),
+            ("new model test AUC", _f(d.get("new_auc"))),
             ("champion before", d.get("champion_version") or "none"),
             ("champion AUC", _f(d.get("champion_auc"))),
             ("tolerance", d.get("tolerance")),
