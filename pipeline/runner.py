@@ -1,11 +1,15 @@
-"""`loanrisk run`: every stage in order, generating the default book when there is no data."""
+"""`loanrisk run`: every stage in order, generating the default book when there is no data.
+
+The last stage writes the run's self-contained HTML report; its path is the last line printed.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
-from pipeline import evaluate, explain, features, ingest, simulate, train
+from pipeline import evaluate, explain, features, ingest, report, simulate, train
 from pipeline.config import Config
 from pipeline.contract import TABLES
 
@@ -30,7 +34,9 @@ def run(cfg: Config) -> str:
     lines.append(str(result))
     lines.append(evaluate.run(cfg))
     lines.append(explain.run(cfg))
-    lines.append(f"total {time.perf_counter() - start:.0f} s; report folder {result.run_dir}")
+    lines.append(report.run(cfg))
+    html = Path(result.run_dir) / report.REPORT_FILE
+    lines.append(f"total {time.perf_counter() - start:.0f} s; report {html}")
     return "\n".join(lines)
 
 

@@ -1,0 +1,153 @@
+"""The run report: one self-contained HTML page per run, from the CLI on a tiny book."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from pipeline import report
+from pipeline.cli import app
+from tests.helpers import tiny_overrides
+
+runner = CliRunner()
+SECTIONS = (
+    "Which relationship factors reduce default?",
+    "Data",
+    "Model performance",
+    "Gains, lift and calibration",
+    "Segments (test split)",
+    "Population stability (PSI)",
+    "Tuning",
+    "Promotion decision",
+)
+# Values planted in the input customers: they must never reach the report.
+SENTINEL_BIRTH_YEAR = 1917
+SENTINEL_INCOME = 918273.64
+
+
+def _invoke(*args: str):
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _opts(overrides: list[str]) -> list[str]:
+    return [x for o in overrides for x in ("-o", o)]
+
+
+def _text_without_images(page: str) -> str:
+    return re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "data:image/png;base64,", page)
+
+
+def _occurs(value: str, text: str) -> bool:
+    """`value` as a whole number in `text` (not inside a longer number, id or hash)."""
+    return re.search(rf"(?<![\w.,]){re.escape(value)}(?![\w]|[.,]\d)", text) is not None
+
+
+@pytest.mark.training
+def test_run_writes_a_self_contained_report_then_train_prints_a_summary(tmp_path):
+    ov = _opts(tiny_overrides(tmp_path, trials=2))
+    _invoke("generate", *ov)
+    customers_path = tmp_path / "raw" / "customers.parquet"
+    customers = pd.read_parquet(customers_path)
+    customers.loc[:19, "birth_year"] = SENTINEL_BIRTH_YEAR
+    customers.loc[:19, "annual_income"] = SENTINEL_INCOME
+    customers.to_parquet(customers_path, index=False)
+
+    result = _invoke("run", *ov)
+    metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
+    run_id = metrics["run_id"]
+    path = tmp_path / "reports" / run_id / "report.html"
+    assert str(path) in result.output
+    page = path.read_text()
+
+    for heading in SECTIONS:
+        assert f">{heading}</h2>" in page, heading
+    pngs = list((tmp_path / "reports" / run_id).glob("*.png"))
+    assert len(pngs) >= 6
+    # every PNG of the run folder plus the two tuning plots from MLflow
+    assert page.count('src="data:image/png;base64,') >= len(pngs) + 1
+    assert not re.search(r'(src|href)="(?!data:|#)', page), "no external asset"
+    assert f"{metrics['test']['auc']:.4f}" in page
+    assert f"{metrics['oracle_auc']:.4f}" in page and f"{metrics['baseline_auc']:.4f}" in page
+    assert "what the model uses, not what causes default" in page
+    assert "out of time" in page and "The split is random" not in page
+
+    text = _text_without_images(page)
+    assert not _occurs(str(SENTINEL_BIRTH_YEAR), text)
+    assert "918273" not in text and "918,273" not in text
+    for year in customers["birth_year"].dropna().astype(int).unique():
+        assert not _occurs(str(year), text), f"birth year {year} in the report"
+    for income in customers["annual_income"].dropna().unique()[:200]:
+        for form in (f"{income:.2f}", f"{income:.4f}", f"{income:,.0f}"):
+            assert not _occurs(form, text), f"income {form} in the report"
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    logged = [a.path for a in MlflowClient().list_artifacts(run_id, "report")]
+    assert logged == ["report/report.html"]
+
+    # `loanrisk train` alone ends with its summary table; `loanrisk report` renders that run.
+    out = _invoke("train", *ov).output
+    for row in ("train rows", "valid rows", "test rows", "valid AUC", "test AUC", "calibration"):
+        assert row in out, row
+    assert "champion" in out and "seconds" in out
+    latest = json.loads((tmp_path / "reports" / "latest_run.json").read_text())
+    assert f"{latest['test_auc']:.4f}" in out
+    out = _invoke("report", *ov).output
+    second = tmp_path / "reports" / latest["run_id"] / "report.html"
+    assert str(second) in out
+    page2 = second.read_text()
+    assert html.escape(latest["decision"]["reason"]) in page2
+    assert "champion before" in page2 and ">1<" in page2  # the first run's version
+
+
+def test_table_drops_personal_columns_and_escapes_cells():
+    df = pd.DataFrame({"region": ["<b>north</b>"], "birth_year": [1980], "auc": [0.71234]})
+    out = report._table(df)
+    assert "birth_year" not in out and "1980" not in out
+    assert "&lt;b&gt;north&lt;/b&gt;" in out and "<b>" not in out
+    assert "0.7123" in out
+
+
+def _png(path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(1, 1))
+    FigureCanvasAgg(fig)
+    fig.add_subplot().plot([0, 1], [0, 1])
+    fig.savefig(path, format="png")
+
+
+def test_render_embeds_effects_section_and_any_extra_plot(tmp_path):
+    run_dir = tmp_path / "reports" / "abc123"
+    run_dir.mkdir(parents=True)
+    _png(run_dir / "shap_dependence_tenure_months.png")  # a plot the report does not know
+    effects = tmp_path / "reports" / "effects"
+    effects.mkdir()
+    (effects / "effects.html").write_text(
+        '<section id="effects"><h2>Relationship effect study</h2><p>checkin: -1.20 pp</p></section>'
+    )
+    _png(effects / "forest.png")
+    inputs = report.ReportInputs(
+        run_id="abc123",
+        run_dir=run_dir,
+        latest={"test_auc": 0.7321, "decision": {"promoted": False, "reason": "kept v3"}},
+        metrics={"split_kind": "random", "splits": {}},
+        effects_dir=effects,
+    )
+    page = report.render(inputs)
+    assert ">More plots</h2>" in page and "Shap dependence tenure months." in page
+    assert "checkin: -1.20 pp" in page
+    assert page.index('id="promotion"') < page.index('id="effects"')
+    assert page.count("data:image/png;base64,") == 2
+    assert "0.7321" in page and "kept v3" in page and "NOT promoted" in page
+    assert "No SHAP tables" in page  # explain has not run: say so instead of failing
+    assert "The split is random" in page
