@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow
 
-from pipeline.config import Config, SqlSourceConfig
+from pipeline.config import Config, DataConfig, SqlSourceConfig
 from pipeline.contract import CRM_TYPES, KEYS, REQUIRED, TABLES
 from pipeline.errors import DataError
 from pipeline.io import write_parquet
@@ -67,9 +67,7 @@ def run(cfg: Config) -> dict[str, Path]:
     if cfg.data.kind != "tables":
         logger.info("data.kind is %r: no raw tables to ingest", cfg.data.kind)
         return {}
-    sql = cfg.data.sql
-    raw = load_sql_tables(sql) if sql is not None else load_tables(cfg.data.raw_dir)
-    tables = validate_tables(raw)
+    tables = validate_tables(load_source(cfg.data))
     paths: dict[str, Path] = {}
     for name, frame in tables.items():
         paths[name] = write_parquet(frame, Path(cfg.data.interim_dir) / f"{name}.parquet")
@@ -107,6 +105,14 @@ def load_tables(raw_dir: Path) -> dict[str, pd.DataFrame]:
     if problems:
         raise DataError("\n\n".join([f"Could not read the input tables in {raw_dir}:", *problems]))
     return tables
+
+
+def load_source(data: DataConfig) -> dict[str, pd.DataFrame]:
+    """The four tables from where the config says: the database of data.sql when set, else the
+    files in data.raw_dir. Not yet validated (see `validate_tables`)."""
+    if data.sql is not None:
+        return load_sql_tables(data.sql)
+    return load_tables(data.raw_dir)
 
 
 def load_sql_tables(sql: SqlSourceConfig) -> dict[str, pd.DataFrame]:
