@@ -211,7 +211,7 @@ def test_missing_driver_is_a_config_error():
 
 
 def test_password_is_hidden_in_connection_errors_and_logs(caplog):
-    from tests.pg_server import free_port
+    from tests.helpers import free_port
 
     url = f"postgresql+psycopg://loanrisk:{PASSWORD}@127.0.0.1:{free_port()}/book"
     with caplog.at_level(logging.DEBUG), pytest.raises(DataError) as info:
