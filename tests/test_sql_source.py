@@ -301,3 +301,14 @@ def test_the_commented_example_in_the_default_config_is_valid():
     assert example.password_env == "LOANRISK_DB_PASSWORD"
     assert example.source_for("loans").startswith("SELECT")
     assert example.source_for("repayments") == "repayments"
+
+
+def test_the_readme_database_example_is_a_valid_config(tmp_path):
+    readme = Path(__file__).parents[1].joinpath("README.md").read_text()
+    section = readme.split("### From a database", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "my.yaml"
+    path.write_text(block)
+    cfg = load_config(path)
+    assert cfg.data.sql is not None and cfg.data.sql.password_env == "LOANRISK_DB_PASSWORD"
+    assert set(cfg.data.sql.tables) == set(TABLES)
