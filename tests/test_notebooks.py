@@ -8,6 +8,9 @@ kernel imports this checkout's `pipeline`) and writes the executed .ipynb to a t
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import jupytext
@@ -60,6 +63,25 @@ def test_scripts_are_paired_percent_notebooks():
         assert nb.metadata["kernelspec"]["name"] == "python3"
         assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells), script.name
     assert {p.name for p in NOTEBOOKS.glob("*.py")} == {"01-explore-book.py", "02-review-run.py"}
+
+
+def test_make_notebooks_builds_the_pairs_without_touching_the_scripts(tmp_path):
+    # What `make notebooks` runs, on copies: the committed scripts must come back unchanged.
+    for script in NOTEBOOKS.glob("*.py"):
+        shutil.copy(script, tmp_path / script.name)
+    copies = sorted(tmp_path.glob("*.py"))
+    res = subprocess.run(
+        [sys.executable, "-m", "jupytext", "--sync", *map(str, copies)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    for copy in copies:
+        assert copy.read_text() == (NOTEBOOKS / copy.name).read_text(), copy.name
+        paired = nbformat.read(copy.with_suffix(".ipynb"), as_version=4)
+        assert len(paired.cells) == len(jupytext.read(NOTEBOOKS / copy.name).cells)
 
 
 def test_explore_book_generates_and_explores_a_tiny_book(tiny_run, tmp_path):
