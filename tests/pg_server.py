@@ -51,9 +51,9 @@ class PgServer:
         return f"postgresql+psycopg://{auth}@{self.host}:{self.port}/{database}"
 
 
-def missing_binaries() -> str | None:
-    """Why the server cannot be started here, or None."""
-    needed = [PG_BIN / "initdb", PG_BIN / "pg_ctl"]
+def missing_binaries(bin_dir: Path = PG_BIN) -> str | None:
+    """Why the server cannot be started here from `bin_dir`, or None."""
+    needed = [bin_dir / "initdb", bin_dir / "pg_ctl"]
     absent = [str(p) for p in needed if not os.access(p, os.X_OK)]
     if absent:
         return (

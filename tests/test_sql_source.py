@@ -102,6 +102,11 @@ def pg_book(postgres, book_dir: Path) -> str:
             with engine.connect() as conn:
                 n = conn.execute(sa.text(f"SELECT count(*) FROM {names[t]}")).scalar_one()
             assert n == len(frame)
+        with engine.begin() as conn:
+            # Money as NUMERIC, as ledgers keep it: the driver returns Decimal objects.
+            for column in ("amount_due", "amount_paid"):
+                conn.execute(sa.text(f"ALTER TABLE lending.instalments ALTER COLUMN {column} "
+                                     "TYPE numeric(14, 2)"))  # fmt: skip
     finally:
         engine.dispose()
     return url
@@ -189,6 +194,11 @@ def test_queries_are_sent_as_text_and_names_quoted_by_the_dialect():
     assert str(statement(query).compile(engine)) == query
     assert SqlSourceConfig(url="sqlite://", tables={"loans": query}).source_for("loans") == query
     assert SqlSourceConfig(url="sqlite://").source_for("loans") == "loans"
+
+
+def test_missing_server_binaries_are_named(tmp_path):
+    why = missing_binaries(tmp_path / "no-postgres")
+    assert why is not None and "initdb" in why and "apt-get install -y postgresql" in why
 
 
 def test_unknown_table_key_and_table_mode_are_config_errors():
