@@ -34,7 +34,6 @@ CONFIG = os.environ.get("LOANRISK_CONFIG", "configs/default.yaml")
 N_LOANS = int(os.environ.get("LOANRISK_N_LOANS", "5"))  # loans to score at the end
 
 # %%
-import tempfile
 from pathlib import Path
 
 import mlflow
@@ -76,7 +75,9 @@ params[params.index.str.startswith("best_")].to_frame()
 # The evaluation and explanation figures logged with the run.
 
 # %%
-artefacts = Path(tempfile.mkdtemp(prefix="loanrisk-review-"))
+# Downloaded beside the run's other reports (reports/ is not versioned).
+artefacts = Path(cfg.output.reports_dir) / run.info.run_id / "review"
+artefacts.mkdir(parents=True, exist_ok=True)
 for folder in ("evaluation", "explain"):
     local = Path(mlflow.artifacts.download_artifacts(
         run_id=run.info.run_id, artifact_path=folder, dst_path=str(artefacts)

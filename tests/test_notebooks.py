@@ -102,5 +102,6 @@ def test_review_run_shows_the_champion_and_scores_loans(tiny_run, tmp_path):
     assert f"loanrisk@champion = version 1, run {tiny_run.run_id}" in text
     assert f"scored 4 loans with loanrisk v1 (run {tiny_run.run_id})" in text
     assert "test_auc" in text and "relationship_factors" in text and "reason_1" in text
+    assert (tiny_run.root / "reports" / tiny_run.run_id / "review" / "explain").is_dir()
     # ROC, KS, gains, calibration, scores, PSI and the two SHAP figures at least.
     assert images_of(nb) >= 6
