@@ -15,7 +15,7 @@ SCORES ?= scores/portfolio_scores.parquet
 # Two shared cores: extra OpenMP threads slow LightGBM down tenfold when another process is busy.
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: help setup train test lint ui score clean bench
+.PHONY: help setup train test lint ui score clean bench notebooks
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -41,6 +41,9 @@ lint: $(STAMP) ## Ruff lint and format check
 
 ui: $(STAMP) ## Open the MLflow UI on the project's store (http://127.0.0.1:$(PORT))
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_URI) --host 127.0.0.1 --port $(PORT)
+
+notebooks: $(STAMP) ## Build the paired .ipynb of notebooks/*.py (open them in Jupyter or VS Code)
+	$(BIN)/jupytext --sync notebooks/*.py
 
 score: $(STAMP) ## Score a portfolio with the champion model (PORTFOLIO=..., SCORES=...)
 	$(BIN)/loanrisk score --input $(PORTFOLIO) --out $(SCORES) --config $(CONFIG)

@@ -7,20 +7,132 @@ instead of a silently ignored setting.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
+from pipeline.contract import TABLES
 from pipeline.effects import EffectsConfig
 from pipeline.errors import ConfigError
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
+# A table named in data.sql.tables: [schema.]table, plain identifiers only, so a name can never
+# carry SQL; anything else must be a query.
+SQL_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")
+SQL_QUERY = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)
+# user:password@ inside any URL-like text: what `mask_secrets` hides in messages.
+_URL_CREDENTIALS = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/:@\s]*:)[^@\s]*@")
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SqlSourceConfig(Section):
+    """The four tables read from a database instead of raw_dir (see pipeline/sql_source).
+
+    url: a SQLAlchemy URL, e.g. postgresql+psycopg://user@host:5432/db or sqlite:///book.db.
+    It is never logged or shown with its password; better still, leave the password out and
+    name the environment variable holding it in password_env.
+    tables: contract table -> a table name ([schema.]table) or a SELECT/WITH query; a table left
+    out is read from the table of its contract name.
+    """
+
+    url: str = Field(repr=False)
+    password_env: str | None = None
+    tables: dict[str, str] = Field(default_factory=dict)
+    chunk_rows: int = Field(50_000, ge=100)
+
+    @field_validator("url")
+    @classmethod
+    def _url_parses(cls, v: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(v)
+        except (ArgumentError, ValueError):
+            raise ValueError(
+                "expected a SQLAlchemy URL such as postgresql+psycopg://user@host:5432/db "
+                "or sqlite:///path/to/book.db"
+            ) from None
+        return v
+
+    @field_validator("tables")
+    @classmethod
+    def _tables_known(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - set(TABLES))
+        if unknown:
+            raise ValueError(f"unknown table(s) {', '.join(unknown)}; expected {', '.join(TABLES)}")
+        for name, source in v.items():
+            if not (SQL_IDENTIFIER.match(source) or SQL_QUERY.match(source)):
+                raise ValueError(
+                    f"{name}: expected a table name ([schema.]table: letters, digits, _) or a "
+                    "query starting with SELECT or WITH"
+                )
+        return v
+
+    @field_serializer("url")
+    def _hide_password(self, v: str) -> str:
+        # Config dumps go to MLflow params and config.json: never with the password.
+        return safe_url(v)
+
+    def source_for(self, table: str) -> str:
+        """The table name or query that holds contract table `table`."""
+        return self.tables.get(table, table)
+
+    def resolved_url(self):
+        """The sqlalchemy URL to connect with, password from password_env when set."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.url)
+        if self.password_env:
+            password = os.environ.get(self.password_env)
+            if password is None:
+                raise ConfigError(
+                    f"data.sql.password_env names the environment variable {self.password_env}, "
+                    "which is not set"
+                )
+            url = url.set(password=password)
+        return url
+
+    def __repr__(self) -> str:
+        return f"SqlSourceConfig(url={safe_url(self.url)!r}, tables={self.tables!r})"
+
+
+def safe_url(url: object) -> str:
+    """`url` (text or sqlalchemy URL) as text with any password shown as ***."""
+    from sqlalchemy.engine import URL, make_url
+
+    try:
+        parsed = url if isinstance(url, URL) else make_url(str(url))
+    except Exception:  # noqa: BLE001 - unparseable text: mask by pattern instead
+        return mask_secrets(str(url))
+    return parsed.render_as_string(hide_password=True)
+
+
+def mask_secrets(text: str, *secrets: str | None) -> str:
+    """`text` with user:password@ in URLs and every given secret replaced by ***."""
+    from urllib.parse import quote, quote_plus
+
+    out = _URL_CREDENTIALS.sub(r"\g<head>***@", text)
+    for secret in secrets:
+        if secret:
+            for form in {secret, quote_plus(secret), quote(secret, safe="")}:
+                out = out.replace(form, "***")
+    return out
 
 
 class DataConfig(Section):
@@ -37,9 +149,13 @@ class DataConfig(Section):
     time: str | None = None
     # Generate the simulated book into raw_dir when it holds no tables (the default data set).
     generate_if_missing: bool = True
+    # Read the four tables from a database instead of raw_dir.
+    sql: SqlSourceConfig | None = None
 
     @model_validator(mode="after")
     def _table_mode_complete(self) -> DataConfig:
+        if self.kind == "table" and self.sql is not None:
+            raise ValueError("data.sql reads the four raw tables: it needs data.kind 'tables'")
         if self.kind == "table":
             missing = [k for k in ("path", "target", "id") if getattr(self, k) is None]
             if missing:
@@ -201,7 +317,9 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
     node = raw
     parts = key.strip().split(".")
     for part in parts[:-1]:
-        node = node.setdefault(part, {})
+        if node.get(part) is None:  # absent, or an optional section left null (data.sql)
+            node[part] = {}
+        node = node[part]
         if not isinstance(node, dict):
             raise ConfigError(f"override {item!r}: {part} is not a section")
     node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
@@ -214,5 +332,6 @@ def _describe(exc: ValidationError, path: Path) -> str:
         if err["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key (check the spelling against configs/default.yaml)")
         else:
-            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
+            # The input may be a database URL (or a section holding one): mask its password.
+            lines.append(f"  {key}: {err['msg']} (got {mask_secrets(repr(err.get('input')))})")
     return "\n".join(lines)

@@ -20,7 +20,8 @@ def run(cfg: Config) -> str:
     start = time.perf_counter()
     lines = []
     if cfg.data.kind == "tables":
-        if cfg.data.generate_if_missing and not has_tables(cfg):
+        # A database source is never replaced by the simulated book.
+        if cfg.data.sql is None and cfg.data.generate_if_missing and not has_tables(cfg):
             log.info("no tables in %s: generating the simulated book there", cfg.data.raw_dir)
             simulate.generate(
                 cfg.data.raw_dir,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 
@@ -20,3 +21,11 @@ def tiny_overrides(root: Path, trials: int = 3) -> list[str]:
         "train.n_jobs=1",
         "train.num_boost_round=300",
     ]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the OS picks it; a race with another process is
+    possible but unlikely)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
