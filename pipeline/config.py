@@ -131,6 +131,9 @@ class ScoringConfig(Section):
     early_warning_pd: float = Field(0.2, gt=0, le=1)
     chunk_rows: int = Field(200_000, ge=1)
     reasons_top_k: int = Field(3, ge=0, le=20)
+    # Raw tables scored at an explicit --as-of must hold no event after it (a later extract or
+    # wrong dates); true allows back-testing on a later extract, later events being ignored.
+    allow_events_after_as_of: bool = False
 
     @field_validator("tiers")
     @classmethod
