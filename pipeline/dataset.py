@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Config
+from pipeline.contract import SENSITIVE
 from pipeline.errors import DataError
 from pipeline.matrix import categories_of, to_model_frame
 from pipeline.metadata import LABEL_COLUMN, FeatureSpec, load_metadata
@@ -84,7 +85,8 @@ def _load_table(cfg: Config) -> Dataset:
     df = df.rename(columns={d.target: LABEL_COLUMN})
     df[LABEL_COLUMN] = df[LABEL_COLUMN].astype(np.int8)
     _check_label(df[LABEL_COLUMN], str(path))
-    skip = {LABEL_COLUMN, d.id, d.time}
+    # Sensitive columns serve the fairness audit only (pipeline.fairness), never the model.
+    skip = {LABEL_COLUMN, d.id, d.time, *SENSITIVE}
     specs = []
     for col in df.columns:
         if col in skip:

@@ -28,6 +28,7 @@ import pyarrow
 from pipeline.config import Config
 from pipeline.contract import CRM_TYPES, KEYS, REQUIRED, TABLES
 from pipeline.errors import DataError
+from pipeline.fingerprint import file_sha256, frame_sha256, write_manifest
 from pipeline.io import write_parquet
 from pipeline.schemas import (
     COLUMNS,
@@ -70,8 +71,15 @@ def run(cfg: Config) -> dict[str, Path]:
         return {}
     tables = validate_tables(load_tables(cfg.data.raw_dir))
     paths: dict[str, Path] = {}
+    manifest: dict[str, dict[str, object]] = {}
     for name, frame in tables.items():
         paths[name] = write_parquet(frame, Path(cfg.data.interim_dir) / f"{name}.parquet")
+        manifest[name] = {
+            "rows": len(frame),
+            "columns": list(frame.columns),
+            "content_sha256": frame_sha256(frame),
+            "file_sha256": file_sha256(paths[name]),
+        }
         logger.info(
             "ingest %s: %s rows x %d columns -> %s",
             name,
@@ -79,6 +87,7 @@ def run(cfg: Config) -> dict[str, Path]:
             frame.shape[1],
             paths[name],
         )
+    write_manifest(cfg.data.interim_dir, {"stage": "ingest", "tables": manifest})
     return paths
 
 
