@@ -48,8 +48,8 @@ def _client(root: Path) -> MlflowClient:
 
 
 def _registry(client: MlflowClient) -> tuple[list[str], str]:
-    versions = sorted(v.version for v in client.search_model_versions("name='loanrisk'"))
-    return versions, client.get_model_version_by_alias("loanrisk", "champion").version
+    versions = sorted(str(v.version) for v in client.search_model_versions("name='loanrisk'"))
+    return versions, str(client.get_model_version_by_alias("loanrisk", "champion").version)
 
 
 def _start_train(root: Path) -> subprocess.Popen:
