@@ -37,7 +37,9 @@ CASES = {
     "missing_column": Case("ingest", ("customers", "missing required column", "region")),
     "wrong_type": Case("ingest", ("loans.principal", "a number", "'ten thousand'")),
     "unparseable_dates": Case("ingest", ("loans.origination_date", "date", "'31/03/2021'")),
-    "duplicate_keys": Case("ingest", ("customers.customer_id", "unique", "row 4")),
+    "duplicate_keys": Case(
+        "ingest", ("customers.customer_id", "unique", "row 3: 3; row 5: 3", "1 problem")
+    ),
     "orphan_foreign_key": Case("ingest", ("loans.customer_id", "exists in customers", "999")),
     "negative_amount": Case("ingest", ("repayments.amount_due", ">= 0", "-3366.67")),
     "paid_years_before_due": Case("ingest", ("repayments.paid_date", "365 days", "2018-03-13")),
@@ -49,7 +51,9 @@ CASES = {
     "wrong_delimiter": Case("ingest", ("customers.csv", "';'", "comma")),
     "non_utf8": Case("ingest", ("customers.csv", "not UTF-8", "0xE9", "line 4")),
     "zero_byte_parquet": Case("ingest", ("repayments.parquet", "not a readable Parquet file")),
-    "nan_target": Case("train_table", ("table.csv", "'defaulted'", "0/1", "missing", "2 rows")),
+    "nan_target": Case(
+        "train_table", ("table.csv", "'defaulted'", "0/1", "2 of 40 rows", "row 7: missing")
+    ),
     "single_class_target": Case("train_table", ("table.csv", "single class", "both")),
     "config_typo": Case("config", ("config.yaml", "train.n_trails", "unknown key")),
     "missing_model": Case("score_model", ("models:/no_such_model@champion",)),
