@@ -6,7 +6,9 @@ Exit codes: 0 ok, 1 internal error, 2 bad usage, config or data.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,9 +16,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from pipeline.config import DEFAULT_CONFIG, Config, load_config
-from pipeline.errors import LoanriskError
+from pipeline.errors import LoanriskError, Terminated
+from pipeline.redact import SecretFilter, mask_secrets
 
 app = typer.Typer(
     name="loanrisk",
@@ -67,6 +71,7 @@ def _setup_logging(level: int) -> None:
             root.removeHandler(h)
     handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False)
     handler.setFormatter(logging.Formatter("%(message)s", datefmt="[%X]"))
+    handler.addFilter(SecretFilter())
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("pipeline").setLevel(level)
@@ -75,13 +80,41 @@ def _setup_logging(level: int) -> None:
 
 
 def _guarded(fn: Callable[[], Any]) -> Any:
-    """Run a stage; user errors print one clean message and exit 2, bugs exit 1."""
+    """Run a stage; user errors print one clean message and exit 2, bugs exit 1.
+
+    SIGTERM (a scheduler or `kill` stopping the job) is turned into `Terminated`, so the stage
+    unwinds like on Ctrl-C: the MLflow run ends as FAILED, nothing half-written is left, and the
+    exit code is 143.
+    """
+    previous = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _run_guarded(fn)
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated(f"signal {signum}")
+
+
+def _run_guarded(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
+    except Terminated:
+        err_console.print(
+            "[yellow]terminated (SIGTERM):[/] the stage was stopped; its MLflow run is marked "
+            "FAILED and earlier outputs, the registry and the champion alias are unchanged."
+        )
+        raise typer.Exit(143) from None
     except LoanriskError as exc:
         if _State.debug:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(mask_secrets(str(exc)))}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
@@ -92,7 +125,7 @@ def _guarded(fn: Callable[[], Any]) -> Any:
         if _State.debug:
             raise
         err_console.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(mask_secrets(str(exc)))}\n"
             "Re-run with --debug for the traceback and report it.",
             highlight=False,
             soft_wrap=True,

@@ -199,6 +199,9 @@ class FeaturesConfig(Section):
     default_dpd: int = Field(90, ge=30, le=360)
     # Snapshots need this much history before them to be useful.
     min_history_months: int = Field(12, ge=0, le=60)
+    # Data minimisation: income is a personal value; rounded, the model files and drift
+    # references hold no one's exact income. 0 keeps it exact.
+    income_rounding: float = Field(100.0, ge=0)
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = Field(2, ge=1, le=64)
 
@@ -255,6 +258,9 @@ class ScoringConfig(Section):
     early_warning_pd: float = Field(0.2, gt=0, le=1)
     chunk_rows: int = Field(200_000, ge=1)
     reasons_top_k: int = Field(3, ge=0, le=20)
+    # Raw tables scored at an explicit --as-of must hold no event after it (a later extract or
+    # wrong dates); true allows back-testing on a later extract, later events being ignored.
+    allow_events_after_as_of: bool = False
 
     @field_validator("tiers")
     @classmethod
@@ -268,6 +274,15 @@ class ScoringConfig(Section):
 class ExplainConfig(Section):
     max_rows: int | None = Field(None, ge=100)
     top_features_plot: int = Field(20, ge=1)
+
+
+class PrivacyConfig(Section):
+    """Personal data in outputs (see pipeline/privacy.py)."""
+
+    # Replace loan/customer ids in reports and artefacts by keyed hashes (HMAC-SHA256).
+    pseudonymise_ids: bool = False
+    # Environment variable holding the key: a secret never belongs in a config file.
+    key_env: str = "LOANRISK_ID_KEY"
 
 
 class OutputConfig(Section):
@@ -287,6 +302,7 @@ class Config(Section):
     explain: ExplainConfig = ExplainConfig()
     effects: EffectsConfig = EffectsConfig()
     output: OutputConfig = OutputConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
 
 
 def load_config(path: Path | str | None = None, overrides: list[str] | None = None) -> Config:

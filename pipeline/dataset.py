@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Config
+from pipeline.contract import SENSITIVE
 from pipeline.errors import DataError
 from pipeline.matrix import categories_of, to_model_frame
 from pipeline.metadata import LABEL_COLUMN, FeatureSpec, load_metadata
@@ -71,7 +72,7 @@ def _load_table(cfg: Config) -> Dataset:
     path = Path(d.path)
     if not path.exists():
         raise DataError(f"data.path {path} does not exist")
-    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    df = _read_table(path)
     for key in ("target", "id", "time"):
         col = getattr(d, key)
         if col is not None and col not in df.columns:
@@ -81,15 +82,21 @@ def _load_table(cfg: Config) -> Dataset:
     target = df[d.target]
     bad = target.isna() | ~target.isin([0, 1, True, False])
     if bad.any():
-        rows = np.flatnonzero(bad.to_numpy())[:5].tolist()
+        rows = np.flatnonzero(bad.to_numpy())[:5]
+        shown = "; ".join(
+            f"row {i + 1}: {'missing' if pd.isna(target.iloc[i]) else repr(target.iloc[i])}"
+            for i in rows
+        )
         raise DataError(
-            f"{path}: target column {d.target!r} must be 0/1 with no missing values; "
-            f"{int(bad.sum())} rows are not (first rows: {rows})"
+            f"{path}: target column {d.target!r} (data.target) must be 0/1 with no missing "
+            f"values; {int(bad.sum())} of {len(df)} rows are not, e.g. {shown} (rows numbered "
+            "from 1 at the first data row)"
         )
     df = df.rename(columns={d.target: LABEL_COLUMN})
     df[LABEL_COLUMN] = df[LABEL_COLUMN].astype(np.int8)
     _check_label(df[LABEL_COLUMN], str(path))
-    skip = {LABEL_COLUMN, d.id, d.time}
+    # Sensitive columns serve the fairness audit only (pipeline.fairness), never the model.
+    skip = {LABEL_COLUMN, d.id, d.time, *SENSITIVE}
     specs = []
     for col in df.columns:
         if col in skip:
@@ -120,3 +127,20 @@ def _check_label(y: pd.Series, where: str) -> None:
             f"{where}: the label has a single class ({int(y.iloc[0])}) in all {len(y)} labelled "
             "rows; a default model needs both defaults and non-defaults"
         )
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """A prepared table from Parquet or CSV; unreadable files are a DataError naming the file."""
+    import pyarrow
+
+    try:
+        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except UnicodeDecodeError:
+        raise DataError(f"{path} (data.path) is not UTF-8 text; re-export it as UTF-8") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} (data.path) is empty (not even a header line)") from None
+    except (pd.errors.ParserError, ValueError, OSError, pyarrow.ArrowException) as exc:
+        raise DataError(f"{path} (data.path) could not be read as a table: {exc}") from None
+    if len(df) == 0:
+        raise DataError(f"{path} (data.path) has no data rows; the table needs at least one")
+    return df

@@ -17,3 +17,8 @@ class DataError(LoanriskError):
 
 class ModelError(LoanriskError):
     """A model URI does not resolve or the model does not fit the input."""
+
+
+class Terminated(BaseException):  # noqa: N818 (a signal, like KeyboardInterrupt)
+    """SIGTERM arrived. A BaseException, so no `except Exception` on the way swallows it: every
+    `with` block unwinds (MLflow runs end as FAILED, temporary files are removed)."""

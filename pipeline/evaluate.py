@@ -25,7 +25,7 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import OneHotEncoder, StandardScaler  # noqa: E402
 
-from pipeline import dataset, metrics, plots, tracking, train  # noqa: E402
+from pipeline import dataset, fairness, metrics, plots, privacy, tracking, train  # noqa: E402
 from pipeline.config import Config  # noqa: E402
 from pipeline.io import write_json  # noqa: E402
 from pipeline.metadata import LABEL_COLUMN  # noqa: E402
@@ -112,6 +112,12 @@ def evaluate(cfg: Config, data: dataset.Dataset, preds: pd.DataFrame, run_dir: P
     ]
     if seg_tables:
         tables["segments_test"] = pd.concat(seg_tables, ignore_index=True)
+    interim = cfg.data.interim_dir if cfg.data.kind == "tables" else None
+    groups = fairness.sensitive_groups(data.frame.iloc[idx["test"]], interim)
+    if groups is not None:
+        tables["fairness"] = fairness.fairness_table(
+            groups, y_test, p_test, cfg.scoring.early_warning_pd
+        )
     curves = {k: (f[LABEL_COLUMN].to_numpy(), f["pd"].to_numpy()) for k, f in by_split.items()}
     figures["roc.png"] = plots.roc_curve_plot(curves)
     figures["ks.png"] = plots.ks_plot(y_test, p_test)
@@ -140,7 +146,7 @@ def _oracle_auc(cfg: Config, test: pd.DataFrame) -> float | None:
     truth = Path(cfg.data.raw_dir) / "truth" / "true_pd.parquet"
     if cfg.data.kind != "tables" or not truth.exists():
         return None
-    tp = pd.read_parquet(truth)
+    tp = privacy.pseudonymise_ids(pd.read_parquet(truth), cfg.privacy)
     merged = test.merge(tp, on=["loan_id", "snapshot_date"], how="inner")
     if len(merged) < 0.95 * len(test):
         log.warning("true PD found for only %d of %d test rows", len(merged), len(test))

@@ -29,6 +29,7 @@ import pyarrow
 from pipeline.config import Config, DataConfig, SqlSourceConfig
 from pipeline.contract import CRM_TYPES, KEYS, REQUIRED, TABLES
 from pipeline.errors import DataError
+from pipeline.fingerprint import file_sha256, frame_sha256, write_manifest
 from pipeline.io import write_parquet
 from pipeline.schemas import (
     COLUMNS,
@@ -49,6 +50,8 @@ N_EXAMPLES = 5
 TRUE_TEXT = ("true", "t", "yes", "y", "1")
 FALSE_TEXT = ("false", "f", "no", "n", "0")
 DIRECTIONS = ("inbound", "outbound")
+# Separators of CSV files exported by spreadsheet locales or databases; the contract is commas.
+OTHER_DELIMITERS = (";", "\t", "|")
 ROWS_NOTE = (
     "Rows are numbered from 1 at the first data row (in a CSV file, row N is on line N + 1)."
 )
@@ -69,8 +72,15 @@ def run(cfg: Config) -> dict[str, Path]:
         return {}
     tables = validate_tables(load_source(cfg.data))
     paths: dict[str, Path] = {}
+    manifest: dict[str, dict[str, object]] = {}
     for name, frame in tables.items():
         paths[name] = write_parquet(frame, Path(cfg.data.interim_dir) / f"{name}.parquet")
+        manifest[name] = {
+            "rows": len(frame),
+            "columns": list(frame.columns),
+            "content_sha256": frame_sha256(frame),
+            "file_sha256": file_sha256(paths[name]),
+        }
         logger.info(
             "ingest %s: %s rows x %d columns -> %s",
             name,
@@ -78,6 +88,7 @@ def run(cfg: Config) -> dict[str, Path]:
             frame.shape[1],
             paths[name],
         )
+    write_manifest(cfg.data.interim_dir, {"stage": "ingest", "tables": manifest})
     return paths
 
 
@@ -211,13 +222,29 @@ def _read_csv(path: Path, name: str) -> pd.DataFrame:
         if spec.kind in ("text", "date", "datetime", "bool")
     }
     try:
-        return pd.read_csv(path, encoding="utf-8-sig", dtype=as_text, low_memory=False)
+        frame = pd.read_csv(path, encoding="utf-8-sig", dtype=as_text, low_memory=False)
     except UnicodeDecodeError:
         raise DataError(_utf8_problem(path, name)) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{name}: {path} is empty (not even a header line).") from None
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         raise DataError(f"{name}: {path} could not be parsed as CSV: {exc}") from None
+    _check_delimiter(frame, path, name)
+    return frame
+
+
+def _check_delimiter(frame: pd.DataFrame, path: Path, name: str) -> None:
+    """A file saved with another separator reads as one column whose name holds them all."""
+    if frame.shape[1] != 1:
+        return
+    header = str(frame.columns[0])
+    for sep in OTHER_DELIMITERS:
+        if header.count(sep) >= 1 and len(header.split(sep)) > 1:
+            shown = header if len(header) <= 80 else header[:77] + "..."
+            raise DataError(
+                f"{name}: {path} reads as a single column {shown!r}: it looks {sep!r}-separated; "
+                "expected comma-separated values (re-export with ',' as the delimiter)."
+            )
 
 
 def _read_parquet(path: Path, name: str) -> pd.DataFrame:

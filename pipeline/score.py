@@ -267,10 +267,12 @@ def _read_input(
 def _features_from_tables(folder: Path, as_of: dt.date | None, cfg: Config) -> pd.DataFrame:
     """Validate the raw tables and build the feature rows of the loans active at `as_of`."""
     from pipeline.features.engine import build_features_from_frames
-    from pipeline.features.snapshots import data_end_date
+    from pipeline.features.snapshots import check_no_events_after, data_end_date
     from pipeline.ingest import load_tables, validate_tables
 
     tables = validate_tables(load_tables(folder))
+    if as_of is not None and not cfg.scoring.allow_events_after_as_of:
+        check_no_events_after(tables, as_of)
     as_of = as_of or data_end_date(tables)
     log.info("scoring the loans of %s active at %s", folder, as_of)
     frame, _ = build_features_from_frames(tables, cfg, snapshots=[as_of])

@@ -1,17 +1,42 @@
-"""MLflow set-up, done when a stage starts (never at import time)."""
+"""MLflow set-up, done when a stage starts (never at import time), and run provenance."""
 
 from __future__ import annotations
 
-import hashlib
+import logging
+import os
+import platform
+import socket
 import subprocess
 from importlib import metadata as importlib_metadata
 from pathlib import Path
+from typing import Any
 
 import mlflow
 
-from pipeline.config import MlflowConfig
+from pipeline.config import Config, MlflowConfig
+from pipeline.fingerprint import file_sha256, read_manifest
 
-PACKAGES = ("lightgbm", "pandas", "numpy", "scikit-learn", "mlflow", "optuna", "shap", "duckdb")
+# Everything that can change a number in a run: model, data handling, tuning, explanation.
+PACKAGES = (
+    "loanrisk",
+    "lightgbm",
+    "pandas",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "pyarrow",
+    "pandera",
+    "mlflow",
+    "optuna",
+    "shap",
+    "duckdb",
+    "pydantic",
+    "econml",
+)
+REPO_DIR = Path(__file__).resolve().parents[1]
+# Which process owns a run: a run left RUNNING by a process that no longer exists was killed.
+PID_TAG, HOST_TAG = "loanrisk.pid", "loanrisk.host"
+log = logging.getLogger(__name__)
 
 
 def setup(cfg: MlflowConfig) -> str:
@@ -32,7 +57,7 @@ def setup(cfg: MlflowConfig) -> str:
 
 
 def package_versions() -> dict[str, str]:
-    out = {}
+    out = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
             out[name] = importlib_metadata.version(name)
@@ -42,19 +67,107 @@ def package_versions() -> dict[str, str]:
 
 
 def git_commit() -> str | None:
+    """HEAD of the checkout the pipeline code runs from (not of the current folder)."""
+    out = _git("rev-parse", "HEAD")
+    return out.strip() or None if out is not None else None
+
+
+def git_dirty() -> bool | None:
+    """True when the checkout has uncommitted changes: the commit alone does not give the code."""
+    out = _git("status", "--porcelain", "--untracked-files=no")
+    return None if out is None else bool(out.strip())
+
+
+def _git(*args: str) -> str | None:
     try:
         res = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+            ["git", "-C", str(REPO_DIR), *args],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return res.stdout.strip() or None if res.returncode == 0 else None
+    return res.stdout if res.returncode == 0 else None
 
 
 def file_fingerprint(path: Path) -> str:
-    """SHA-256 of a file's bytes, read in blocks (inputs can be large)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_sha256(path)
+
+
+def data_fingerprints(cfg: Config) -> dict[str, Any]:
+    """What the run's data is, by hash: the modelling file as read now, and the manifests of the
+    stages that built it (input tables' content and interim files, the features' inputs).
+
+    Returns {"files": {role: sha256}, "ingest": manifest or None, "features": manifest or None,
+    "stale": [why the feature matrix may not come from the current interim tables]}.
+    """
+    from pipeline.dataset import FEATURES_FILE
+
+    out: dict[str, Any] = {"files": {}, "ingest": None, "features": None, "stale": []}
+    if cfg.data.kind == "table":
+        out["files"]["table"] = file_sha256(cfg.data.path)
+        return out
+    features = Path(cfg.data.features_dir) / FEATURES_FILE
+    out["files"]["features"] = file_sha256(features)
+    out["ingest"] = read_manifest(cfg.data.interim_dir)
+    out["features"] = read_manifest(cfg.data.features_dir)
+    if out["features"] is not None:
+        if out["features"]["outputs_sha256"].get(FEATURES_FILE) != out["files"]["features"]:
+            out["stale"].append(f"{features} changed after the features stage wrote it")
+        for name, sha in out["features"]["inputs_sha256"].items():
+            path = Path(cfg.data.interim_dir) / name
+            if path.exists() and file_sha256(path) != sha:
+                out["stale"].append(f"{path} changed after the features were built from it")
+    return out
+
+
+def fingerprint_tags(prints: dict[str, Any]) -> dict[str, str]:
+    """Flat MLflow tags: data.sha256.<role> for the files, data.sha256.input.<table> for the
+    content of each input table as ingested."""
+    tags = {f"data.sha256.{k}": v for k, v in prints["files"].items()}
+    for name, entry in ((prints.get("ingest") or {}).get("tables") or {}).items():
+        tags[f"data.sha256.input.{name}"] = entry["content_sha256"]
+        tags[f"data.sha256.interim.{name}"] = entry["file_sha256"]
+    return tags
+
+
+def tag_process() -> None:
+    """Tag the active run with this process, so a later run can tell it was killed."""
+    mlflow.set_tags({PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
+
+
+def end_stale_runs(experiment_id: str) -> list[str]:
+    """Mark as KILLED the runs still RUNNING whose process (same host) is gone, and their nested
+    trial runs; return their ids.
+
+    SIGTERM and Ctrl-C end a run as FAILED; SIGKILL or a crash of the machine cannot, so the next
+    training run cleans up. Runs of other hosts, or without a process tag, are left alone.
+    """
+    client = mlflow.MlflowClient()
+    running = client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+    )
+    host = socket.gethostname()
+    stale = {
+        r.info.run_id
+        for r in running
+        if r.data.tags.get(HOST_TAG) == host and not _alive(r.data.tags.get(PID_TAG))
+    }
+    stale |= {r.info.run_id for r in running if r.data.tags.get("mlflow.parentRunId") in stale}
+    for run_id in sorted(stale):
+        client.set_tag(run_id, "loanrisk.ended_by", "a later run: its process was gone")
+        client.set_terminated(run_id, status="KILLED")
+        log.warning("run %s was left RUNNING by a killed process: marked KILLED", run_id)
+    return sorted(stale)
+
+
+def _alive(pid: str | None) -> bool:
+    try:
+        os.kill(int(pid), 0)  # signal 0: existence check only
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True

@@ -14,16 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from pipeline import dataset, tracking, tune
+from pipeline import dataset, privacy, tracking, tune
 from pipeline.calibration import fit_calibrator
 from pipeline.config import Config
 from pipeline.io import write_json, write_parquet
 from pipeline.metadata import LABEL_COLUMN
 from pipeline.metrics import reference_bins
 from pipeline.model import log_model
+from pipeline.redact import mask_secrets, mask_value
 from pipeline.registry import register_and_promote
 from pipeline.scaling import points
 
@@ -55,13 +57,16 @@ class TrainResult:
 
 def run(cfg: Config, show_progress: bool = True) -> TrainResult:
     start = time.perf_counter()
+    privacy.id_key(cfg.privacy)  # a missing key fails now, not after tuning
     data = dataset.load(cfg)
     parts = data.parts()
     specs = data.specs
     monotone = [s.monotone for s in specs] if cfg.train.monotone_constraints else None
-    tracking.setup(cfg.mlflow)
+    experiment_id = tracking.setup(cfg.mlflow)
+    tracking.end_stale_runs(experiment_id)
     with mlflow.start_run(run_name=f"train-{time.strftime('%Y%m%d-%H%M%S')}") as active:
         run_id = active.info.run_id
+        tracking.tag_process()
         _log_context(cfg, data)
         best = tune.tune(
             parts["train"], parts["valid"], cfg.train, cfg.seed, monotone, show_progress
@@ -97,7 +102,7 @@ def run(cfg: Config, show_progress: bool = True) -> TrainResult:
         reference = {s.name: reference_bins(X_train[s.name]) for s in specs}
         reference["__score__"] = reference_bins(points(p_cal["train"], cfg.scoring))
         reference["__pd__"] = reference_bins(p_cal["train"])
-        example = _input_example(data.frame.iloc[data.split.index["test"][:5]], specs)
+        example = _input_example(data.frame.iloc[data.split.index["train"]], specs)
         info = log_model(
             booster, calibrator, specs, data.categories, cfg.scoring, reference, example
         )
@@ -105,7 +110,7 @@ def run(cfg: Config, show_progress: bool = True) -> TrainResult:
         mlflow.log_dict(asdict(decision), "promotion_decision.json")
         mlflow.log_metrics({"promoted": float(decision.promoted)})
         run_dir = cfg.output.reports_dir / run_id
-        _write_predictions(data, p_raw, p_cal, run_dir)
+        _write_predictions(data, p_raw, p_cal, run_dir, cfg)
         result = TrainResult(
             run_id=run_id,
             model_uri=info.model_uri,
@@ -137,9 +142,10 @@ def latest(cfg: Config) -> dict[str, Any]:
 
 def _log_context(cfg: Config, data: dataset.Dataset) -> None:
     """Config, data summary and provenance: enough to reproduce the run."""
-    flat = pd.json_normalize(json.loads(cfg.model_dump_json()), sep=".").iloc[0].to_dict()
-    mlflow.log_params({k: str(v)[:500] for k, v in flat.items()})
-    mlflow.log_dict(json.loads(cfg.model_dump_json()), "config.json")
+    config = mask_value(json.loads(cfg.model_dump_json()))
+    flat = pd.json_normalize(config, sep=".").iloc[0].to_dict()
+    mlflow.log_params({k: mask_secrets(str(v))[:500] for k, v in flat.items()})
+    mlflow.log_dict(config, "config.json")
     mlflow.log_dict([asdict(s) for s in data.specs], "feature_metadata.json")
     y = data.y
     summary = {}
@@ -154,26 +160,50 @@ def _log_context(cfg: Config, data: dataset.Dataset) -> None:
     commit = tracking.git_commit()
     if commit:
         tags["git_commit"] = commit
-    tags.update({f"version.{k}": v for k, v in tracking.package_versions().items()})
-    src = (
-        cfg.data.features_dir / dataset.FEATURES_FILE
-        if cfg.data.kind == "tables"
-        else Path(cfg.data.path)
-    )
-    tags["data_fingerprint"] = tracking.file_fingerprint(src)
+    dirty = tracking.git_dirty()
+    if dirty is not None:
+        tags["git_dirty"] = str(dirty).lower()
+    versions = tracking.package_versions()
+    tags.update({f"version.{k}": v for k, v in versions.items()})
+    prints = tracking.data_fingerprints(cfg)
+    for why in prints["stale"]:
+        log.warning("data fingerprint: %s; re-run the earlier stages", why)
+    tags.update(tracking.fingerprint_tags(prints))
+    tags["data_fingerprint"] = prints["files"]["features" if cfg.data.kind == "tables" else "table"]
     mlflow.set_tags(tags)
+    mlflow.log_dict(
+        {"git_commit": commit, "git_dirty": dirty, "packages": versions, "data": prints},
+        "provenance.json",
+    )
+
+
+EXAMPLE_QUANTILES = (0.25, 0.5, 0.75)
 
 
 def _input_example(rows: pd.DataFrame, specs) -> pd.DataFrame:
-    """A few rows of model input: feature columns only (no ids, no personal fields)."""
-    ex = rows[[s.name for s in specs]].copy()
+    """Synthetic model input, one row per quantile in EXAMPLE_QUANTILES: numeric features at
+    that quantile of `rows` rounded to 3 significant digits, categoricals at their most frequent
+    value. Aggregates only: the artefact shows no real loan's (or person's) values.
+    """
+    ex = {}
     for s in specs:
+        col = rows[s.name]
         if s.kind == "categorical":
-            ex[s.name] = ex[s.name].astype("string").astype(object)
-    return ex.reset_index(drop=True)
+            top = col.astype("string").mode(dropna=True)
+            ex[s.name] = [top.iloc[0] if len(top) else None] * len(EXAMPLE_QUANTILES)
+        else:
+            q = pd.to_numeric(col, errors="coerce").astype(float).quantile(list(EXAMPLE_QUANTILES))
+            ex[s.name] = [_round_sig(float(v)) for v in q]
+    return pd.DataFrame(ex)
 
 
-def _write_predictions(data, p_raw, p_cal, run_dir: Path) -> None:
+def _round_sig(x: float, digits: int = 3) -> float:
+    if not np.isfinite(x) or x == 0:
+        return x
+    return float(round(x, digits - 1 - int(np.floor(np.log10(abs(x))))))
+
+
+def _write_predictions(data, p_raw, p_cal, run_dir: Path, cfg: Config) -> None:
     frames = []
     keys = [c for c in (data.id_col, data.time_col) if c]
     for k, idx in data.split.index.items():
@@ -184,4 +214,4 @@ def _write_predictions(data, p_raw, p_cal, run_dir: Path) -> None:
         frames.append(f)
     preds = pd.concat(frames, ignore_index=True)
     preds["split"] = preds["split"].astype("category")
-    write_parquet(preds, run_dir / "predictions.parquet")
+    write_parquet(privacy.pseudonymise_ids(preds, cfg.privacy), run_dir / "predictions.parquet")

@@ -25,8 +25,10 @@ def reference_features(
     snapshots: list[dt.date],
     default_dpd: int = 90,
     window_months: int = 12,
+    income_step: float = 100.0,
 ) -> pd.DataFrame:
-    """The matrix for `snapshots`: same rows, columns and order as `build_features`."""
+    """The matrix for `snapshots`: same rows, columns and order as `build_features`
+    (income_step: features.income_rounding)."""
     cust = tables["customers"].set_index("customer_id")
     loans = tables["loans"].copy()
     loans["orig"] = loans["origination_date"].dt.normalize()
@@ -47,14 +49,24 @@ def reference_features(
     crm["day"] = crm["timestamp"].dt.normalize()
     data_end = max(rep["due"].max(), rep["paid"].max(), crm["day"].max()) + DAY
     rows = [
-        _snapshot(pd.Timestamp(s), loans, rep, crm, cust, data_end, default_dpd, window_months)
+        _snapshot(
+            pd.Timestamp(s),
+            loans,
+            rep,
+            crm,
+            cust,
+            data_end,
+            default_dpd,
+            window_months,
+            income_step,
+        )
         for s in sorted(snapshots)
     ]
     out = pd.concat([r for r in rows if len(r)], ignore_index=True)
     return out[["loan_id", "customer_id", "snapshot_date", "label", *feature_names()]]
 
 
-def _snapshot(s, loans, rep, crm, cust, data_end, dpd, window) -> pd.DataFrame:
+def _snapshot(s, loans, rep, crm, cust, data_end, dpd, window, income_step) -> pd.DataFrame:
     # -- which loans are rows ---------------------------------------------------------------
     paid_before = rep["paid"].notna() & (rep["paid"] < s)
     default_day = rep["due"] + dpd * DAY
@@ -230,7 +242,9 @@ def _snapshot(s, loans, rep, crm, cust, data_end, dpd, window) -> pd.DataFrame:
     debt = c_ids.map(mp_c).to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["debt_to_income"] = np.where(income == 0, np.nan, debt / 100.0 * 12 / income)
-    out["annual_income"] = income
+    out["annual_income"] = (
+        np.floor(income / income_step + 0.5) * income_step if income_step > 0 else income
+    )
     birth = cust.loc[c_ids, "birth_year"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     out["customer_age_years"] = s.year - birth
     out["monthly_payment"] = lo["monthly_payment"].to_numpy()

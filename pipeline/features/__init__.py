@@ -93,7 +93,8 @@ Relationship family (CRM events of the customer; per month = count / window mont
                                  `answered` column or without such contacts
 
 Customer and loan family
-    annual_income; customer_age_years = year(s) - birth_year; monthly_payment = contractual
+    annual_income (rounded half up to features.income_rounding, 100 by default: a personal
+    value); customer_age_years = year(s) - birth_year; monthly_payment = contractual
     annuity instalment (principal, interest_rate / 12, term_months) rounded to cents;
     debt_to_income = monthly_payment of the customer's active loans summed x 12 / annual_income
     (NaN if income missing or 0); principal; interest_rate; term_months; and the categoricals
@@ -109,10 +110,12 @@ import time
 from pathlib import Path
 
 from pipeline.config import Config
+from pipeline.contract import TABLES
 from pipeline.errors import DataError
 from pipeline.features.engine import build_features, build_features_from_frames
 from pipeline.features.snapshots import data_end_date, default_snapshots, snapshot_dates
 from pipeline.features.specs import feature_names, feature_specs
+from pipeline.fingerprint import files_sha256, write_manifest
 from pipeline.io import write_parquet
 from pipeline.metadata import save_metadata
 
@@ -149,6 +152,14 @@ def run(cfg: Config) -> Path:
     out_dir = Path(cfg.data.features_dir)
     path = write_parquet(frame, out_dir / FEATURES_FILE)
     save_metadata(specs, out_dir / METADATA_FILE)
+    write_manifest(
+        out_dir,
+        {
+            "stage": "features",
+            "inputs_sha256": files_sha256(cfg.data.interim_dir, [f"{t}.parquet" for t in TABLES]),
+            "outputs_sha256": files_sha256(out_dir, [FEATURES_FILE, METADATA_FILE]),
+        },
+    )
     labelled = frame["label"].dropna()
     log.info(
         "features: %d rows x %d features, %d snapshots (%s to %s), %d labelled, label rate "

@@ -124,7 +124,7 @@ def build_on(
     clock.lap("crm")
     for t in SCRATCH:
         con.execute(f"DROP TABLE {t}")
-    frame = _to_pandas(con, con.sql(final_sql(data_end)), fcfg.duckdb_threads)
+    frame = _to_pandas(con, con.sql(final_sql(data_end, fcfg.income_rounding)), fcfg.duckdb_threads)
     clock.lap("assemble")
     log.debug("feature build steps (s): %s", {k: round(v, 3) for k, v in timings.items()})
     return frame, feature_specs()
@@ -251,10 +251,18 @@ def _stage(
         con.execute(sql)
 
 
-def final_sql(data_end: dt.date) -> str:
-    """The SELECT joining the parts into the matrix (unordered: `_to_pandas` sorts)."""
+def final_sql(data_end: dt.date, income_step: float = 0.0) -> str:
+    """The SELECT joining the parts into the matrix (unordered: `_to_pandas` sorts).
+
+    income_step: annual_income enters the matrix rounded (half up) to this step; 0 = exact.
+    """
+    income = (
+        f"floor(c.annual_income / {float(income_step)!r} + 0.5) * {float(income_step)!r}"
+        if income_step > 0
+        else "c.annual_income"
+    )
     customer_loan = [
-        "c.annual_income AS annual_income",
+        f"{income} AS annual_income",
         "cg.debt_c / 100.0 * 12 / nullif(c.annual_income, 0) AS debt_to_income",
         "year(g.s) - c.birth_year AS customer_age_years",
         "l.monthly_payment AS monthly_payment",

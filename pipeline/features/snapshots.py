@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from pipeline.config import FeaturesConfig
@@ -78,6 +79,45 @@ def end_date_of(con: duckdb.DuckDBPyConnection) -> dt.date:
     if row is None:
         raise DataError("the book has no repayment or CRM event: cannot date its end")
     return row + dt.timedelta(days=1)
+
+
+# Event columns that must not lie after the as-of date of a scoring extract.
+EVENT_COLUMNS = (
+    ("repayments", "due_date"),
+    ("repayments", "paid_date"),
+    ("crm_interactions", "timestamp"),
+)
+
+
+def check_no_events_after(tables: Mapping[str, pd.DataFrame], as_of: dt.date) -> None:
+    """Raise DataError when an event is dated after `as_of` (events on `as_of` itself pass).
+
+    Features at `as_of` would ignore such events, but an extract holding them was taken later
+    than the date it is scored at, or its dates are wrong: scoring it quietly would hide that.
+    """
+    limit = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    problems = []
+    for table, column in EVENT_COLUMNS:
+        frame = tables.get(table)
+        if frame is None or column not in frame.columns:
+            continue
+        dates = pd.to_datetime(frame[column])
+        late = np.flatnonzero((dates >= limit).fillna(False).to_numpy(dtype=bool))
+        if len(late):
+            shown = "; ".join(
+                f"row {i + 1}: {dates.iloc[i]}".removesuffix(" 00:00:00") for i in late[:5]
+            )
+            problems.append(
+                f"{table}.{column}: {len(late):,} of {len(frame):,} rows are dated after the "
+                f"as-of date {as_of} (latest {dates.iloc[late].max()}), e.g. {shown}"
+            )
+    if problems:
+        raise DataError(
+            f"The tables hold events after the as-of date {as_of}: "
+            + "; ".join(problems)
+            + ". Score at a later --as-of (default: the data end), filter the extract, or set "
+            "scoring.allow_events_after_as_of=true to back-test on a later extract."
+        )
 
 
 def default_snapshots(
