@@ -193,7 +193,7 @@ class Dependence:
     corr: float  # Spearman of feature value vs its SHAP value
     turns: bool
     turn_at: float  # feature value at the inner extreme of the binned dependence (NaN if none)
-    note: str  # plain words, e.g. "lowers PD up to 2.0 contacts a month, raises it beyond"
+    note: str  # plain words, e.g. "turns at 2.0 contacts a month: up to there more of it ..."
 
 
 def dependence(x: pd.Series, s: np.ndarray, spec: FeatureSpec | None = None) -> Dependence:
@@ -214,9 +214,9 @@ def dependence(x: pd.Series, s: np.ndarray, spec: FeatureSpec | None = None) -> 
     shape, at = _turn(v[ok], s[ok])
     fmt = spec.readable if spec is not None else (lambda value: f"{value:g}")
     if shape == "valley":
-        note = f"lowers PD up to {fmt(at)}, raises it beyond"
+        note = f"turns at {fmt(at)}: up to there more of it lowers PD, beyond it raises PD"
     elif shape == "peak":
-        note = f"raises PD up to {fmt(at)}, lowers it beyond"
+        note = f"turns at {fmt(at)}: up to there more of it raises PD, beyond it lowers PD"
     elif direction == "none":
         note = "no clear direction"
     else:
@@ -349,7 +349,7 @@ def _verb(direction: str) -> str:
 
 
 def _turn_clause(r) -> str:
-    return f"; it turns: {r.monotonicity}" if r.turns else ""
+    return f"; it {r.monotonicity}" if r.turns else ""
 
 
 def headline(ex: Explanation) -> str:
@@ -368,10 +368,8 @@ def headline(ex: Explanation) -> str:
         f". PD points are for a typical loan (median PD {ex.median_pd:.2%}). "
         f"Attribution by family: {fam}."
     )
-    turning = rel[rel["turns"]]
-    if not turning.empty:
-        r = turning.iloc[0]
-        text += f" {r['description']} turns: {r['monotonicity']}."
+    for r in rel[rel["turns"]].head(2).itertuples():
+        text += f" {r.description}: {r.monotonicity}."
     n_disagree = int(rel["agrees"].eq(False).sum())
     if n_disagree:
         text += (
@@ -430,6 +428,7 @@ def summary_dict(ex: Explanation, ids: np.ndarray, plots=None) -> dict:
         out["plot_rows"] = plots.rows
         out["example_loans"] = plots.examples
         out["interactions"] = plots.interactions
+        out["unused_relationship_factors"] = plots.unused
     return out
 
 

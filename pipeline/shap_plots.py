@@ -3,8 +3,9 @@
     shap_by_family.png                 bar chart of attribution by feature family
     shap_top_features.png              mean |SHAP| of the top features, coloured by direction
     shap_beeswarm.png                  shap.plots.beeswarm of the top features
-    shap_dependence_<feature>.png      one per relationship factor, coloured by the interaction
-                                       feature shap.utils.approximate_interactions picks
+    shap_dependence_<feature>.png      one per relationship factor the model uses (SHAP not 0
+                                       everywhere), coloured by the interaction feature
+                                       shap.utils.approximate_interactions picks
     shap_waterfall_{low,median,high}.png   three example loans, labelled from the metadata
 
 The plots use a seeded sample of `plot_rows` rows (a beeswarm of 100k points says no more than
@@ -50,6 +51,7 @@ class PlotSet:
     rows: int = 0
     examples: list[dict] = field(default_factory=list)
     interactions: dict[str, str] = field(default_factory=dict)  # feature -> colour feature
+    unused: list[str] = field(default_factory=list)  # relationship factors with SHAP 0 everywhere
 
     def all_files(self) -> list[str]:
         out = []
@@ -80,10 +82,15 @@ def make_all(
         beeswarm_plot(values, ex.base_value, X_num, top), run_dir / "shap_beeswarm.png"
     )
     dep = {}
-    for name in ex.relationship["feature"]:
+    rel = ex.relationship
+    for name, used in zip(rel["feature"], rel["mean_abs_shap"] > 0, strict=True):
+        if not used:  # the model never splits on it: a flat line at zero says nothing
+            out.unused.append(name)
+            continue
         fig, partner = dependence_plot(name, values, X_num, specs[name])
         out.interactions[name] = partner
-        dep[name] = _save(fig, run_dir / f"shap_dependence_{name}.png")
+        # A fixed layout: the tight bounding box draws every figure twice, and there are dozens.
+        dep[name] = _save(fig, run_dir / f"shap_dependence_{name}.png", tight=False)
     out.files["dependence"] = dep
 
     log_odds = ex.shap.sum(axis=1) + ex.base_value
@@ -170,7 +177,7 @@ def dependence_plot(name: str, values: np.ndarray, X_num: pd.DataFrame, spec: Fe
     j = X_num.columns.get_loc(name)
     order = shap.utils.approximate_interactions(j, values, X_num)
     partner = next(int(k) for k in order if int(k) != j) if X_num.shape[1] > 1 else j
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
     shap.dependence_plot(
         j,
         values,
@@ -180,7 +187,7 @@ def dependence_plot(name: str, values: np.ndarray, X_num: pd.DataFrame, spec: Fe
         show=False,
         title=_short(spec.description),
     )
-    ax.set_ylabel(f"SHAP value for {name} (log-odds)")
+    ax.set_ylabel("SHAP value (log-odds)")
     return fig, str(X_num.columns[partner])
 
 
@@ -211,10 +218,10 @@ def _plain(v):
     return v.item() if isinstance(v, np.generic) else v
 
 
-def _save(fig, path: Path) -> str:
+def _save(fig, path: Path, tight: bool = True) -> str:
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
+            fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight" if tight else None)
     finally:
         plt.close(fig)
     return path.name

@@ -173,7 +173,8 @@ def test_importance_directions_turns_and_pd_points():
     assert bool(imp.at["lender_contacts_per_month_3m", "turns"])
     assert imp.at["lender_contacts_per_month_3m", "turn_at"] == pytest.approx(2.0, abs=0.45)
     note = imp.at["lender_contacts_per_month_3m", "monotonicity"]
-    assert note.startswith("lowers PD up to ") and "lender contacts a month" in note
+    assert note.startswith("turns at ") and "lender contacts a month" in note
+    assert note.endswith("up to there more of it lowers PD, beyond it raises PD")
     assert not bool(imp.at["tenure_months", "turns"])
     # PD points from the median log-odds of the rows.
     median = np.median(contribs.sum(axis=1))
@@ -192,7 +193,8 @@ def test_importance_directions_turns_and_pd_points():
 def test_dependence_peak_and_flat():
     v = np.linspace(0, 10, 500)
     peak = dependence(pd.Series(v), -((v - 6) ** 2))
-    assert peak.turns and peak.note.startswith("raises PD up to") and abs(peak.turn_at - 6) < 1
+    assert peak.turns and peak.note.endswith("more of it raises PD, beyond it lowers PD")
+    assert abs(peak.turn_at - 6) < 1
     flat = dependence(pd.Series(np.zeros(50)), np.zeros(50))
     assert flat.direction == "none" and not flat.turns
 
@@ -210,7 +212,7 @@ def test_answer_caveats_and_headline():
     text = headline(ex)
     assert "Months since the relationship began" in text and "PD points" in text
     assert "against the expected direction" in text
-    assert "turns: lowers PD up to" in text
+    assert "Lender contacts per month (fatigue): turns at " in text
 
 
 def test_no_caveat_when_directions_agree():
@@ -311,3 +313,16 @@ def test_flagged_tiers_must_be_scoring_tiers():
         load_config(overrides=["explain.flagged_tiers=[Z]"])
     cfg = Config.model_validate({"explain": {"reasons_for": "flagged", "flagged_tiers": ["E"]}})
     assert cfg.explain.flagged_tiers == ("E",)
+
+
+def test_unused_relationship_factor_gets_no_dependence_plot(tmp_path):
+    X = _frame(400, seed=8)
+    contribs = _synthetic_contribs(X)
+    contribs[:, 3] = 0.0  # reminders_3m: never used by the model
+    cfg = Config.model_validate({"explain": {"plot_rows": 200, "top_features_plot": 3}})
+    write_outputs(explain(contribs, X, SPECS), tmp_path, cfg)
+    summary = json.loads((tmp_path / SUMMARY_FILE).read_text())
+    assert summary["unused_relationship_factors"] == ["reminders_3m"]
+    assert "reminders_3m" not in summary["files"]["plots"]["dependence"]
+    assert not (tmp_path / "shap_dependence_reminders_3m.png").exists()
+    assert (tmp_path / "shap_dependence_tenure_months.png").exists()
