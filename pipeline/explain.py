@@ -385,7 +385,16 @@ def headline(ex: Explanation) -> str:
 
 
 def summary_dict(ex: Explanation, ids: np.ndarray, plots=None) -> dict:
-    """explain_summary.json: what the HTML report shows first (JSON-able)."""
+    """explain_summary.json: what the HTML report shows first (JSON-able).
+
+    headline (str), answer (ranked plain-words lines), relationship_factors (ranked records:
+    relationship_rank, rank, feature, description, mean_abs_shap, share, pd_points, direction,
+    turns, turn_at, monotonicity, expected, agrees), families, pd_translation (method,
+    median_log_odds, median_pd, base_value), caveats (one per disagreeing factor),
+    causal_caveat, n_rows, truth (matched, checked, table) or None; with plots: plot_rows,
+    example_loans (label, loan_id, pd_raw, raises_pd, lowers_pd, file), interactions
+    ({feature: colour feature}), unused_relationship_factors; `write_outputs` adds files
+    ({tables: {name: csv}, plots: {kind: png or {feature: png}}})."""
     rel_cols = [
         "rank",
         "feature",

@@ -30,7 +30,7 @@ from scipy.special import expit  # noqa: E402
 
 from pipeline.io import atomic_path  # noqa: E402
 from pipeline.metadata import FeatureSpec  # noqa: E402
-from pipeline.reasons import reason_codes  # noqa: E402
+from pipeline.reasons import top_k_indices  # noqa: E402
 
 if TYPE_CHECKING:
     from pipeline.explain import Explanation
@@ -41,6 +41,8 @@ DPI = 110
 EXAMPLE_QUANTILES = {"low": 0.02, "median": 0.5, "high": 0.98}
 WATERFALL_FEATURES = 10
 LABEL_CHARS = 70
+# Values that describe the person behind a loan: shown by name only beside a loan id.
+PERSONAL_FEATURES = frozenset({"annual_income", "customer_age_years"})
 
 
 @dataclass
@@ -82,6 +84,8 @@ def make_all(
         beeswarm_plot(values, ex.base_value, X_num, top), run_dir / "shap_beeswarm.png"
     )
     dep = {}
+    for old in run_dir.glob("shap_dependence_*.png"):  # an earlier run's, maybe another factor set
+        old.unlink()
     rel = ex.relationship
     for name, used in zip(rel["feature"], rel["mean_abs_shap"] > 0, strict=True):
         if not used:  # the model never splits on it: a flat line at zero says nothing
@@ -98,16 +102,15 @@ def make_all(
     for label, i in example_rows(log_odds).items():
         fig = waterfall_plot(ex, i, specs, title=f"Loan {ids[i]}: {label} risk")
         wf[label] = _save(fig, run_dir / f"shap_waterfall_{label}.png")
-        row = ex.X.iloc[[i]]
-        contribs = np.column_stack([ex.shap[[i]], [ex.base_value]])
-        codes = reason_codes(contribs, row, list(specs.values()), top_k=3, protective=True)
+        labels = loan_labels(ex, i, specs)
+        up, down = top_k_indices(ex.shap[[i]], 3)[0], top_k_indices(-ex.shap[[i]], 3)[0]
         out.examples.append(
             {
                 "label": label,
                 "loan_id": _plain(ids[i]),
                 "pd_raw": float(expit(log_odds[i])),
-                "raises_pd": [t for t in codes.filter(like="reason_").iloc[0] if t],
-                "lowers_pd": [t for t in codes.filter(like="protective_").iloc[0] if t],
+                "raises_pd": [labels[j] for j in up if ex.shap[i, j] > 0],
+                "lowers_pd": [labels[j] for j in down if ex.shap[i, j] < 0],
                 "file": wf[label],
             }
         )
@@ -194,8 +197,7 @@ def dependence_plot(name: str, values: np.ndarray, X_num: pd.DataFrame, spec: Fe
 def waterfall_plot(ex: Explanation, i: int, specs: dict[str, FeatureSpec], title: str):
     """Waterfall of one loan with readable labels ("3 late instalments in the last 6 months")
     in place of column names."""
-    row = ex.X.iloc[i]
-    labels = [_short(specs[c].readable(None if pd.isna(row[c]) else row[c])) for c in ex.X.columns]
+    labels = [_short(t) for t in loan_labels(ex, i, specs)]
     explanation = shap.Explanation(
         values=ex.shap[i], base_values=ex.base_value, data=None, feature_names=labels
     )
@@ -204,6 +206,18 @@ def waterfall_plot(ex: Explanation, i: int, specs: dict[str, FeatureSpec], title
     p = float(expit(ex.shap[i].sum() + ex.base_value))
     fig.suptitle(f"{title}, raw PD {p:.1%} (log-odds contributions)", y=1.02)
     return fig
+
+
+def loan_labels(ex: Explanation, i: int, specs: dict[str, FeatureSpec]) -> list[str]:
+    """Readable label of every feature of row i, in column order; personal features (income,
+    age) by their description only, so a report naming a loan id shows no personal value."""
+    row = ex.X.iloc[i]
+    return [
+        specs[c].description
+        if c in PERSONAL_FEATURES
+        else specs[c].readable(None if pd.isna(row[c]) else row[c])
+        for c in ex.X.columns
+    ]
 
 
 def _specs(ex: Explanation) -> dict[str, FeatureSpec]:

@@ -326,3 +326,25 @@ def test_unused_relationship_factor_gets_no_dependence_plot(tmp_path):
     assert "reminders_3m" not in summary["files"]["plots"]["dependence"]
     assert not (tmp_path / "shap_dependence_reminders_3m.png").exists()
     assert (tmp_path / "shap_dependence_tenure_months.png").exists()
+
+
+def test_example_loan_labels_are_readable_and_hide_personal_values():
+    from pipeline.shap_plots import loan_labels
+
+    income = FeatureSpec(
+        "annual_income",
+        "customer_loan",
+        "Annual income",
+        "lowers",
+        label="annual income {value:,.0f}",
+    )
+    X = _frame(50, seed=9)
+    X["annual_income"] = 45_000.0
+    X.loc[0, "late_instalments_6m"] = 3.0
+    base = _synthetic_contribs(X)
+    contribs = np.column_stack([base[:, :-1], np.full(50, 0.1), base[:, -1]])
+    ex = explain(contribs, X, [*SPECS, income])
+    labels = loan_labels(ex, 0, {s.name: s for s in ex.specs})
+    assert labels[0] == "3 late instalments in the last 6 months"
+    assert labels[-1] == "Annual income"
+    assert not any("45,000" in t for t in labels)
