@@ -16,6 +16,12 @@ hundred trees) on a 50k-row sample, then on all `--rows` rows, in chunks like `l
                  (explain.reasons_for: flagged), whole portfolio end to end
 
 Prints rows/s, seconds, the peak RSS after each step and the projected time for 1M loans.
+
+Measured 2026-12-01, 1 LightGBM thread, 2 cores shared with other jobs (load 2-8, so +-50%):
+300 trees depth 6, 20k rows: predict 60k rows/s, pred_contrib 680, TreeExplainer 770 (same
+values, max |diff| 0: shap calls pred_contrib), reasons all 610, reasons flagged (9% of loans)
+6.5k rows/s end to end = 2.6 min per 1M; 100 trees: pred_contrib 2.1k, flagged 11.9k rows/s.
+100k rows under load 8: pred_contrib 222, reasons all 289, flagged (14%) 1.6k; peak RSS 640 MB.
 """
 
 from __future__ import annotations
