@@ -272,8 +272,15 @@ class ScoringConfig(Section):
 
 
 class ExplainConfig(Section):
+    """SHAP report (tables on the whole test split, plots on a sample) and reason-code scope."""
+
     max_rows: int | None = Field(None, ge=100)
     top_features_plot: int = Field(20, ge=1)
+    # Plots need a few thousand points, not the whole split; the tables use every row.
+    plot_rows: int = Field(5000, ge=100)
+    # Exact SHAP for every scored loan, or only for loans in `flagged_tiers`.
+    reasons_for: Literal["all", "flagged"] = "all"
+    flagged_tiers: tuple[str, ...] = ("D", "E")
 
 
 class PrivacyConfig(Section):
@@ -303,6 +310,16 @@ class Config(Section):
     effects: EffectsConfig = EffectsConfig()
     output: OutputConfig = OutputConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+
+    @model_validator(mode="after")
+    def _flagged_tiers_exist(self) -> Config:
+        names = [t.name for t in self.scoring.tiers]
+        unknown = [t for t in self.explain.flagged_tiers if t not in names]
+        if unknown:
+            raise ValueError(
+                f"explain.flagged_tiers {unknown} are not scoring tiers (tiers: {names})"
+            )
+        return self
 
 
 def load_config(path: Path | str | None = None, overrides: list[str] | None = None) -> Config:

@@ -2,32 +2,50 @@
 
 Exact tree SHAP values (LightGBM's `pred_contrib`, the same numbers `shap.TreeExplainer` gives
 for a LightGBM model, in log-odds) on the whole test split. Per feature: mean |SHAP|, share of the
-total, the direction of the dependence (does more of it lower PD?) and whether it turns; per
-family: the totals; on the simulated book: the planted effects against what the model found.
+total, PD points at a typical loan, the direction of the dependence (does more of it lower PD?)
+and where it turns; per family: the totals; on the simulated book: the planted effects against
+what the model found. Writes into reports/<run_id>/ (stable names, read by the HTML report):
+
+    shap_importance.csv, shap_by_family.csv, relationship_factors.csv, truth_recovery.csv
+    explain_summary.json   headline, ranked relationship factors, PD-points translation, caveats
+    shap_*.png             plots (`pipeline.shap_plots`), listed in explain_summary.json
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
+import mlflow
+import numpy as np
+import pandas as pd
+from scipy.special import expit
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from pipeline import dataset, tracking, train  # noqa: E402
-from pipeline.config import Config  # noqa: E402
-from pipeline.metadata import FeatureSpec  # noqa: E402
+from pipeline import dataset, shap_plots, tracking, train
+from pipeline.config import Config
+from pipeline.io import atomic_path, write_json
+from pipeline.metadata import FeatureSpec, by_name
 
 log = logging.getLogger(__name__)
 # A dependence whose SHAP rank correlation is weaker than this has no clear direction.
 MIN_DIRECTION_CORR = 0.05
+# A turn counts when the inner extreme of the binned dependence stands out from both ends by
+# this share of its range (smaller wiggles are noise of the bins).
+TURN_SHARE = 0.25
+SUMMARY_FILE = "explain_summary.json"
+CAUSAL_CAVEAT = (
+    "SHAP shows what the model uses to predict default, not what causes it: lenders contact "
+    "customers they already see as risky (reminders and check-ins go to customers paying late), "
+    "so a contact feature can look harmful even where the contact itself helps. The effects "
+    "study (EconML) estimates the causal effect of the levers."
+)
+PD_POINTS_METHOD = (
+    "PD points: half the change in PD between adding and removing a feature's mean |SHAP| "
+    "(log-odds) at a typical loan, the test split's median log-odds; on the model's raw "
+    "(uncalibrated) scale."
+)
 
 
 @dataclass
@@ -38,6 +56,16 @@ class Explanation:
     importance: pd.DataFrame  # one row per feature
     families: pd.DataFrame
     truth: pd.DataFrame | None  # planted vs found (simulated book only)
+    median_log_odds: float = 0.0  # the typical loan the PD points refer to
+    specs: list[FeatureSpec] = field(default_factory=list)  # in the order of X.columns
+
+    @property
+    def median_pd(self) -> float:
+        return float(expit(self.median_log_odds))
+
+    @property
+    def relationship(self) -> pd.DataFrame:
+        return self.importance[self.importance["family"] == "relationship"].reset_index(drop=True)
 
 
 def run(cfg: Config) -> str:
@@ -46,42 +74,78 @@ def run(cfg: Config) -> str:
     tracking.setup(cfg.mlflow)
     model = mlflow.pyfunc.load_model(latest["model_uri"]).unwrap_python_model()
     data = dataset.load(cfg)
-    X = model.prepare(data.frame.iloc[data.split.index["test"]])
-    if cfg.explain.max_rows and len(X) > cfg.explain.max_rows:
-        X = X.sample(cfg.explain.max_rows, random_state=cfg.seed)
-    ex = explain(model.contributions(X), X, data.specs, _truth(cfg))
-    figures = {
-        "shap_by_family.png": family_plot(ex.families),
-        "shap_top_features.png": importance_plot(ex.importance, cfg.explain.top_features_plot),
-    }
+    test = data.frame.iloc[data.split.index["test"]]
+    if cfg.explain.max_rows and len(test) > cfg.explain.max_rows:
+        test = test.sample(cfg.explain.max_rows, random_state=cfg.seed)
+    X = model.prepare(test)
+    ids = test[data.id_col].to_numpy() if data.id_col in test.columns else X.index.to_numpy()
+    ex = explain(model.contributions(X), X, model.specs, _truth(cfg))
+    files = write_outputs(ex, run_dir, cfg, ids=ids)
     with mlflow.start_run(run_id=latest["run_id"]):
-        for name, table in _tables(ex).items():
-            path = run_dir / f"{name}.csv"
-            table.to_csv(path, index=False)
+        for path in files:
             mlflow.log_artifact(str(path), "explain")
-        for name, fig in figures.items():
-            fig.savefig(run_dir / name, dpi=110, bbox_inches="tight")
-            mlflow.log_figure(fig, f"explain/{name}")
-            plt.close(fig)
+        metrics = {"explain_rows": len(X), "explain_median_pd_raw": ex.median_pd}
         if ex.truth is not None:
-            matched = int(ex.truth["matches"].sum())
-            mlflow.log_metrics(
-                {"truth_directions_matched": matched, "truth_effects_checked": len(ex.truth)}
-            )
+            metrics["truth_directions_matched"] = int(ex.truth["matches"].sum())
+            metrics["truth_effects_checked"] = len(ex.truth)
+        mlflow.log_metrics(metrics)
     return headline(ex)
+
+
+def write_outputs(
+    ex: Explanation, run_dir: Path, cfg: Config, ids: np.ndarray | None = None
+) -> list[Path]:
+    """Tables (CSV), plots (PNG) and explain_summary.json into `run_dir`; returns the paths.
+
+    ids: loan id of each row of `ex.X` (the waterfall titles and example loans; ids only)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ids = np.asarray(ids) if ids is not None else ex.X.index.to_numpy()
+    written: dict[str, Path] = {}
+    for name, table in _tables(ex).items():
+        path = run_dir / f"{name}.csv"
+        with atomic_path(path) as tmp:
+            table.to_csv(tmp, index=False)
+        written[name] = path
+    plots = shap_plots.make_all(
+        ex,
+        run_dir,
+        ids,
+        top=cfg.explain.top_features_plot,
+        plot_rows=cfg.explain.plot_rows,
+        seed=cfg.seed,
+    )
+    summary = summary_dict(ex, ids, plots)
+    summary["files"] = {
+        "tables": {k: p.name for k, p in written.items()},
+        "plots": {k: v for k, v in plots.files.items()},
+    }
+    written["summary"] = write_json(summary, run_dir / SUMMARY_FILE)
+    return [*written.values(), *(run_dir / f for f in plots.all_files())]
 
 
 def explain(
     contribs: np.ndarray, X: pd.DataFrame, specs: list[FeatureSpec], truth: dict | None = None
 ) -> Explanation:
-    """Summaries of SHAP values `contribs` (n x (features + 1), last column the bias)."""
+    """Summaries of SHAP values `contribs` (n x (features + 1), last column the bias), columns
+    in the order of `X.columns`; `specs` give family, expected direction and labels."""
+    contribs = np.asarray(contribs, dtype=float)
+    if contribs.shape != (len(X), X.shape[1] + 1):
+        raise ValueError(f"contribs shape {contribs.shape} does not match X {X.shape} + bias")
+    named = by_name(specs)
+    missing = [c for c in X.columns if c not in named]
+    if missing:
+        raise ValueError(f"no FeatureSpec for column(s) {missing}")
+    specs = [named[c] for c in X.columns]
     shap_values = contribs[:, :-1]
     base = float(contribs[:, -1].mean())
+    median_lo = float(np.median(contribs.sum(axis=1))) if len(contribs) else 0.0
     mean_abs = np.abs(shap_values).mean(axis=0)
     total = mean_abs.sum() or 1.0
+    points = pd_points(mean_abs, median_lo)
     rows = []
     for j, s in enumerate(specs):
-        direction, corr, turns = _direction(X[s.name], shap_values[:, j], s.kind)
+        d = dependence(X[s.name], shap_values[:, j], s)
         rows.append(
             {
                 "feature": s.name,
@@ -89,11 +153,14 @@ def explain(
                 "description": s.description,
                 "mean_abs_shap": float(mean_abs[j]),
                 "share": float(mean_abs[j] / total),
-                "direction": direction,
-                "rank_corr": corr,
-                "turns": turns,
+                "pd_points": float(points[j]),
+                "direction": d.direction,
+                "rank_corr": d.corr,
+                "turns": d.turns,
+                "turn_at": d.turn_at,
+                "monotonicity": d.note,
                 "expected": s.expected,
-                "agrees": _agrees(direction, s.expected),
+                "agrees": _agrees(d.direction, s.expected),
             }
         )
     imp = pd.DataFrame(rows).sort_values("mean_abs_shap", ascending=False, ignore_index=True)
@@ -107,39 +174,74 @@ def explain(
         )
         .sort_values("mean_abs_shap", ascending=False, ignore_index=True)
     )
+    fam["pd_points"] = pd_points(fam["mean_abs_shap"].to_numpy(), median_lo)
     truth_table = _truth_table(truth, imp, X, shap_values, specs) if truth else None
-    return Explanation(shap_values, base, X, imp, fam, truth_table)
+    return Explanation(shap_values, base, X, imp, fam, truth_table, median_lo, specs)
 
 
-def _direction(x: pd.Series, s: np.ndarray, kind: str) -> tuple[str, float, bool]:
-    """Sign of the dependence: Spearman correlation of the feature with its SHAP value."""
-    if kind == "categorical":
-        return "n/a", float("nan"), False
+def pd_points(mean_abs_shap: np.ndarray, center_log_odds: float) -> np.ndarray:
+    """PD percentage points of a log-odds push of size `mean_abs_shap` at a loan whose log-odds
+    are `center_log_odds`: (PD(center + a) - PD(center - a)) / 2 * 100. Symmetric in the sign
+    of the push, and for small a about 100 * a * p * (1 - p)."""
+    a = np.asarray(mean_abs_shap, dtype=float)
+    return 100 * (expit(center_log_odds + a) - expit(center_log_odds - a)) / 2
+
+
+@dataclass(frozen=True)
+class Dependence:
+    direction: str  # lowers | raises | none | n/a (categorical)
+    corr: float  # Spearman of feature value vs its SHAP value
+    turns: bool
+    turn_at: float  # feature value at the inner extreme of the binned dependence (NaN if none)
+    note: str  # plain words, e.g. "turns at 2.0 contacts a month: up to there more of it ..."
+
+
+def dependence(x: pd.Series, s: np.ndarray, spec: FeatureSpec | None = None) -> Dependence:
+    """Sign of the dependence (Spearman correlation of the feature with its SHAP value) and
+    where it turns, if it does."""
+    if spec is not None and spec.kind == "categorical":
+        return Dependence("n/a", float("nan"), False, float("nan"), "categorical")
     v = pd.to_numeric(x, errors="coerce").to_numpy(dtype=float)
+    s = np.asarray(s, dtype=float)
     ok = np.isfinite(v)
     if ok.sum() < 10 or np.nanstd(v[ok]) == 0:
-        return "none", float("nan"), False
+        return Dependence("none", float("nan"), False, float("nan"), "constant or too few values")
     corr = float(pd.Series(v[ok]).rank().corr(pd.Series(s[ok]).rank()))
     if not np.isfinite(corr) or abs(corr) < MIN_DIRECTION_CORR:
         direction = "none"
     else:
         direction = "raises" if corr > 0 else "lowers"
-    return direction, corr, _turns(v[ok], s[ok])
+    shape, at = _turn(v[ok], s[ok])
+    fmt = spec.readable if spec is not None else (lambda value: f"{value:g}")
+    if shape == "valley":
+        note = f"turns at {fmt(at)}: up to there more of it lowers PD, beyond it raises PD"
+    elif shape == "peak":
+        note = f"turns at {fmt(at)}: up to there more of it raises PD, beyond it lowers PD"
+    elif direction == "none":
+        note = "no clear direction"
+    else:
+        note = f"monotone: more of it {direction} PD"
+    return Dependence(direction, corr, shape is not None, at, note)
 
 
-def _turns(v: np.ndarray, s: np.ndarray, bins: int = 10) -> bool:
-    """Whether the binned dependence goes down and then up (or up then down) materially."""
+def _turn(v: np.ndarray, s: np.ndarray, bins: int = 10) -> tuple[str | None, float]:
+    """("valley" | "peak" | None, feature value at the turn): whether the binned dependence goes
+    down and then up (or up then down) materially, and at which bin's mean value."""
     curve = binned_dependence(v, s, bins)
     if len(curve) < 3:
-        return False
+        return None, float("nan")
     y = curve["mean_shap"].to_numpy()
     spread = y.max() - y.min()
     if spread <= 0:
-        return False
+        return None, float("nan")
     lo, hi = int(np.argmin(y)), int(np.argmax(y))
-    inner_min = 0 < lo < len(y) - 1 and min(y[0], y[-1]) - y[lo] > 0.25 * spread
-    inner_max = 0 < hi < len(y) - 1 and y[hi] - max(y[0], y[-1]) > 0.25 * spread
-    return bool(inner_min or inner_max)
+    inner_min = 0 < lo < len(y) - 1 and min(y[0], y[-1]) - y[lo] > TURN_SHARE * spread
+    inner_max = 0 < hi < len(y) - 1 and y[hi] - max(y[0], y[-1]) > TURN_SHARE * spread
+    if inner_min and (not inner_max or min(y[0], y[-1]) - y[lo] >= y[hi] - max(y[0], y[-1])):
+        return "valley", float(curve["value"].iloc[lo])
+    if inner_max:
+        return "peak", float(curve["value"].iloc[hi])
+    return None, float("nan")
 
 
 def binned_dependence(v: np.ndarray, s: np.ndarray, bins: int = 10) -> pd.DataFrame:
@@ -167,37 +269,40 @@ def _truth(cfg: Config) -> dict | None:
 
 
 def _truth_table(truth, imp, X, shap_values, specs) -> pd.DataFrame:
-    """Planted effect vs the direction the model found, for every effect with a feature here."""
+    """Planted effect vs the direction the model found, for every effect with a feature here.
+
+    truth: the simulator's truth.json ({"effects": {name: {features, feature_direction, kind,
+    size[, threshold_per_month]}}}). A fatigue effect (with a threshold) is checked above its
+    threshold only, where the planted direction applies; the "turn" column says whether the
+    whole dependence turns and where."""
     pos = {s.name: j for j, s in enumerate(specs)}
     rank = dict(zip(imp["feature"], imp["rank"], strict=True))
     rows = []
-    for name, eff in truth["effects"].items():
-        feature = next((f for f in eff["features"] if f in pos), None)
+    for name, eff in truth.get("effects", {}).items():
+        feature = next((f for f in eff.get("features", []) if f in pos), None)
         if feature is None:
             continue
         j = pos[feature]
         v = pd.to_numeric(X[feature], errors="coerce").to_numpy(dtype=float)
         s = shap_values[:, j]
-        if "threshold_per_month" in eff:
-            # Fatigue: the direction above the threshold is the planted one.
+        whole = dependence(X[feature], s, specs[j])
+        if eff.get("threshold_per_month") is not None:
             above = np.isfinite(v) & (v > eff["threshold_per_month"])
-            found = (
-                _direction(pd.Series(v[above]), s[above], "numeric")[0]
-                if above.sum() >= 10
-                else "none"
-            )
+            found = dependence(pd.Series(v[above]), s[above]).direction
         else:
-            found = _direction(X[feature], s, "numeric")[0]
+            found = whole.direction
         planted = eff["feature_direction"]
         rows.append(
             {
                 "effect": name,
-                "kind": eff["kind"],
-                "planted_size": eff["size"],
+                "kind": eff.get("kind", ""),
+                "planted_size": eff.get("size"),
                 "feature": feature,
                 "planted_direction": planted,
                 "found_direction": found,
                 "matches": (found == "none") if planted == "none" else (found == planted),
+                "turns": whole.turns,
+                "turn_at": whole.turn_at,
                 "mean_abs_shap": float(np.abs(s).mean()),
                 "rank": rank[feature],
             }
@@ -205,16 +310,72 @@ def _truth_table(truth, imp, X, shap_values, specs) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def relationship_answer(ex: Explanation, top: int = 5) -> list[str]:
+    """Plain-words, ranked answer to "which relationship factors reduce default"."""
+    rel = ex.relationship
+    lowers = rel[rel["direction"] == "lowers"]
+    raises = rel[rel["direction"] == "raises"]
+    lines = []
+    if lowers.empty:
+        lines.append("No relationship factor lowers the predicted PD clearly.")
+    for i, r in enumerate(lowers.head(top).itertuples(), start=1):
+        lines.append(
+            f"{i}. {r.description}: more of it lowers PD, about {r.pd_points:.2f} PD points "
+            f"for a typical loan ({r.share:.1%} of all attribution)" + _turn_clause(r) + "."
+        )
+    if not raises.empty:
+        worst = "; ".join(
+            f"{r.description} ({r.pd_points:.2f} PD points)" for r in raises.head(3).itertuples()
+        )
+        lines.append(f"Relationship factors that go with higher PD: {worst}.")
+    return lines
+
+
+def caveats(ex: Explanation) -> list[str]:
+    """One sentence per relationship factor whose direction disagrees with the expected one."""
+    rel = ex.relationship
+    out = []
+    for r in rel[rel["agrees"].eq(False)].itertuples():  # None (no expectation) is not False
+        out.append(
+            f"{r.description}: the business expects more of it to {_verb(r.expected)} PD, but in "
+            f"the model it {r.direction} PD. This is an association, not a cause: lenders "
+            "contact and follow up risky customers more, and SHAP is not causal."
+        )
+    return out
+
+
+def _verb(direction: str) -> str:
+    return {"lowers": "lower", "raises": "raise"}.get(direction, direction)
+
+
+def _turn_clause(r) -> str:
+    return f"; it {r.monotonicity}" if r.turns else ""
+
+
 def headline(ex: Explanation) -> str:
-    """The plain-words answer to "which relationship factors reduce default"."""
-    rel = ex.importance[ex.importance["family"] == "relationship"]
+    """The plain-words answer to "which relationship factors reduce default", in one paragraph."""
+    rel = ex.relationship
     lowers = rel[rel["direction"] == "lowers"].head(5)
-    parts = [f"{r.description} ({r.share:.1%} of attribution)" for r in lowers.itertuples()]
+    parts = [
+        f"{r.description} ({r.pd_points:.2f} PD points, {r.share:.1%} of attribution)"
+        for r in lowers.itertuples()
+    ]
     fam = ", ".join(f"{r.family} {r.share:.0%}" for r in ex.families.itertuples())
     text = "Relationship factors that lower the predicted PD, strongest first: " + (
         "; ".join(parts) if parts else "none found"
     )
-    text += f". Attribution by family: {fam}."
+    text += (
+        f". PD points are for a typical loan (median PD {ex.median_pd:.2%}). "
+        f"Attribution by family: {fam}."
+    )
+    for r in rel[rel["turns"]].head(2).itertuples():
+        text += f" {r.description}: {r.monotonicity}."
+    n_disagree = int(rel["agrees"].eq(False).sum())
+    if n_disagree:
+        text += (
+            f" {n_disagree} relationship factor(s) go against the expected direction; SHAP is "
+            "not causal (see the caveats)."
+        )
     if ex.truth is not None:
         text += (
             f" Planted effects recovered in direction: {int(ex.truth['matches'].sum())} of "
@@ -223,27 +384,75 @@ def headline(ex: Explanation) -> str:
     return text
 
 
-def _tables(ex: Explanation) -> dict[str, pd.DataFrame]:
-    out = {"shap_importance": ex.importance, "shap_by_family": ex.families}
-    out["relationship_factors"] = ex.importance[ex.importance["family"] == "relationship"]
+def summary_dict(ex: Explanation, ids: np.ndarray, plots=None) -> dict:
+    """explain_summary.json: what the HTML report shows first (JSON-able).
+
+    headline (str), answer (ranked plain-words lines), relationship_factors (ranked records:
+    relationship_rank, rank, feature, description, mean_abs_shap, share, pd_points, direction,
+    turns, turn_at, monotonicity, expected, agrees), families, pd_translation (method,
+    median_log_odds, median_pd, base_value), caveats (one per disagreeing factor),
+    causal_caveat, n_rows, truth (matched, checked, table) or None; with plots: plot_rows,
+    example_loans (label, loan_id, pd_raw, raises_pd, lowers_pd, file), interactions
+    ({feature: colour feature}), unused_relationship_factors; `write_outputs` adds files
+    ({tables: {name: csv}, plots: {kind: png or {feature: png}}})."""
+    rel_cols = [
+        "rank",
+        "feature",
+        "description",
+        "mean_abs_shap",
+        "share",
+        "pd_points",
+        "direction",
+        "turns",
+        "turn_at",
+        "monotonicity",
+        "expected",
+        "agrees",
+    ]
+    rel = ex.relationship[rel_cols].copy()
+    rel.insert(0, "relationship_rank", np.arange(1, len(rel) + 1))
+    out = {
+        "headline": headline(ex),
+        "answer": relationship_answer(ex),
+        "relationship_factors": _records(rel),
+        "families": _records(ex.families),
+        "pd_translation": {
+            "method": PD_POINTS_METHOD,
+            "median_log_odds": ex.median_log_odds,
+            "median_pd": ex.median_pd,
+            "base_value": ex.base_value,
+        },
+        "caveats": caveats(ex),
+        "causal_caveat": CAUSAL_CAVEAT,
+        "n_rows": len(ex.X),
+        "truth": None,
+    }
     if ex.truth is not None:
-        out["truth_recovery"] = ex.truth
+        out["truth"] = {
+            "matched": int(ex.truth["matches"].sum()),
+            "checked": len(ex.truth),
+            "table": _records(ex.truth),
+        }
+    if plots is not None:
+        out["plot_rows"] = plots.rows
+        out["example_loans"] = plots.examples
+        out["interactions"] = plots.interactions
+        out["unused_relationship_factors"] = plots.unused
     return out
 
 
-def family_plot(families: pd.DataFrame):
-    fig, ax = plt.subplots(figsize=(6, 3))
-    ax.barh(families["family"][::-1], families["share"][::-1], color="#4477aa")
-    ax.set_xlabel("share of mean |SHAP| (log-odds attribution)")
-    ax.set_title("Attribution by feature family")
-    return fig
+def _records(df: pd.DataFrame) -> list[dict]:
+    """Rows as JSON-able dicts (NaN -> None, numpy scalars -> Python)."""
+    clean = df.astype(object).where(df.notna(), None)
+    return [
+        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+        for row in clean.to_dict(orient="records")
+    ]
 
 
-def importance_plot(imp: pd.DataFrame, top: int):
-    t = imp.head(top)[::-1]
-    colours = t["direction"].map({"lowers": "#228833", "raises": "#cc3311"}).fillna("#999999")
-    fig, ax = plt.subplots(figsize=(7, 0.3 * len(t) + 1.2))
-    ax.barh(t["feature"], t["mean_abs_shap"], color=colours)
-    ax.set_xlabel("mean |SHAP| (log-odds); green = more of it lowers PD, red = raises")
-    ax.set_title(f"Top {len(t)} features")
-    return fig
+def _tables(ex: Explanation) -> dict[str, pd.DataFrame]:
+    out = {"shap_importance": ex.importance, "shap_by_family": ex.families}
+    out["relationship_factors"] = ex.relationship
+    if ex.truth is not None:
+        out["truth_recovery"] = ex.truth
+    return out

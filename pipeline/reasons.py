@@ -87,3 +87,48 @@ def _texts(
         spec = specs[f]
         texts[rows] = [spec.readable(None if pd.isna(v) else v) for v in values]
     return texts
+
+
+def reasons_for_scoring(
+    model,
+    X: pd.DataFrame,
+    tiers: np.ndarray | pd.Series,
+    top_k: int = 3,
+    reasons_for: str = "all",
+    flagged_tiers: tuple[str, ...] = ("D", "E"),
+    protective: bool = False,
+) -> pd.DataFrame:
+    """Reason codes for a scored chunk, computing exact tree SHAP only for the rows that get them.
+
+    model: anything with `contributions(X)` ((n, k + 1) log-odds) and `specs` (the
+        `LoanRiskModel` from MLflow).
+    X: the prepared frame (`model.prepare(df)`); tiers: the tier of each row (same order).
+    reasons_for: "all" or "flagged" (only rows whose tier is in `flagged_tiers`; the others get
+        "" in every reason column). Exact SHAP costs ~100x a prediction, so "flagged" is what
+        makes reasons for a whole portfolio affordable.
+    Returns the columns of `reason_codes` (reason_1.., protective_1..), same index as `X`.
+    """
+    if reasons_for not in ("all", "flagged"):
+        raise ValueError(f"reasons_for must be 'all' or 'flagged', got {reasons_for!r}")
+    tiers = np.asarray(tiers)
+    if len(tiers) != len(X):
+        raise ValueError(f"{len(tiers)} tiers for {len(X)} rows")
+    mask = (
+        np.ones(len(X), dtype=bool)
+        if reasons_for == "all"
+        else np.isin(tiers.astype(str), list(flagged_tiers))
+    )
+    names = [f"reason_{j + 1}" for j in range(max(top_k, 0))]
+    if protective:
+        names += [f"protective_{j + 1}" for j in range(max(top_k, 0))]
+    if top_k <= 0:
+        return pd.DataFrame(index=X.index)
+    if mask.all():
+        return reason_codes(model.contributions(X), X, model.specs, top_k, protective)
+    out = {c: np.full(len(X), "", dtype=object) for c in names}
+    if mask.any():
+        sub = X.iloc[np.flatnonzero(mask)]
+        codes = reason_codes(model.contributions(sub), sub, model.specs, top_k, protective)
+        for c in names:
+            out[c][mask] = codes[c].to_numpy(dtype=object)
+    return pd.DataFrame({c: pd.Series(v, index=X.index, dtype="str") for c, v in out.items()})

@@ -144,3 +144,58 @@ def test_reasons_follow_model_contributions():
         value = X.iloc[i][name]
         assert out.iloc[i]["reason_1"] == specs[name].readable(None if pd.isna(value) else value)
     assert (out.loc[~has_reason, "reason_1"] == "").all()
+
+
+def test_every_catalogue_feature_has_a_readable_label_with_its_value():
+    from pipeline.features.specs import feature_specs
+
+    assert feature_specs()[0].readable(3.0) == "3 days past due now"
+    by = {s.name: s for s in feature_specs()}
+    assert by["late_instalments_6m"].readable(3.0) == "3 late instalments in the last 6 months"
+    for spec in feature_specs():
+        value = "card" if spec.kind == "categorical" else 3.0
+        text = spec.readable(value)
+        assert spec.label, spec.name
+        # The label formatted (no fallback to "description: value"), and the value shows.
+        assert text == spec.label.format(value=value), spec.name
+        assert "card" in text or "3" in text or "300%" in text, (spec.name, text)
+        assert spec.readable(None).endswith(": missing")
+
+
+class _CountingModel:
+    """Stands in for LoanRiskModel: remembers how many rows it computed SHAP for."""
+
+    def __init__(self, contribs: np.ndarray, specs):
+        self._c, self.specs, self.rows = contribs, specs, 0
+
+    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+        self.rows += len(X)
+        return self._c[X.index.to_numpy() - 10]
+
+
+def test_reasons_for_scoring_computes_shap_only_for_flagged_rows(X):
+    from pipeline.reasons import reasons_for_scoring
+
+    contribs = _contribs([[1.2, 0.4, 0.8, -0.1], [-0.5, 0.0, -0.9, 0.3], [0.1, 0.7, -0.2, 0.5]])
+    everyone = reason_codes(contribs, X, SPECS, top_k=2, protective=True)
+    tiers = np.array(["E", "A", "D"])
+    model = _CountingModel(contribs, SPECS)
+    out = reasons_for_scoring(model, X, tiers, 2, "flagged", ("D", "E"), protective=True)
+    assert model.rows == 2  # loan 11 (tier A) never reached the SHAP computation
+    assert list(out.columns) == list(everyone.columns) and list(out.index) == list(X.index)
+    pd.testing.assert_frame_equal(out.loc[[10, 12]], everyone.loc[[10, 12]])
+    assert (out.loc[11] == "").all()
+    assert (out.dtypes == "str").all()
+
+    model = _CountingModel(contribs, SPECS)
+    pd.testing.assert_frame_equal(
+        reasons_for_scoring(model, X, tiers, 2, "all", protective=True), everyone
+    )
+    assert model.rows == 3
+    model = _CountingModel(contribs, SPECS)
+    none = reasons_for_scoring(model, X, np.array(["A", "B", "C"]), 3, "flagged")
+    assert model.rows == 0 and none.shape == (3, 3) and (none == "").all().all()
+    with pytest.raises(ValueError, match="reasons_for"):
+        reasons_for_scoring(model, X, tiers, 2, "some")
+    with pytest.raises(ValueError, match="tiers"):
+        reasons_for_scoring(model, X, tiers[:2], 2)
