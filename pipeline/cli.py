@@ -147,7 +147,8 @@ def generate(
         str | None,
         typer.Option(
             help="tiny|small|default|large|xlarge or a number of customers "
-            "(default: generate.size; default = 6,000 customers, ~200k instalments)."
+            "(default: generate.size; default = 10,000 customers, ~340k instalments, "
+            "~370k CRM events)."
         ),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: config seed).")] = None,

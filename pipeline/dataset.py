@@ -11,6 +11,7 @@ import pandas as pd
 from pipeline.config import Config
 from pipeline.contract import SENSITIVE
 from pipeline.errors import DataError
+from pipeline.ingest import format_cell
 from pipeline.matrix import categories_of, to_model_frame
 from pipeline.metadata import LABEL_COLUMN, FeatureSpec, load_metadata
 from pipeline.split import Split, out_of_time, stratified_random
@@ -83,10 +84,7 @@ def _load_table(cfg: Config) -> Dataset:
     bad = target.isna() | ~target.isin([0, 1, True, False])
     if bad.any():
         rows = np.flatnonzero(bad.to_numpy())[:5]
-        shown = "; ".join(
-            f"row {i + 1}: {'missing' if pd.isna(target.iloc[i]) else repr(target.iloc[i])}"
-            for i in rows
-        )
+        shown = "; ".join(f"row {i + 1}: {format_cell(target.iloc[i])}" for i in rows)
         raise DataError(
             f"{path}: target column {d.target!r} (data.target) must be 0/1 with no missing "
             f"values; {int(bad.sum())} of {len(df)} rows are not, e.g. {shown} (rows numbered "

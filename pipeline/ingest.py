@@ -646,14 +646,14 @@ def _rows_paragraph(
     picked = values.iloc[rows[:N_EXAMPLES]]
     if isinstance(picked, pd.DataFrame):
         if picked.shape[1] == 1:
-            shown = [_fmt(v) for v in picked.iloc[:, 0]]
+            shown = [format_cell(v) for v in picked.iloc[:, 0]]
         else:
             shown = [
-                ", ".join(f"{c}={_fmt(v)}" for c, v in zip(picked.columns, row, strict=True))
+                ", ".join(f"{c}={format_cell(v)}" for c, v in zip(picked.columns, row, strict=True))
                 for row in picked.itertuples(index=False)
             ]
     else:
-        shown = [_fmt(v) for v in picked]
+        shown = [format_cell(v) for v in picked]
     examples = "; ".join(f"row {pos + 1}: {v}" for pos, v in zip(rows, shown, strict=False))
     fail = (
         f"{len(rows):,} of {n_rows:,} rows fail"
@@ -663,7 +663,7 @@ def _rows_paragraph(
     return f"{table}.{column}: expected {expected}; {fail}, e.g. {examples}."
 
 
-def _fmt(value: object) -> str:
+def format_cell(value: object) -> str:
     """A short, unambiguous rendering of one cell for an error message."""
     if pd.api.types.is_scalar(value) and pd.isna(value):
         return "missing"

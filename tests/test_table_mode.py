@@ -87,7 +87,9 @@ def test_table_mode_rejects_a_target_that_is_not_0_1(tmp_path):
     df.loc[3, "default_flag"] = 2
     path = tmp_path / "loans.parquet"
     df.to_parquet(path, index=False)
-    with pytest.raises(DataError, match=r"target column 'default_flag' must be 0/1.*\[3\]"):
+    with pytest.raises(
+        DataError, match=r"target column 'default_flag' \(data.target\) must be 0/1.*row 4: 2 "
+    ):
         dataset.load(_table_config(tmp_path, path))
 
 
