@@ -41,6 +41,7 @@ DPI = 110
 EXAMPLE_QUANTILES = {"low": 0.02, "median": 0.5, "high": 0.98}
 WATERFALL_FEATURES = 10
 LABEL_CHARS = 70
+INTERACTION_ROWS = 1000
 # Values that describe the person behind a loan: shown by name only beside a loan id.
 PERSONAL_FEATURES = frozenset({"annual_income", "customer_age_years"})
 
@@ -178,7 +179,9 @@ def beeswarm_plot(values: np.ndarray, base: float, X_num: pd.DataFrame, top: int
 def dependence_plot(name: str, values: np.ndarray, X_num: pd.DataFrame, spec: FeatureSpec):
     """(figure, name of the interaction feature used for colour)."""
     j = X_num.columns.get_loc(name)
-    order = shap.utils.approximate_interactions(j, values, X_num)
+    # The partner ranking settles on a thousand rows; on all plot rows it cost ~0.8 s a plot.
+    step = max(1, len(X_num) // INTERACTION_ROWS)  # strided: the rows are in date order
+    order = shap.utils.approximate_interactions(j, values[::step], X_num.iloc[::step])
     partner = next(int(k) for k in order if int(k) != j) if X_num.shape[1] > 1 else j
     fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
     shap.dependence_plot(

@@ -20,6 +20,7 @@ def tiny_overrides(root: Path, trials: int = 3) -> list[str]:
         f"train.n_trials={trials}",
         "train.n_jobs=1",
         "train.num_boost_round=300",
+        "explain.plot_rows=500",
     ]
 
 
