@@ -131,6 +131,8 @@ class ScoringConfig(Section):
     early_warning_pd: float = Field(0.2, gt=0, le=1)
     chunk_rows: int = Field(200_000, ge=1)
     reasons_top_k: int = Field(3, ge=0, le=20)
+    # --engine spark without spark-submit: the master of the session started for the run
+    spark_master: str = "local[1]"
 
     @field_validator("tiers")
     @classmethod

@@ -439,3 +439,52 @@ def test_chunked_and_unchunked_agree_exactly_csv_and_early_warning(tmp_path, log
         run_score(src, out, model_uri=uri, cfg=_ew_cfg(logged, 0.1, rows))
         outs[rows] = (out.read_bytes(), early_warning_path(out).read_bytes())
     assert outs[1] == outs[13] == outs[1000]
+
+
+def test_sigkill_mid_run_leaves_previous_output_intact(tmp_path, logged, uri):  # noqa: F811
+    """A real process killed while writing: the target keeps its old bytes, no partial file
+    appears under the target's name, only a hidden temporary file is left, and a re-run works.
+    Slow enough by construction: 20k loans in chunks of 50 (400 chunks, each written, ~25 s
+    in all), killed as soon as the first chunk is on disk."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    _, src = _portfolio(tmp_path, n=20_000, seed=46)
+    out = tmp_path / "out" / "scores.parquet"
+    out.parent.mkdir()
+    out.write_bytes(b"last month's scores")
+    summary_path(out).write_bytes(b"{}")
+    cmd = [
+        sys.executable, "-m", "pipeline.cli", "-q", "score", "--input", str(src), "--out",
+        str(out), "--model", uri, "-o", f"mlflow.tracking_uri={logged[2]}",
+        "-o", "scoring.chunk_rows=50",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    tmp_files: list = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        tmp_files = [p for p in out.parent.glob(".scores.parquet.*.tmp") if p.stat().st_size]
+        if tmp_files:
+            break
+        time.sleep(0.01)
+    assert tmp_files, f"no temporary output appeared: {proc.communicate()[1]!r}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL  # killed mid-run, not finished
+    assert out.read_bytes() == b"last month's scores"
+    assert summary_path(out).read_bytes() == b"{}"
+    names = sorted(p.name for p in out.parent.iterdir())
+    leftovers = [n for n in names if n not in ("scores.parquet", "scores.parquet.summary.json")]
+    assert leftovers and all(n.startswith(".scores.") and n.endswith(".tmp") for n in leftovers)
+    assert not (out.parent / "scores.early_warning.parquet").exists()
+    # the next run replaces the old file whole
+    small = tmp_path / "small.parquet"
+    make_book(20, seed=47).to_parquet(small)
+    done = subprocess.run([*cmd[:6], str(small), *cmd[7:]], cwd=root, env=env, timeout=120)
+    assert done.returncode == 0 and len(pd.read_parquet(out)) == 20
