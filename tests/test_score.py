@@ -488,3 +488,15 @@ def test_sigkill_mid_run_leaves_previous_output_intact(tmp_path, logged, uri):  
     make_book(20, seed=47).to_parquet(small)
     done = subprocess.run([*cmd[:6], str(small), *cmd[7:]], cwd=root, env=env, timeout=120)
     assert done.returncode == 0 and len(pd.read_parquet(out)) == 20
+
+
+def test_progress_bar_counts_loans_over_the_chunks(tmp_path, logged, uri):  # noqa: F811
+    import io
+
+    from rich.console import Console
+
+    _, src = _portfolio(tmp_path, n=40, seed=48)
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=100)
+    run_score(src, tmp_path / "a.parquet", model_uri=uri, cfg=_cfg(logged, 10), progress=console)
+    assert "scoring" in screen.getvalue() and "40/40" in screen.getvalue()
