@@ -163,6 +163,11 @@ def read_features(
             raise DataError(f"scoring input {path}: --engine spark reads Parquet only")
         if path.is_file():
             _check_types(pq.read_schema(path), model.model, path)
+        elif any(path.glob("loans.*")) or any(path.glob("customers.*")):
+            raise ConfigError(
+                f"scoring input {path} holds raw tables: --engine spark scores a feature matrix "
+                "(build one with `loanrisk features`, or use --engine local)"
+            )
     sdf = spark.read.parquet(str(path))
     _check_columns(sdf.columns, model.model, Path(str(path)))
     if as_of is not None:
