@@ -215,7 +215,7 @@ def _chunks(
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     reasons_cols = None
     for part in parts:
-        for batch in pq.ParquetFile(part).iter_batches(batch_size=size):
+        for batch in pq.ParquetFile(part, pre_buffer=False).iter_batches(batch_size=size):
             df = batch.to_pandas()
             if reasons_cols is None:
                 reasons_cols = [c for c in df.columns if c.startswith("reason_")]
