@@ -66,6 +66,7 @@ def spark_session(master: str = "local[1]") -> Iterator[SparkSession]:
     builder = (
         SparkSession.builder.appName("loanrisk-score")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")  # it would overwrite our own bar
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.sql.session.timeZone", "UTC")
     )
