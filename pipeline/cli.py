@@ -1,6 +1,7 @@
 """The `loanrisk` command line: a thin layer over `pipeline.<stage>.run(config)`.
 
-Exit codes: 0 ok, 1 internal error, 2 bad usage, config or data.
+Exit codes: 0 ok, 1 internal error, 2 bad usage, config or data; `score --fail-on-drift`: 3
+when a drift alert (PSI > 0.25) is raised.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ app = typer.Typer(
 )
 err_console = Console(stderr=True)
 log = logging.getLogger("pipeline")
+# `score --fail-on-drift` exits with this when a PSI alert is raised (outputs are written first)
+DRIFT_EXIT_CODE = 3
 
 ConfigOpt = Annotated[
     Path,
@@ -48,6 +51,7 @@ OverrideOpt = Annotated[
 
 class _State:
     debug = False
+    quiet = False
 
 
 @app.callback()
@@ -62,6 +66,7 @@ def main(
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     _setup_logging(level)
     _State.debug = debug
+    _State.quiet = quiet
 
 
 def _setup_logging(level: int) -> None:
@@ -269,14 +274,18 @@ def example_data(
     _guarded(go)
 
 
-@app.command()
+@app.command(
+    epilog=f"Exit codes: 0 ok, 1 internal error, 2 bad usage, config or data, "
+    f"{DRIFT_EXIT_CODE} drift alert with --fail-on-drift."
+)
 def score(
     input: Annotated[
         Path,
         typer.Option(
             "--input",
             "--portfolio",
-            help="Feature matrix (.parquet/.csv) or a folder with the four raw tables.",
+            help="Feature matrix (.parquet/.csv) or a folder with the four raw tables "
+            "(--engine spark: a Parquet file or folder).",
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Output file (.parquet or .csv).")],
@@ -291,18 +300,58 @@ def score(
     fmt: Annotated[
         str | None, typer.Option("--format", help="parquet|csv (default: from --out suffix).")
     ] = None,
+    previous: Annotated[
+        Path | None,
+        typer.Option(
+            "--previous",
+            help="An earlier output of `score` for the same portfolio (.parquet/.csv): loans "
+            "whose tier worsened since go on the early-warning list <out stem>.early_warning.<ext>"
+            " (with those whose PD >= scoring.early_warning_pd).",
+        ),
+    ] = None,
+    fail_on_drift: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-drift",
+            help=f"Exit with code {DRIFT_EXIT_CODE} when any PSI alert (> 0.25) is raised; the "
+            "outputs are still written.",
+        ),
+    ] = False,
+    engine: Annotated[
+        str, typer.Option(help="local (pandas, in chunks) or spark (mlflow spark_udf).")
+    ] = "local",
     config: ConfigOpt = DEFAULT_CONFIG,
     override: OverrideOpt = None,
 ) -> None:
-    """Batch-score a portfolio: PD, score points, risk tier and top reasons per loan."""
+    """Batch-score a portfolio: PD, score points, risk tier and top reasons per loan, an
+    early-warning list and a summary with drift vs training."""
 
     def go() -> None:
         from pipeline import score as score_mod
 
         cfg = _config(config, override)
         uri = model or f"models:/{cfg.mlflow.registered_model}@{cfg.mlflow.alias}"
-        summary = score_mod.run_score(input, out, model_uri=uri, as_of=as_of, fmt=fmt, cfg=cfg)
+        bar = err_console if err_console.is_terminal and not _State.quiet else None
+        summary = score_mod.run_score(
+            input,
+            out,
+            model_uri=uri,
+            as_of=as_of,
+            fmt=fmt,
+            cfg=cfg,
+            previous=previous,
+            engine=engine,
+            progress=bar,
+        )
         typer.echo(str(summary))
+        if fail_on_drift and summary.drift_alerts:
+            err_console.print(
+                f"[bold red]drift alert:[/] PSI > 0.25 for {', '.join(summary.drift_alerts)} "
+                f"(exit code {DRIFT_EXIT_CODE}, --fail-on-drift)",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(DRIFT_EXIT_CODE)
 
     _guarded(go)
 

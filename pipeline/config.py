@@ -261,6 +261,8 @@ class ScoringConfig(Section):
     # Raw tables scored at an explicit --as-of must hold no event after it (a later extract or
     # wrong dates); true allows back-testing on a later extract, later events being ignored.
     allow_events_after_as_of: bool = False
+    # --engine spark without spark-submit: the master of the session started for the run
+    spark_master: str = "local[1]"
 
     @field_validator("tiers")
     @classmethod

@@ -19,8 +19,11 @@ def _data(n: int = 4000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
         }
     )
     # The truth is not monotone in satisfaction (a bump), so a free model would wiggle.
-    eta = -3 + 0.6 * X["late_instalments"] - 0.5 * X["satisfaction"] + 1.2 * (
-        X["satisfaction"].abs() < 0.3
+    eta = (
+        -3
+        + 0.6 * X["late_instalments"]
+        - 0.5 * X["satisfaction"]
+        + 1.2 * (X["satisfaction"].abs() < 0.3)
     )
     y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int)
     return X, y.to_numpy()

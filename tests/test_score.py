@@ -241,3 +241,262 @@ def test_raw_tables_folder_scored_at_data_end(tmp_path, logged):  # noqa: F811
     np.testing.assert_allclose(scores["pd"], p, rtol=1e-12)
     # no personal fields in the output
     assert not {"birth_year", "annual_income", "customer_id"} & set(scores.columns)
+
+
+# --------------------------------------------------------------------------------------------
+# Early-warning list, PD distribution, drift exit code, schema, kill safety
+# --------------------------------------------------------------------------------------------
+EW_COLUMNS = ["loan_id", "as_of_date", "pd", "points", "tier", "previous_tier", "trigger"]
+
+
+def _ew_cfg(logged, threshold: float, chunk_rows: int = 200_000) -> Config:  # noqa: F811
+    return Config(
+        mlflow=MlflowConfig(tracking_uri=logged[2]),
+        scoring=ScoringConfig(chunk_rows=chunk_rows, early_warning_pd=threshold),
+    )
+
+
+def test_early_warning_lists_worsened_tiers_and_high_pd(tmp_path, logged, uri):  # noqa: F811
+    from pipeline.score import early_warning_path
+
+    _, src = _portfolio(tmp_path, n=200, seed=41)
+    first = tmp_path / "jan.parquet"
+    run_score(src, first, model_uri=uri, cfg=_cfg(logged))
+    jan = pd.read_parquet(first)
+    order = ["A", "B", "C", "D", "E"]
+    # a previous run in which every third loan was one tier better (and loan 0 unknown)
+    prev = jan[["loan_id", "tier"]].copy()
+    better = prev.index % 3 == 0
+    prev.loc[better, "tier"] = [order[max(order.index(t) - 1, 0)] for t in prev.loc[better, "tier"]]
+    prev = prev.iloc[1:]
+    prev_path = tmp_path / "prev.csv"
+    prev.to_csv(prev_path, index=False)
+
+    threshold = float(np.quantile(jan["pd"], 0.9))
+    out = tmp_path / "feb.csv"
+    summary = run_score(
+        src, out, model_uri=uri, cfg=_ew_cfg(logged, threshold, 17), previous=prev_path
+    )
+    ew_file = early_warning_path(out)
+    assert ew_file == tmp_path / "feb.early_warning.csv"
+    ew = pd.read_csv(ew_file, keep_default_na=False)
+    assert ew.columns.tolist()[: len(EW_COLUMNS)] == EW_COLUMNS
+    assert ew.columns.tolist()[len(EW_COLUMNS) : len(EW_COLUMNS) + 3] == REASONS
+
+    prev_tier = dict(zip(prev["loan_id"], prev["tier"], strict=True))
+    rank = {t: i for i, t in enumerate(order)}
+    worse = {
+        lid
+        for lid, t in zip(jan["loan_id"], jan["tier"], strict=True)
+        if lid in prev_tier and rank[t] > rank[prev_tier[lid]]
+    }
+    high = set(jan.loc[jan["pd"] >= threshold, "loan_id"])
+    assert worse and high - worse  # both triggers exercised
+    assert set(ew["loan_id"]) == worse | high
+    by_id = ew.set_index("loan_id")
+    for lid in worse & high:
+        assert by_id.loc[lid, "trigger"] == "tier_worsened+pd_threshold"
+    for lid in worse - high:
+        assert by_id.loc[lid, "trigger"] == "tier_worsened"
+        assert by_id.loc[lid, "previous_tier"] == prev_tier[lid]
+    assert (by_id.loc[list(high - worse), "trigger"] == "pd_threshold").all()
+    feb = pd.read_csv(out, keep_default_na=False).set_index("loan_id")
+    assert (ew["reason_1"] != "").any()
+    assert by_id[REASONS].equals(feb.loc[by_id.index, REASONS])  # the loans' own reasons
+    assert by_id["pd"].equals(feb.loc[by_id.index, "pd"])
+    assert summary.n_early_warning == len(ew)
+    assert (summary.n_tier_worsened, summary.n_pd_threshold) == (len(worse), len(high))
+    assert summary.n_matched_previous == len(prev)
+    saved = json.loads(summary_path(out).read_text())
+    assert saved["n_early_warning"] == len(ew) and saved["early_warning"] == str(ew_file)
+
+
+def test_early_warning_without_previous_is_the_pd_threshold_list(tmp_path, logged, uri):  # noqa: F811
+    from pipeline.score import early_warning_path
+
+    _, src = _portfolio(tmp_path, n=80, seed=42)
+    out = tmp_path / "s.parquet"
+    s = run_score(src, out, model_uri=uri, cfg=_ew_cfg(logged, 0.999, 9))
+    ew = pd.read_parquet(early_warning_path(out))
+    assert len(ew) == 0 == s.n_early_warning  # nobody that risky: an empty list with a schema
+    assert ew.columns.tolist()[: len(EW_COLUMNS)] == EW_COLUMNS
+    s = run_score(src, out, model_uri=uri, cfg=_ew_cfg(logged, 0.05, 9))
+    ew = pd.read_parquet(early_warning_path(out))
+    scores = pd.read_parquet(out)
+    assert ew["loan_id"].tolist() == scores.loc[scores["pd"] >= 0.05, "loan_id"].tolist()
+    assert (ew["trigger"] == "pd_threshold").all() and ew["previous_tier"].isna().all()
+    assert s.previous is None and s.n_early_warning == len(ew) > 0
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda d: d.drop(columns=["tier"]), "lack column.*tier"),
+        (lambda d: pd.concat([d, d.head(2)]), "2 repeated loan_id"),
+        (lambda d: d.assign(tier="Z"), "tier.*Z.*not tiers"),
+    ],
+)
+def test_bad_previous_file_is_a_data_error(tmp_path, logged, uri, make, match):  # noqa: F811
+    _, src = _portfolio(tmp_path, n=20, seed=43)
+    run_score(src, tmp_path / "a.parquet", model_uri=uri, cfg=_cfg(logged))
+    make(pd.read_parquet(tmp_path / "a.parquet")).to_parquet(tmp_path / "prev.parquet")
+    with pytest.raises(DataError, match=match):
+        run_score(
+            src,
+            tmp_path / "b.parquet",
+            model_uri=uri,
+            cfg=_cfg(logged),
+            previous=tmp_path / "prev.parquet",
+        )
+    assert not (tmp_path / "b.parquet").exists()
+
+
+def test_summary_pd_distribution_vs_training(tmp_path, logged, uri):  # noqa: F811
+    from pipeline.model import PD_KEY
+
+    _, src = _portfolio(tmp_path, n=300, seed=44)
+    s = run_score(src, tmp_path / "o.parquet", model_uri=uri, cfg=_cfg(logged, 50))
+    ref = logged[1]["reference"][PD_KEY]
+    dist = s.pd_distribution
+    assert [d["training_share"] for d in dist][: len(ref["shares"])] == ref["shares"]
+    assert sum(d["loans"] for d in dist) == 300
+    assert sum(d["portfolio_share"] for d in dist) == pytest.approx(1.0)
+    assert s.psi_pd == pytest.approx(sum(d["psi"] for d in dist))
+    p = pd.read_parquet(tmp_path / "o.parquet")["pd"]
+    assert s.expected_defaults == pytest.approx(p.sum()) and s.mean_pd == pytest.approx(p.mean())
+    saved = json.loads(summary_path(tmp_path / "o.parquet").read_text())
+    assert saved["pd_distribution"] == dist and saved["model_version"] == s.model_version
+
+
+def _cli(args):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    return CliRunner().invoke(app, args)
+
+
+def test_fail_on_drift_exit_code_through_the_cli(tmp_path, logged, uri):  # noqa: F811
+    from pipeline.cli import DRIFT_EXIT_CODE
+
+    _, stable = _portfolio(tmp_path, n=2000, seed=31, name="stable.parquet")
+    _, shifted = _portfolio(tmp_path, n=2000, seed=32, shift=1.0, name="shifted.parquet")
+    common = ["--model", uri, "-o", f"mlflow.tracking_uri={logged[2]}", "--fail-on-drift"]
+    ok = _cli(["score", "--input", str(stable), "--out", str(tmp_path / "s.parquet"), *common])
+    assert ok.exit_code == 0, ok.output
+    bad = _cli(["score", "--input", str(shifted), "--out", str(tmp_path / "t.parquet"), *common])
+    assert DRIFT_EXIT_CODE == 3 and bad.exit_code == DRIFT_EXIT_CODE, bad.output
+    assert "drift alert" in bad.output and "score" in bad.output
+    assert (tmp_path / "t.parquet").exists()  # outputs are written before the exit
+    # without the flag the same drifted portfolio exits 0
+    plain = _cli(
+        ["score", "--input", str(shifted), "--out", str(tmp_path / "u.parquet"), *common[:4]]
+    )
+    assert plain.exit_code == 0, plain.output
+    usage = _cli(
+        ["score", "--input", str(tmp_path / "nope.parquet"), "--out", "x.parquet", *common]
+    )
+    assert usage.exit_code == 2 and "does not exist" in usage.output
+
+
+def test_mistyped_columns_listed(tmp_path, logged, uri):  # noqa: F811
+    book = make_book(10, seed=7)
+    book["dpd_now"] = pd.Timestamp("2024-01-01")
+    book["late_count_6m"] = [[1.0]] * len(book)
+    src = tmp_path / "typed.parquet"
+    book.to_parquet(src)
+    with pytest.raises(ModelError, match=r"2 column.*dpd_now \(timestamp.*late_count_6m \(list"):
+        run_score(src, tmp_path / "o.parquet", model_uri=uri, cfg=_cfg(logged))
+    text = make_book(10, seed=7).astype({"dpd_now": "str"})
+    text.loc[3, "dpd_now"] = "n/a days"
+    text.to_parquet(src)
+    with pytest.raises(ModelError, match="non-numeric values: dpd_now"):
+        run_score(src, tmp_path / "o.parquet", model_uri=uri, cfg=_cfg(logged))
+
+
+def test_unseen_category_scored_as_missing_and_extra_columns_ignored(tmp_path, logged, uri):  # noqa: F811
+    book = make_book(30, seed=8)
+    unseen = book.assign(product="boat", customer_name="x", label=9)
+    missing = book.assign(product=None)
+    src_u, src_m = tmp_path / "u.parquet", tmp_path / "m.parquet"
+    unseen.to_parquet(src_u)
+    missing.to_parquet(src_m)
+    run_score(src_u, tmp_path / "ou.parquet", model_uri=uri, cfg=_cfg(logged))
+    run_score(src_m, tmp_path / "om.parquet", model_uri=uri, cfg=_cfg(logged))
+    a, b = pd.read_parquet(tmp_path / "ou.parquet"), pd.read_parquet(tmp_path / "om.parquet")
+    np.testing.assert_array_equal(a["pd"], b["pd"])
+    assert list(a.columns) == COLUMNS  # the extra columns are not carried over
+    assert not a["reason_1"].str.contains("boat").any()
+
+
+def test_chunked_and_unchunked_agree_exactly_csv_and_early_warning(tmp_path, logged, uri):  # noqa: F811
+    from pipeline.score import early_warning_path
+
+    _, src = _portfolio(tmp_path, n=41, seed=45, name="p.csv")
+    outs = {}
+    for rows in (1, 13, 1000):
+        out = tmp_path / f"c{rows}.csv"
+        run_score(src, out, model_uri=uri, cfg=_ew_cfg(logged, 0.1, rows))
+        outs[rows] = (out.read_bytes(), early_warning_path(out).read_bytes())
+    assert outs[1] == outs[13] == outs[1000]
+
+
+def test_sigkill_mid_run_leaves_previous_output_intact(tmp_path, logged, uri):  # noqa: F811
+    """A real process killed while writing: the target keeps its old bytes, no partial file
+    appears under the target's name, only a hidden temporary file is left, and a re-run works.
+    Slow enough by construction: 20k loans in chunks of 50 (400 chunks, each written, ~25 s
+    in all), killed as soon as the first chunk is on disk."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    _, src = _portfolio(tmp_path, n=20_000, seed=46)
+    out = tmp_path / "out" / "scores.parquet"
+    out.parent.mkdir()
+    out.write_bytes(b"last month's scores")
+    summary_path(out).write_bytes(b"{}")
+    cmd = [
+        sys.executable, "-m", "pipeline.cli", "-q", "score", "--input", str(src), "--out",
+        str(out), "--model", uri, "-o", f"mlflow.tracking_uri={logged[2]}",
+        "-o", "scoring.chunk_rows=50",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    tmp_files: list = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        tmp_files = [p for p in out.parent.glob(".scores.parquet.*.tmp") if p.stat().st_size]
+        if tmp_files:
+            break
+        time.sleep(0.01)
+    assert tmp_files, f"no temporary output appeared: {proc.communicate()[1]!r}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL  # killed mid-run, not finished
+    assert out.read_bytes() == b"last month's scores"
+    assert summary_path(out).read_bytes() == b"{}"
+    names = sorted(p.name for p in out.parent.iterdir())
+    leftovers = [n for n in names if n not in ("scores.parquet", "scores.parquet.summary.json")]
+    assert leftovers and all(n.startswith(".scores.") and n.endswith(".tmp") for n in leftovers)
+    assert not (out.parent / "scores.early_warning.parquet").exists()
+    # the next run replaces the old file whole
+    small = tmp_path / "small.parquet"
+    make_book(20, seed=47).to_parquet(small)
+    run_score(small, out, model_uri=uri, cfg=_cfg(logged))
+    assert len(pd.read_parquet(out)) == 20
+
+
+def test_progress_bar_counts_loans_over_the_chunks(tmp_path, logged, uri):  # noqa: F811
+    import io
+
+    from rich.console import Console
+
+    _, src = _portfolio(tmp_path, n=40, seed=48)
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=100)
+    run_score(src, tmp_path / "a.parquet", model_uri=uri, cfg=_cfg(logged, 10), progress=console)
+    assert "scoring" in screen.getvalue() and "40/40" in screen.getvalue()
