@@ -242,10 +242,15 @@ def early_warning_path(out_path: Path | str, fmt: str | None = None) -> Path:
 
 
 def _score_chunk(
-    model: ScoringModel, df: pd.DataFrame, top_k: int
+    model: ScoringModel,
+    df: pd.DataFrame,
+    top_k: int,
+    reasons_for: str = "all",
+    flagged_tiers: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(output frame, prepared features) of one chunk."""
-    from pipeline.reasons import reason_codes
+    """(output frame, prepared features) of one chunk; reasons for all rows or only the rows
+    in `flagged_tiers` (explain.reasons_for), the others get empty reasons and no SHAP."""
+    from pipeline.reasons import reasons_for_scoring
 
     if ID_COLUMN not in df.columns:
         raise ModelError(f"scoring input has no {ID_COLUMN} column (needed to key the output)")
@@ -253,7 +258,9 @@ def _score_chunk(
     pred = model.model.predict_prepared(X)
     reasons = None
     if top_k > 0:
-        reasons = reason_codes(model.model.contributions(X), X, model.model.specs, top_k)
+        reasons = reasons_for_scoring(
+            model.model, X, pred["tier"].to_numpy(), top_k, reasons_for, flagged_tiers
+        )
     return output_frame(model, df, pred, reasons), X
 
 
@@ -291,7 +298,8 @@ def _local_scored_chunks(
     chunks, n_rows = _read_input(input_path, model.model, as_of, cfg)
     top_k = cfg.scoring.reasons_top_k
     # an empty chunk: e.g. a Parquet batch holding no row of the as-of date
-    yield (_score_chunk(model, c, top_k) for c in chunks if not c.empty), n_rows
+    policy = (cfg.explain.reasons_for, tuple(cfg.explain.flagged_tiers))
+    yield (_score_chunk(model, c, top_k, *policy) for c in chunks if not c.empty), n_rows
 
 
 @contextmanager

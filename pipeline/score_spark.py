@@ -91,7 +91,12 @@ def spark_session(master: str = "local[1]") -> Iterator[SparkSession]:
 
 
 def score_spark_frame(
-    spark: SparkSession, sdf: DataFrame, model: ScoringModel, top_k: int
+    spark: SparkSession,
+    sdf: DataFrame,
+    model: ScoringModel,
+    top_k: int,
+    reasons_for: str = "all",
+    flagged_tiers: tuple[str, ...] = (),
 ) -> DataFrame:
     """Spark DataFrame of feature rows -> the same rows with pd, points, tier (from spark_udf)
     and reason_1..reason_{top_k} (tree SHAP, as the local engine) appended."""
@@ -116,11 +121,12 @@ def score_spark_frame(
     )
 
     def add_reasons(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        from pipeline.reasons import reason_codes
+        from pipeline.reasons import reasons_for_scoring
 
         for batch in batches:
             X = lr.prepare(batch)
-            reasons = reason_codes(lr.contributions(X), X, lr.specs, top_k)
+            tiers = batch["tier"].to_numpy()
+            reasons = reasons_for_scoring(lr, X, tiers, top_k, reasons_for, flagged_tiers)
             for n in names:
                 batch[n] = reasons[n].to_numpy(dtype=object)
             yield batch
@@ -140,7 +146,14 @@ def spark_scored_chunks(
             tempfile.mkdtemp(prefix=f".{out_path.name}.", suffix=".spark", dir=out_path.parent)
         )
         try:
-            scored = score_spark_frame(spark, sdf, model, cfg.scoring.reasons_top_k)
+            scored = score_spark_frame(
+                spark,
+                sdf,
+                model,
+                cfg.scoring.reasons_top_k,
+                cfg.explain.reasons_for,
+                tuple(cfg.explain.flagged_tiers),
+            )
             scored.write.mode("overwrite").parquet(str(staged / "scored"))
             parts = sorted((staged / "scored").glob("part-*.parquet"))
             n_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)

@@ -14,7 +14,7 @@ from test_model import FEATURES, logged, make_book  # noqa: F401  (logged: fixtu
 
 from pipeline import score as score_mod
 from pipeline.calibration import fit_calibrator
-from pipeline.config import Config, GenerateConfig, MlflowConfig, ScoringConfig
+from pipeline.config import Config, ExplainConfig, GenerateConfig, MlflowConfig, ScoringConfig
 from pipeline.errors import ConfigError, DataError, ModelError
 from pipeline.model import build_reference, log_model
 from pipeline.score import load_scoring_model, run_score, score_frame, summary_path
@@ -500,3 +500,23 @@ def test_progress_bar_counts_loans_over_the_chunks(tmp_path, logged, uri):  # no
     console = Console(file=screen, force_terminal=True, width=100)
     run_score(src, tmp_path / "a.parquet", model_uri=uri, cfg=_cfg(logged, 10), progress=console)
     assert "scoring" in screen.getvalue() and "40/40" in screen.getvalue()
+
+
+def test_reasons_only_for_flagged_tiers_when_configured(tmp_path, logged, uri):  # noqa: F811
+    _, src = _portfolio(tmp_path, n=200)
+    everyone = tmp_path / "all.parquet"
+    run_score(src, everyone, model_uri=uri, cfg=_cfg(logged))
+    full = pd.read_parquet(everyone)
+    flagged_tiers = sorted(full["tier"].unique())[-2:]  # the two worst tiers present
+    cfg = _cfg(logged).model_copy(
+        update={"explain": ExplainConfig(reasons_for="flagged", flagged_tiers=flagged_tiers)}
+    )
+    out = tmp_path / "flagged.parquet"
+    run_score(src, out, model_uri=uri, cfg=cfg)
+    part = pd.read_parquet(out)
+    flagged = part["tier"].isin(flagged_tiers)
+    assert flagged.any() and (~flagged).any()
+    assert (part.loc[~flagged, "reason_1"] == "").all()
+    # The flagged rows get the very reasons a full run gives them.
+    assert part.loc[flagged, "reason_1"].tolist() == full.loc[flagged, "reason_1"].tolist()
+    np.testing.assert_array_equal(part["pd"], full["pd"])
