@@ -537,3 +537,21 @@ def test_snapshot_before_any_loan_gives_an_empty_typed_matrix(book, built):
     assert empty.empty and list(empty.columns) == list(built.columns)
     assert (empty.dtypes == built.dtypes).all()
     assert list(empty["product"].cat.categories) == list(built["product"].cat.categories)
+
+
+def test_a_tight_memory_limit_gives_the_same_matrix_and_too_tight_a_clear_error(tmp_path):
+    from pipeline.config import GenerateConfig
+    from pipeline.errors import ConfigError
+    from pipeline.simulate import simulate
+
+    interim = write_book(simulate(GenerateConfig(size="3000"), seed=1).tables(), tmp_path / "i")
+
+    def build(limit: str) -> pd.DataFrame:
+        features = FeaturesConfig(duckdb_memory_limit=limit, duckdb_threads=1)
+        return build_features(interim, Config(features=features))[0]
+
+    roomy = build("1GB")
+    # 60MB is near the least this build can run in (30MB fails): what it cannot hold, it spills.
+    pd.testing.assert_frame_equal(build("60MB"), roomy, check_exact=True)
+    with pytest.raises(ConfigError, match="features.duckdb_memory_limit=10MB"):
+        build("10MB")

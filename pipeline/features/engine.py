@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from pipeline.config import Config, FeaturesConfig
 from pipeline.contract import REQUIRED, TABLES
-from pipeline.errors import DataError
+from pipeline.errors import ConfigError, DataError
 from pipeline.features import crm_sql, repayment_sql
 from pipeline.features.snapshots import (
     default_snapshots,
@@ -161,9 +161,17 @@ class _connection:
         )
         return self.con
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self.con.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            # DuckDB spills to disk, but some operators need a minimum working set in memory.
+            f = self.cfg.features
+            raise ConfigError(
+                f"the feature build needs more memory than features.duckdb_memory_limit="
+                f"{f.duckdb_memory_limit} allows even when spilling to disk; raise the limit "
+                f"or lower features.duckdb_threads={f.duckdb_threads} (DuckDB: {exc})"
+            ) from None
 
 
 def _check_columns(con: duckdb.DuckDBPyConnection) -> None:
