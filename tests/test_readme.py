@@ -27,6 +27,7 @@ EXECUTED = {"generate", "example-data"}
 def _bash_lines() -> list[str]:
     lines = []
     for block in re.findall(r"```bash\n(.*?)```", README, flags=re.S):
+        block = re.sub(r"\\\n\s*", " ", block)  # join continued lines
         for line in block.splitlines():
             line = line.split("  #")[0].strip()
             if line and not line.startswith("#"):
