@@ -26,7 +26,7 @@ from scipy.special import expit
 from pipeline import dataset, shap_plots, tracking, train
 from pipeline.config import Config
 from pipeline.io import atomic_path, write_json
-from pipeline.metadata import FeatureSpec, by_name
+from pipeline.metadata import FeatureSpec, specs_for_contributions
 
 log = logging.getLogger(__name__)
 # A dependence whose SHAP rank correlation is weaker than this has no clear direction.
@@ -129,14 +129,7 @@ def explain(
 ) -> Explanation:
     """Summaries of SHAP values `contribs` (n x (features + 1), last column the bias), columns
     in the order of `X.columns`; `specs` give family, expected direction and labels."""
-    contribs = np.asarray(contribs, dtype=float)
-    if contribs.shape != (len(X), X.shape[1] + 1):
-        raise ValueError(f"contribs shape {contribs.shape} does not match X {X.shape} + bias")
-    named = by_name(specs)
-    missing = [c for c in X.columns if c not in named]
-    if missing:
-        raise ValueError(f"no FeatureSpec for column(s) {missing}")
-    specs = [named[c] for c in X.columns]
+    contribs, specs = specs_for_contributions(contribs, X, specs)
     shap_values = contribs[:, :-1]
     base = float(contribs[:, -1].mean())
     median_lo = float(np.median(contribs.sum(axis=1))) if len(contribs) else 0.0

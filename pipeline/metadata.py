@@ -13,6 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+import pandas as pd
+
 Family = Literal["repayment", "relationship", "customer_loan"]
 Direction = Literal["lowers", "raises", "unknown"]
 
@@ -69,3 +72,18 @@ def load_metadata(path: Path) -> list[FeatureSpec]:
 
 def by_name(specs: list[FeatureSpec]) -> dict[str, FeatureSpec]:
     return {s.name: s for s in specs}
+
+
+def specs_for_contributions(
+    contribs: np.ndarray, X: pd.DataFrame, specs: list[FeatureSpec]
+) -> tuple[np.ndarray, list[FeatureSpec]]:
+    """Check SHAP contributions (n, features + 1; last column the bias) against `X` and return
+    them as floats with the spec of every column of `X`, in its order."""
+    contribs = np.asarray(contribs, dtype=float)
+    if contribs.shape != (len(X), X.shape[1] + 1):
+        raise ValueError(f"contribs shape {contribs.shape} does not match X {X.shape} + bias")
+    named = by_name(specs)
+    missing = [c for c in X.columns if c not in named]
+    if missing:
+        raise ValueError(f"no FeatureSpec for column(s) {missing}")
+    return contribs, [named[c] for c in X.columns]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.metadata import FeatureSpec, by_name
+from pipeline.metadata import FeatureSpec, specs_for_contributions
 
 
 def reason_codes(
@@ -28,15 +28,8 @@ def reason_codes(
     With protective=True also protective_1..: the most negative contributions, most negative
     first. Ties go to the feature that comes first in `X`.
     """
-    contribs = np.asarray(contribs, dtype=float)
+    contribs, ordered = specs_for_contributions(contribs, X, specs)
     n, m = X.shape
-    if contribs.shape != (n, m + 1):
-        raise ValueError(f"contribs shape {contribs.shape} does not match X {X.shape} + bias")
-    specs_by_name = by_name(specs)
-    missing = [c for c in X.columns if c not in specs_by_name]
-    if missing:
-        raise ValueError(f"no FeatureSpec for column(s) {missing}")
-    ordered = [specs_by_name[c] for c in X.columns]
     out = pd.DataFrame(index=X.index)
     if top_k <= 0:
         return out
