@@ -163,6 +163,21 @@ def end_stale_runs(experiment_id: str) -> list[str]:
     return sorted(stale)
 
 
+def end_running_children(parent_run_id: str, status: str = "FAILED") -> list[str]:
+    """End the nested runs of `parent_run_id` still RUNNING with `status`; return their ids."""
+    client = mlflow.MlflowClient()
+    exp = client.get_run(parent_run_id).info.experiment_id
+    running = client.search_runs(
+        [exp],
+        filter_string=f"attributes.status = 'RUNNING' and tags.mlflow.parentRunId = "
+        f"'{parent_run_id}'",
+        max_results=1000,
+    )
+    for r in running:
+        client.set_terminated(r.info.run_id, status=status)
+    return [r.info.run_id for r in running]
+
+
 def _alive(pid: str | None) -> bool:
     try:
         os.kill(int(pid), 0)  # signal 0: existence check only

@@ -68,9 +68,15 @@ def run(cfg: Config, show_progress: bool = True) -> TrainResult:
         run_id = active.info.run_id
         tracking.tag_process()
         _log_context(cfg, data)
-        best = tune.tune(
-            parts["train"], parts["valid"], cfg.train, cfg.seed, monotone, show_progress
-        )
+        try:
+            best = tune.tune(
+                parts["train"], parts["valid"], cfg.train, cfg.seed, monotone, show_progress
+            )
+        except BaseException:
+            # A signal can land between a trial run's creation and its `with` block, which
+            # then never ends it: end every trial still open with the parent.
+            tracking.end_running_children(run_id, status="FAILED")
+            raise
         booster = tune.fit(best.params, parts["train"], best.best_iteration)
         p_raw = {k: booster.predict(X) for k, (X, _) in parts.items()}
         y = {k: yy for k, (_, yy) in parts.items()}
