@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import GenerateConfig
+from pipeline.contract import CRM_TYPES
 from pipeline.io import atomic_path, write_json, write_parquet
 
 log = logging.getLogger(__name__)
@@ -60,15 +61,7 @@ PRODUCT_TERMS = {
     "credit_builder": (12, 18, 24),
 }
 LOAN_CHANNELS = ("branch", "online", "broker")
-EVENT_TYPES = (
-    "service_request",
-    "complaint",
-    "payment_reminder",
-    "proactive_checkin",
-    "financial_education",
-    "hardship_request",
-    "marketing",
-)
+EVENT_TYPES = CRM_TYPES  # the contract's order is also the order of the count arrays
 LEVERS = (
     "proactive_checkin",
     "payment_reminder",
@@ -778,6 +771,20 @@ class _Simulation:
         d = self.distress[self.l_cust]
         last_due = self.l_orig + self.l_term
         cust = self.l_cust
+        # Events per customer summed over months < k, for k = 0..M: each snapshot's windows
+        # are differences of these, not sums redone per snapshot.
+        ev = {t_name: self.counts[i] for i, t_name in enumerate(EVENT_TYPES)}
+        sources = {
+            "payment_reminder": ev["payment_reminder"],
+            "proactive_checkin": ev["proactive_checkin"],
+            "resolved": self.resolved_cnt,
+            "unresolved": self.unresolved_cnt,
+            "marketing": ev["marketing"],
+        }
+        cum_events = {
+            k: np.concatenate([np.zeros((self.n, 1)), np.cumsum(v, axis=1)], axis=1)
+            for k, v in sources.items()
+        }
         frames = []
         for s in range(1, M - W + 1):
             live = (self.l_orig < s) & (last_due >= s)
@@ -796,7 +803,7 @@ class _Simulation:
             t_hi = np.clip(t_max, s - 1, M - 1)
             p_path = 1 - np.exp(log_surv[cust, t_hi + 1] - log_surv[cust, s])
             n_onset = np.clip(t_max - s + 1, 0, W)  # onset months s.. that still count
-            p_state = 1 - np.exp(self._projected_log_surv(s)[cust, n_onset])
+            p_state = 1 - np.exp(self._projected_log_surv(s, cum_events)[cust, n_onset])
             open_ = t_max >= s
             idx = np.flatnonzero(live)
             frames.append(
@@ -815,10 +822,11 @@ class _Simulation:
         out["snapshot_date"] = out["snapshot_date"].astype("datetime64[ns]")
         return out
 
-    def _projected_log_surv(self, s: int) -> np.ndarray:
+    def _projected_log_surv(self, s: int, cum_events: dict[str, np.ndarray]) -> np.ndarray:
         """(n, W + 1): cumulative log P(no distress onset) over months s, s+1, ... as seen at s.
 
-        Column j covers the onset months s .. s + j - 1 (column 0 is 0).
+        Column j covers the onset months s .. s + j - 1 (column 0 is 0). cum_events: per event
+        source, (n, M + 1) counts summed over the months before each month.
         """
         st, fx, n, W = self.state, self.fx, self.n, self.W
         j = np.arange(W)
@@ -826,21 +834,20 @@ class _Simulation:
         # Intensities of the month before s: the month s ones already react to an onset at s.
         lam = dict(zip(_PROJECTED, st.lam[:, :, s - 1].astype(float), strict=True))
 
-        def window(events: np.ndarray, months: int) -> tuple[np.ndarray, np.ndarray]:
+        def window(source: str, months: int) -> tuple[np.ndarray, np.ndarray]:
             """Events before s still inside [t - months, t), and the window's months after s."""
-            c = np.concatenate([np.zeros((n, 1)), np.cumsum(events[:, :s], axis=1)], axis=1)
+            c = cum_events[source]
             past = c[:, [s]] - c[:, np.clip(t - months, 0, s)]
             return past, np.minimum(j, months)[None, :]
 
         def any_event(past: np.ndarray, future_months: np.ndarray, rate: np.ndarray):
             return 1 - (past == 0) * np.exp(-rate[:, None] * future_months)
 
-        ev = {t_name: self.counts[i] for i, t_name in enumerate(EVENT_TYPES)}
-        rem_past, f3 = window(ev["payment_reminder"], 3)
-        chk_past, _ = window(ev["proactive_checkin"], 3)
-        res_past, f6 = window(self.resolved_cnt, 6)
-        unres_past, _ = window(self.unresolved_cnt, 6)
-        mkt_past, f12 = window(ev["marketing"], 12)
+        rem_past, f3 = window("payment_reminder", 3)
+        chk_past, _ = window("proactive_checkin", 3)
+        res_past, f6 = window("resolved", 6)
+        unres_past, _ = window("unresolved", 6)
+        mkt_past, f12 = window("marketing", 12)
         lender_rate = (
             rem_past + chk_past + (lam["payment_reminder"] + lam["proactive_checkin"])[:, None] * f3
         ) / 3.0
