@@ -33,21 +33,13 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipeline.contract import CRM_CHANNELS, CRM_TYPES  # noqa: E402
+
 START = np.datetime64("2018-01-01")
 END = np.datetime64("2025-01-01")  # extraction date: the data end is the day before + 1
 TERMS = np.array([12, 24, 36, 48, 60])
-CHANNELS = np.array(["phone", "app", "branch", "email", "chat", "sms"])
-TYPES = np.array(
-    [
-        "service_request",
-        "complaint",
-        "payment_reminder",
-        "proactive_checkin",
-        "financial_education",
-        "hardship_request",
-        "marketing",
-    ]
-)
+CHANNELS = np.array(CRM_CHANNELS)
+TYPES = np.array(CRM_TYPES)
 TYPE_P = np.array([0.30, 0.05, 0.25, 0.10, 0.03, 0.02, 0.25])
 
 
