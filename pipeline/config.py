@@ -283,6 +283,9 @@ class ExplainConfig(Section):
     # Exact SHAP for every scored loan, or only for loans in `flagged_tiers`.
     reasons_for: Literal["all", "flagged"] = "all"
     flagged_tiers: tuple[str, ...] = ("D", "E")
+    # Simulated book: planted effects whose oracle mean |SHAP| (log-odds) is below this are
+    # listed but not checked; no model can be expected to show them.
+    truth_min_attribution: float = Field(0.05, ge=0)
 
 
 class PrivacyConfig(Section):

@@ -288,10 +288,14 @@ def _answer(inp: ReportInputs, plots: str) -> str:
         f"{' (below)' if inp.effects_dir else ''}.</p>"
     )
     if truth is not None and len(truth):
-        matched = int(truth["matches"].astype(str).str.lower().eq("true").sum())
+        # Tables from before the checks existed count every row as checked.
+        every = pd.Series(True, index=truth.index)
+        checked = _true(truth["checked"]) if "checked" in truth else every
+        matched = int((checked & _true(truth["matches"])).sum())
         parts.append(
-            f"<p>Simulated book: the model's direction matches the planted effect for "
-            f"<b>{matched} of {len(truth)}</b> effects (table below).</p>"
+            f"<p>Simulated book: the model recovers <b>{matched} of the {int(checked.sum())}</b> "
+            f"planted effects SHAP can show ({len(truth) - int(checked.sum())} more listed but not "
+            "checked; table below).</p>"
         )
     if fam is not None:
         parts.append("<h3>Attribution by feature family</h3>")
@@ -306,18 +310,54 @@ def _answer(inp: ReportInputs, plots: str) -> str:
             "direction",
             "expected",
             "agrees",
+            "constrained",
             "turns",
         ]
+        cols = [c for c in cols if c in rel.columns]
         parts.append(_table(rel.head(20), cols=cols, pct=("share",)))
+        if "constrained" in rel.columns and _true(rel["constrained"]).any():
+            parts.append(
+                "<p>A <i>constrained</i> factor was trained monotone in its expected direction "
+                "(train.monotone_constraints): its direction is imposed, not found; the model "
+                "can only use it that way or not at all.</p>"
+            )
     elif imp is not None:
         parts.append("<h3>Top features, ranked by mean |SHAP|</h3>")
         cols = ["rank", "feature", "family", "share", "direction"]
         parts.append(_table(imp.head(15), cols=cols, pct=("share",)))
     if truth is not None and len(truth):
         parts.append("<h3>Planted effects vs what the model found (simulated book)</h3>")
-        parts.append(_table(truth))
+        parts.append(f"<p>{_e(TRUTH_NOTE)}</p>")
+        cols = [c for c in TRUTH_COLUMNS if c in truth.columns]
+        parts.append(_table(truth, cols=cols))
     parts.append(plots)
     return _section("answer", title, "".join(parts))
+
+
+TRUTH_COLUMNS = [
+    "effect",
+    "kind",
+    "feature",
+    "planted_direction",
+    "planted_attribution",
+    "confounding",
+    "found_direction",
+    "mean_abs_shap",
+    "rank",
+    "verdict",
+]
+TRUTH_NOTE = (
+    "planted_attribution is the effect's mean |SHAP| in the oracle (log-odds), mean_abs_shap "
+    "what the model gives the effect's features. An effect is checked when it is large enough "
+    "to show and who gets it does not bias it against its direction; the effects the lender "
+    "targets at risky customers are for the effect study. The planted null must rank below "
+    "every checked effect."
+)
+
+
+def _true(col: pd.Series) -> pd.Series:
+    """A CSV-read boolean column as booleans (missing = False)."""
+    return col.astype(str).str.lower().eq("true")
 
 
 def _agreement(r: Any) -> str:

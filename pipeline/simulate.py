@@ -24,6 +24,7 @@ off (`levers`) changes that lever only: the counterfactual mode of the effect st
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,20 @@ class Effects:
     downturn_self_employed: float = 0.6  # extra downturn sensitivity of self-employed/contractors
     seasoning: float = 0.5  # newest loan 3-18 months old: the classic early-months peak
     marketing: float = 0.0  # planted null: looks plausible, does nothing
+
+
+# Planted effect (truth.json) -> the Effects term that carries it.
+EFFECT_TERMS = {
+    "satisfaction": "satisfaction_per_sd",
+    "resolved_complaint": "resolved_complaint_6m",
+    "unresolved_complaint": "unresolved_complaint_6m",
+    "payment_reminder": "reminder_3m",
+    "proactive_checkin": "checkin_3m",
+    "contact_fatigue": "fatigue_per_contact_above",
+    "financial_education": "financial_education",
+    "tenure": "tenure_per_log_year",
+    "marketing_contacts": "marketing",
+}
 
 
 @dataclass
@@ -189,6 +204,13 @@ def _recent(arr: np.ndarray, m: int, months: int) -> np.ndarray:
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)); NaN where the outcome is settled (p is 0 or 1)."""
+    with np.errstate(divide="ignore"):
+        out = np.log(p) - np.log1p(-p)
+    return np.where(np.isfinite(out), out, np.nan)
 
 
 @dataclass
@@ -747,11 +769,12 @@ class _Simulation:
         crm = crm.sort_values(["timestamp", "customer_id"], kind="stable").reset_index(drop=True)
         crm.insert(0, "interaction_id", np.arange(1, len(crm) + 1, dtype=np.int64))
         true_pd = self._true_pd(loan_ids)
-        truth = self._truth(true_pd)
+        truth = self._truth(true_pd, self._attributions(loan_ids))
         return Book(customers, loans, repayments, crm, true_pd, truth)
 
-    def _true_pd(self, loan_ids: np.ndarray) -> pd.DataFrame:
-        """P(90+ DPD in [s, s + W months)) per loan and monthly snapshot s with a full window.
+    def _true_pd(self, loan_ids: np.ndarray, months: range | None = None) -> pd.DataFrame:
+        """P(90+ DPD in [s, s + W months)) per loan and monthly snapshot s with a full window
+        (or the snapshot months given).
 
         true_pd: given the customer's state at s (latent traits, distress, the income shock and
         its months left, satisfaction, the CRM events so far), integrating over what happens
@@ -786,7 +809,7 @@ class _Simulation:
             for k, v in sources.items()
         }
         frames = []
-        for s in range(1, M - W + 1):
+        for s in months or range(1, M - W + 1):
             live = (self.l_orig < s) & (last_due >= s)
             # Largest due month whose 90-DPD date falls before the window's end.
             limit = ms[s + W] - (self.l_day - 1 + 90)
@@ -820,6 +843,30 @@ class _Simulation:
             )
         out = pd.concat(frames, ignore_index=True)
         out["snapshot_date"] = out["snapshot_date"].astype("datetime64[ns]")
+        return out
+
+    def _attributions(self, loan_ids: np.ndarray) -> dict[str, float]:
+        """Per planted effect, how much the change of the oracle's log-odds when its hazard term
+        is switched off varies across loans: mean |d - mean(d)| over quarterly snapshots whose
+        outcome is still open. Centred like SHAP values (which share out the prediction minus
+        its mean), so it is the effect's mean |SHAP| in the oracle: the explanation's truth
+        check skips effects too small for any model to show."""
+        months = range(1, self.M - self.W + 1, 3)
+        base = _logit(self._true_pd(loan_ids, months)["true_pd"].to_numpy())
+        fx, known = self.fx, self.state.known
+        out = {}
+        for name, term in EFFECT_TERMS.items():
+            self.fx = dataclasses.replace(fx, **{term: 0.0})
+            if term == "tenure_per_log_year":  # a fixed term: it is already summed into `known`
+                years = self.tenure_start_years[:, None] + np.arange(self.M)[None, :] / 12.0
+                self.state.known = known - fx.tenure_per_log_year * np.log1p(years)
+            try:
+                alt = _logit(self._true_pd(loan_ids, months)["true_pd"].to_numpy())
+            finally:
+                self.fx, self.state.known = fx, known
+            open_ = np.isfinite(base) & np.isfinite(alt)
+            d = (base - alt)[open_]
+            out[name] = float(np.abs(d - d.mean()).mean()) if len(d) else 0.0
         return out
 
     def _projected_log_surv(self, s: int, cum_events: dict[str, np.ndarray]) -> np.ndarray:
@@ -884,36 +931,48 @@ class _Simulation:
         h = (1 - p_shock) * _sigmoid(eta) + p_shock * _sigmoid(eta + fx.income_shock)
         return np.concatenate([np.zeros((n, 1)), np.cumsum(np.log1p(-h), axis=1)], axis=1)
 
-    def _truth(self, true_pd: pd.DataFrame) -> dict:
+    def _truth(self, true_pd: pd.DataFrame, attribution: dict[str, float]) -> dict:
         fx = self.fx
-        effects = {
+        risky = "the lender contacts the customers it sees as risky (risk grade, late payments)"
+        causal = {
             "satisfaction": _effect(
                 fx.satisfaction_per_sd,
                 "per sd of latent satisfaction",
-                ["satisfaction_mean_12m", "satisfaction_last", "nps_mean_12m"],
+                ["satisfaction_mean_12m", "satisfaction_last", "nps_mean_12m", "nps_last"],
             ),
             "resolved_complaint": _effect(
                 fx.resolved_complaint_6m,
                 "a complaint resolved in the last 6 months",
                 ["complaints_resolved_6m"],
                 lever="complaint_resolution",
+                confounding=(
+                    "opposite",
+                    "only complainers get one, and dissatisfied customers complain more",
+                ),
             ),
             "unresolved_complaint": _effect(
                 fx.unresolved_complaint_6m,
                 "an unresolved complaint in the last 6 months",
                 ["complaints_unresolved_6m"],
+                confounding=("same", "dissatisfied customers complain more"),
             ),
             "payment_reminder": _effect(
                 fx.reminder_3m,
                 "a payment reminder in the last 3 months",
                 ["reminders_3m"],
                 lever="payment_reminder",
+                confounding=(
+                    "opposite",
+                    risky + "; a reminded instalment is paid on time more "
+                    "often, which hides the lateness",
+                ),
             ),
             "proactive_checkin": _effect(
                 fx.checkin_3m,
                 "a proactive check-in in the last 3 months",
                 ["checkins_3m"],
                 lever="proactive_checkin",
+                confounding=("opposite", risky),
             ),
             "contact_fatigue": _effect(
                 fx.fatigue_per_contact_above,
@@ -921,12 +980,14 @@ class _Simulation:
                 "(reminders + check-ins, last 3 months)",
                 ["lender_contacts_per_month_3m"],
                 threshold=fx.fatigue_threshold_per_month,
+                confounding=("same", risky),
             ),
             "financial_education": _effect(
                 fx.financial_education,
                 "ever attended a financial-education session",
                 ["fin_edu_sessions_total"],
                 lever="financial_education",
+                confounding=("same", "willing payers attend more"),
             ),
             "tenure": _effect(
                 fx.tenure_per_log_year, "per log(1 + years with the lender)", ["tenure_months"]
@@ -937,6 +998,11 @@ class _Simulation:
                 ["marketing_contacts_12m"],
                 lever="marketing",
             ),
+        }
+        for name, eff in causal.items():
+            eff["attribution"] = attribution[name]
+        effects = {
+            **causal,
             "activity_drop": {
                 "sign": 1,
                 "size": None,
@@ -960,7 +1026,11 @@ class _Simulation:
         return {
             "description": "Planted effects on the monthly distress hazard (log-odds). "
             "sign: +1 raises default, -1 lowers, 0 none. 'marker' effects are consequences "
-            "of distress that precede default, not causes.",
+            "of distress that precede default, not causes. attribution: the effect's "
+            "mean |SHAP| in the oracle (how much switching it off moves the log-odds of the "
+            "best PD knowable at a snapshot, centred). confounding: "
+            "whether who gets the exposure biases its association with default the same way "
+            "as the effect, the opposite way, or not at all.",
             "seed": self.seed,
             "n_customers": self.n,
             "months": self.M,
@@ -982,6 +1052,7 @@ def _effect(
     features: list[str],
     lever: str | None = None,
     threshold: float | None = None,
+    confounding: tuple[str, str] = ("none", ""),
 ) -> dict:
     sign = int(np.sign(size))
     out = {
@@ -992,6 +1063,8 @@ def _effect(
         "features": features,
         "feature_direction": {1: "raises", -1: "lowers", 0: "none"}[sign],
         "lever": lever,
+        "confounding": confounding[0],
+        "confounding_note": confounding[1],
     }
     if threshold is not None:
         out["threshold_per_month"] = threshold

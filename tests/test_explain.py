@@ -227,12 +227,12 @@ def test_truth_table_from_a_synthetic_truth_dict():
     truth = {
         "effects": {
             "tenure": {"kind": "causal", "size": -0.2, "features": ["tenure_months"],
-                       "feature_direction": "lowers"},
+                       "feature_direction": "lowers", "attribution": 0.1},
             "payment_reminder": {"kind": "causal", "size": -0.3, "features": ["reminders_3m"],
-                                 "feature_direction": "lowers"},
+                                 "feature_direction": "lowers", "attribution": 0.1},
             "contact_fatigue": {"kind": "causal", "size": 0.2, "threshold_per_month": 2.0,
                                 "features": ["lender_contacts_per_month_3m"],
-                                "feature_direction": "raises"},
+                                "feature_direction": "raises", "attribution": 0.05},
             "late": {"kind": "marker", "size": None, "features": ["absent", "late_instalments_6m"],
                      "feature_direction": "raises"},
             "not_in_matrix": {"kind": "causal", "size": 0.1, "features": ["nope"],
@@ -244,20 +244,63 @@ def test_truth_table_from_a_synthetic_truth_dict():
     assert set(t.index) == {"tenure", "payment_reminder", "contact_fatigue", "late"}
     assert t.at["tenure", "matches"] and t.at["tenure", "found_direction"] == "lowers"
     assert not t.at["payment_reminder", "matches"]  # the model found "raises"
+    assert t.at["payment_reminder", "verdict"] == "NOT recovered: the direction differs"
     # Fatigue is checked above its threshold, where contacts raise PD, and the turn is reported.
     assert t.at["contact_fatigue", "matches"] and t.at["contact_fatigue", "turns"]
-    assert t.at["late", "feature"] == "late_instalments_6m" and t.at["late", "matches"]
-    assert "Planted effects recovered in direction: 3 of 4" in headline(ex)
+    # A marker (a sign of distress, not a cause) is listed with its direction, not checked.
+    assert t.at["late", "feature"] == "late_instalments_6m"
+    assert t.at["late", "found_direction"] == "raises" and not t.at["late", "checked"]
+    assert "Planted effects recovered: 2 of the 3 SHAP can show" in headline(ex)
 
 
-def test_truth_table_null_effect_matches_only_without_direction():
+def test_truth_table_skips_what_shap_cannot_show():
+    X = _frame(4000, seed=6)
+    eff = {"kind": "causal", "size": -0.3, "features": ["reminders_3m"],
+           "feature_direction": "lowers"}  # fmt: skip
+    truth = {
+        "effects": {
+            "targeted": {**eff, "attribution": 0.1, "confounding": "opposite",
+                         "confounding_note": "the lender calls risky customers"},
+            "tiny": {**eff, "attribution": 0.001, "confounding": "none"},
+        }
+    }  # fmt: skip
+    t = explain(_synthetic_contribs(X), X, SPECS, truth, truth_min_attribution=0.02).truth
+    t = t.set_index("effect")
+    # Both went the wrong way ("raises"), but neither counts: one is confounded against its
+    # effect by who gets it, the other too small for any model.
+    assert not t["checked"].any() and t["matches"].isna().all()
+    assert "the lender calls risky customers" in t.at["targeted", "verdict"]
+    assert "too small" in t.at["tiny", "verdict"]
+    # A lower minimum size checks the small one, and it fails.
+    t2 = explain(_synthetic_contribs(X), X, SPECS, truth, truth_min_attribution=0.0001).truth
+    assert t2.set_index("effect").at["tiny", "matches"] == False  # noqa: E712 (a pandas NA-able bool)
+
+
+def test_truth_table_marks_directions_imposed_by_constraints():
+    X = _frame(4000, seed=6)
+    tenure = {"features": ["tenure_months"], "feature_direction": "lowers", "attribution": 0.1}
+    truth = {"effects": {"tenure": tenure}}
+    ex = explain(_synthetic_contribs(X), X, SPECS, truth, constrained=frozenset({"tenure_months"}))
+    assert "imposed by a monotone constraint" in ex.truth["verdict"].iloc[0]
+    assert ex.importance.set_index("feature").at["tenure_months", "constrained"]
+
+
+def test_truth_table_null_must_rank_below_every_checked_effect():
     X = _frame(2000, seed=7)
     contribs = _synthetic_contribs(X)
     contribs[:, 3] = 0.0  # reminders: the model uses nothing
-    truth = {"effects": {"null": {"features": ["reminders_3m"], "feature_direction": "none"}}}
-    assert bool(explain(contribs, X, SPECS, truth).truth["matches"].iloc[0])
-    truth2 = {"effects": {"null": {"features": ["tenure_months"], "feature_direction": "none"}}}
-    assert not bool(explain(contribs, X, SPECS, truth2).truth["matches"].iloc[0])
+    tenure = {"features": ["tenure_months"], "feature_direction": "lowers", "attribution": 0.1}
+    truth = {"effects": {"null": {"features": ["reminders_3m"], "feature_direction": "none"},
+                         "tenure": tenure}}  # fmt: skip
+    t = explain(contribs, X, SPECS, truth).truth.set_index("effect")
+    assert t.at["null", "matches"] and "ranks below" in t.at["null", "verdict"]
+    # A null the model leans on (tenure carries a real signal here) ranks above the effect.
+    truth2 = {"effects": {"null": {"features": ["tenure_months"], "feature_direction": "none"},
+                          "reminder": {"features": ["reminders_3m"], "feature_direction": "raises",
+                                       "attribution": 0.1}}}  # fmt: skip
+    contribs2 = _synthetic_contribs(X)
+    t2 = explain(contribs2, X, SPECS, truth2).truth.set_index("effect")
+    assert not t2.at["null", "matches"] and "ranks above" in t2.at["null", "verdict"]
 
 
 def test_explain_rejects_mismatched_shapes_and_unknown_columns():

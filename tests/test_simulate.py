@@ -183,3 +183,42 @@ def test_truth_lists_every_effect_with_sign(book):
     assert eff["unresolved_complaint"]["sign"] == 1
     assert eff["contact_fatigue"]["sign"] == 1
     assert eff["proactive_checkin"]["sign"] == -1
+
+
+def test_truth_gives_each_effect_its_size_in_the_oracle(book):
+    """attribution: the effect's mean |SHAP| in the oracle. The null has none; the big, common
+    effects are large; fatigue (few customers over two contacts a month) is small."""
+    eff = book.truth["effects"]
+    assert eff["marketing_contacts"]["attribution"] == 0.0
+    assert all(e["attribution"] > 0 for n, e in eff.items() if e.get("size"))
+    assert (
+        eff["satisfaction"]["attribution"] > 0.1 and eff["financial_education"]["attribution"] > 0.1
+    )
+    assert eff["contact_fatigue"]["attribution"] < 0.02
+    # Who gets the exposure: the risk-targeted contacts are confounded against their effect.
+    assert {n for n, e in eff.items() if e.get("confounding") == "opposite"} >= {
+        "payment_reminder",
+        "proactive_checkin",
+    }
+
+
+def test_true_pd_for_some_months_is_that_subset_of_all_months():
+    from pipeline import simulate as sim_module
+
+    seen = {}
+    original = sim_module._Simulation._true_pd
+
+    def spy(self, loan_ids, months=None):
+        seen.setdefault("sim", (self, loan_ids))
+        return original(self, loan_ids, months)
+
+    sim_module._Simulation._true_pd = spy
+    try:
+        full = simulate(GenerateConfig(size="tiny"), seed=5).true_pd
+    finally:
+        sim_module._Simulation._true_pd = original
+    sim, ids = seen["sim"]
+    part = original(sim, ids, range(13, 30, 4))
+    want = full[full["snapshot_date"].isin(part["snapshot_date"].unique())]
+    assert part["snapshot_date"].nunique() == 5
+    pd.testing.assert_frame_equal(part.reset_index(drop=True), want.reset_index(drop=True))
