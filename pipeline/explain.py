@@ -355,6 +355,7 @@ def _truth_table(
                 "planted_size": eff.get("size"),
                 "planted_attribution": attribution,
                 "confounding": eff.get("confounding", ""),
+                "lever": eff.get("lever"),
                 "feature": feature,
                 "n_features": len(features),
                 "planted_direction": planted,

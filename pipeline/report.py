@@ -328,6 +328,7 @@ def _answer(inp: ReportInputs, plots: str) -> str:
     if truth is not None and len(truth):
         parts.append("<h3>Planted effects vs what the model found (simulated book)</h3>")
         parts.append(f"<p>{_e(TRUTH_NOTE)}</p>")
+        truth = _with_effect_study(truth, inp.effects_dir)
         cols = [c for c in TRUTH_COLUMNS if c in truth.columns]
         parts.append(_table(truth, cols=cols))
     parts.append(plots)
@@ -345,14 +346,36 @@ TRUTH_COLUMNS = [
     "mean_abs_shap",
     "rank",
     "verdict",
+    "effect_study",
 ]
 TRUTH_NOTE = (
     "planted_attribution is the effect's mean |SHAP| in the oracle (log-odds), mean_abs_shap "
     "what the model gives the effect's features. An effect is checked when it is large enough "
     "to show and who gets it does not bias it against its direction; the effects the lender "
     "targets at risky customers are for the effect study. The planted null must rank below "
-    "every checked effect."
+    "every checked effect. effect_study: the effect study's estimate for the lever, in PD "
+    "points, where it has run."
 )
+
+
+def _with_effect_study(truth: pd.DataFrame, effects_dir: Path | None) -> pd.DataFrame:
+    """The truth table with the effect study's estimate of each lever (pp of 12-month PD, 95%
+    CI, and the truth when the study had it), where the study has run."""
+    table = _csv(effects_dir / "effects.csv") if effects_dir is not None else None
+    if table is None or "lever" not in truth.columns:
+        return truth
+    by_lever = table.set_index("lever")
+
+    def cell(lever: object) -> str:
+        if not isinstance(lever, str) or lever not in by_lever.index:
+            return ""
+        r = by_lever.loc[lever]
+        text = f"{r['ate_pp']:+.2f} pp [{r['ci_low_pp']:+.2f}, {r['ci_high_pp']:+.2f}]"
+        if "true_effect_pp" in r and pd.notna(r["true_effect_pp"]):
+            text += f", truth {r['true_effect_pp']:+.2f}"
+        return text
+
+    return truth.assign(effect_study=truth["lever"].map(cell))
 
 
 def _true(col: pd.Series) -> pd.Series:

@@ -156,3 +156,24 @@ def test_render_embeds_effects_section_and_any_extra_plot(tmp_path):
     assert "0.7321" in page and "kept v3" in page and "NOT promoted" in page
     assert "No SHAP tables" in page  # explain has not run: say so instead of failing
     assert "The split is random" in page
+
+
+def test_truth_table_gains_the_effect_study_estimate_of_each_lever(tmp_path):
+    from pipeline.report import _with_effect_study
+
+    truth = pd.DataFrame(
+        {"effect": ["payment_reminder", "tenure"], "lever": ["payment_reminder", None]}
+    )
+    assert _with_effect_study(truth, None) is truth  # no study yet: the table as it was
+    pd.DataFrame(
+        {
+            "lever": ["payment_reminder"],
+            "ate_pp": [-0.06],
+            "ci_low_pp": [-0.42],
+            "ci_high_pp": [0.3],
+            "true_effect_pp": [-0.14],
+        }
+    ).to_csv(tmp_path / "effects.csv", index=False)
+    out = _with_effect_study(truth, tmp_path).set_index("effect")["effect_study"]
+    assert out["payment_reminder"] == "-0.06 pp [-0.42, +0.30], truth -0.14"
+    assert out["tenure"] == ""  # not a lever
