@@ -188,6 +188,25 @@ def test_fit_dr_scores_reproduce_econml_and_remove_confounding():
 
 
 # -- configuration -------------------------------------------------------------------------------
+def test_placebo_interval_is_bonferroni_over_the_levers():
+    """One placebo per lever: its interval is at 1 - alpha / levers, so a study of five levers
+    does not fail one by chance in a quarter of its runs."""
+    x, t, y, _ = _confounded(3000, effect=-0.8, seed=1)
+    d = pd.DataFrame({"snapshot_date": np.repeat([1, 2], 1500), "treated": t})
+    groups = np.arange(len(y)) // 2
+    widths = {}
+    for n in (1, 5):
+        levers = tuple(Lever(name=f"l{i}", event_type="marketing") for i in range(n))
+        ecfg = EffectsConfig(levers=levers, n_estimators=30, min_child_samples=50,
+                             refutations=("placebo",))  # fmt: skip
+        est = cluster_mean(fit_dr(y, t, x, groups, ecfg).scores, groups)
+        out = effects._refute(levers[0], d, y, t, x, groups, est, ecfg, [])
+        widths[n] = (out["placebo_pp"], out["placebo_ci_high_pp"] - out["placebo_ci_low_pp"])
+    # The same permutation (keyed by seed and lever name), a wider interval.
+    assert widths[5][0] == pytest.approx(widths[1][0])
+    assert widths[5][1] / widths[1][1] == pytest.approx(2.5758 / 1.9600, rel=1e-3)
+
+
 def test_effects_config_validates():
     cfg = EffectsConfig()
     assert [lv.name for lv in cfg.levers] == [
