@@ -286,6 +286,10 @@ class ExplainConfig(Section):
     # Simulated book: planted effects whose oracle mean |SHAP| (log-odds) is below this are
     # listed but not checked; no model can be expected to show them.
     truth_min_attribution: float = Field(0.05, ge=0)
+    # Refits of the model on customers drawn with replacement: how many of them give each
+    # feature the report's direction (0 = skip; each costs about one training fit).
+    stability_refits: int = Field(3, ge=0, le=50)
+    stability_rows: int = Field(2000, ge=100)  # test rows the refits' SHAP is read on
 
 
 class PrivacyConfig(Section):

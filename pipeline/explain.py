@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from pipeline import dataset, shap_plots, tracking, train
+from pipeline import dataset, shap_plots, shap_stability, tracking, train
 from pipeline.config import Config
 from pipeline.io import atomic_path, write_json
-from pipeline.metadata import FeatureSpec, specs_for_contributions
+from pipeline.metadata import LABEL_COLUMN, FeatureSpec, specs_for_contributions
 
 log = logging.getLogger(__name__)
 # A dependence whose SHAP rank correlation is weaker than this has no clear direction.
@@ -91,6 +91,20 @@ def run(cfg: Config) -> str:
         cfg.explain.truth_min_attribution,
         monotone_features(model.booster),
     )
+    if cfg.explain.stability_refits:
+        train_rows = data.frame.iloc[data.split.index["train"]]
+        eval_rows = _sample_rows(len(X), cfg.explain.stability_rows, cfg.seed)
+        refits = shap_stability.refit_contributions(
+            model.booster,
+            model.prepare(train_rows),
+            train_rows[LABEL_COLUMN].to_numpy(),
+            train_rows["customer_id"].to_numpy() if "customer_id" in train_rows else None,
+            X.iloc[eval_rows],
+            cfg.explain.stability_refits,
+            cfg.seed,
+            cfg.train.n_jobs,
+        )
+        add_stability(ex, eval_rows, refits)
     files = write_outputs(ex, run_dir, cfg, ids=ids)
     with mlflow.start_run(run_id=latest["run_id"]):
         for path in files:
@@ -102,6 +116,26 @@ def run(cfg: Config) -> str:
             metrics["truth_effects_checked"] = checked
         mlflow.log_metrics(metrics)
     return headline(ex)
+
+
+def add_stability(ex: Explanation, rows: np.ndarray, refits: list[np.ndarray]) -> None:
+    """Adds `stable_share` to the importance table: the share of refits (SHAP values on
+    `ex.X.iloc[rows]`, columns as `ex.specs`) whose direction for a feature is the one this
+    model gives on the same rows."""
+    X = ex.X.iloc[rows]
+    agree = np.zeros(len(ex.specs))
+    for contribs in refits:
+        for j, spec in enumerate(ex.specs):
+            main = dependence(X[spec.name], ex.shap[rows, j], spec).direction
+            agree[j] += dependence(X[spec.name], contribs[:, j], spec).direction == main
+    share = dict(zip([s.name for s in ex.specs], agree / max(len(refits), 1), strict=True))
+    ex.importance["stable_share"] = ex.importance["feature"].map(share)
+
+
+def _sample_rows(n: int, size: int, seed: int) -> np.ndarray:
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
 
 
 def monotone_features(booster) -> frozenset[str]:
@@ -492,8 +526,10 @@ def summary_dict(ex: Explanation, ids: np.ndarray, plots=None) -> dict:
         "monotonicity",
         "expected",
         "agrees",
+        "constrained",
+        "stable_share",
     ]
-    rel = ex.relationship[rel_cols].copy()
+    rel = ex.relationship[[c for c in rel_cols if c in ex.importance.columns]].copy()
     rel.insert(0, "relationship_rank", np.arange(1, len(rel) + 1))
     out = {
         "headline": headline(ex),

@@ -311,10 +311,17 @@ def _answer(inp: ReportInputs, plots: str) -> str:
             "expected",
             "agrees",
             "constrained",
+            "stable_share",
             "turns",
         ]
         cols = [c for c in cols if c in rel.columns]
-        parts.append(_table(rel.head(20), cols=cols, pct=("share",)))
+        parts.append(_table(rel.head(20), cols=cols, pct=("share", "stable_share")))
+        if "stable_share" in rel.columns:
+            parts.append(
+                "<p><i>stable_share</i>: the share of refits of this model on customers drawn "
+                "with replacement that give the factor the same direction. Below 100%, the "
+                "direction is one model's choice more than the data's.</p>"
+            )
         if "constrained" in rel.columns and _true(rel["constrained"]).any():
             parts.append(
                 "<p>A <i>constrained</i> factor was trained monotone in its expected direction "

@@ -391,3 +391,29 @@ def test_example_loan_labels_are_readable_and_hide_personal_values():
     assert labels[0] == "3 late instalments in the last 6 months"
     assert labels[-1] == "Annual income"
     assert not any("45,000" in t for t in labels)
+
+
+def test_stability_refits_agree_on_strong_factors_and_resample_by_customer(fitted):
+    from pipeline.explain import add_stability
+    from pipeline.shap_stability import _bootstrap_weights, refit_contributions
+
+    booster, X = fitted
+    rng = np.random.default_rng(1)
+    y = (rng.random(len(X)) < expit(_truth_logit(X))).astype(int)
+    customers = np.arange(len(X)) // 3  # three snapshots per customer
+    w = _bootstrap_weights(np.random.default_rng(0), len(X), customers)
+    assert (pd.Series(w).groupby(customers).nunique() == 1).all()  # a customer moves whole
+    assert w.reshape(-1, 3)[:, 0].sum() == len(X) // 3  # as many draws as customers
+    rows = np.arange(0, len(X), 3)
+    refits = refit_contributions(booster, X, y, customers, X.iloc[rows], refits=3, seed=7)
+    assert len(refits) == 3 and all(r.shape == (len(rows), X.shape[1]) for r in refits)
+    # Refits differ from each other (the resample is real) but not from the truth's shape.
+    assert not np.allclose(refits[0], refits[1])
+    ex = explain(booster.predict(X, pred_contrib=True), X, SPECS)
+    add_stability(ex, rows, refits)
+    share = ex.importance.set_index("feature")["stable_share"]
+    assert share["late_instalments_6m"] == 1.0 and share["tenure_months"] == 1.0
+    assert share.between(0, 1).all()
+    # Same seed, same refits: reproducible.
+    again = refit_contributions(booster, X, y, customers, X.iloc[rows], refits=1, seed=7)
+    np.testing.assert_array_equal(again[0], refits[0])
