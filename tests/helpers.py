@@ -21,6 +21,8 @@ def tiny_overrides(root: Path, trials: int = 3) -> list[str]:
         "train.n_jobs=1",
         "train.num_boost_round=300",
         "explain.plot_rows=500",
+        # Refits cost a training fit each; test_report and test_explain cover them.
+        "explain.stability_refits=0",
     ]
 
 

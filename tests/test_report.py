@@ -53,7 +53,7 @@ def _occurs(value: str, text: str) -> bool:
 
 @pytest.mark.training
 def test_run_writes_a_self_contained_report_then_train_prints_a_summary(tmp_path):
-    ov = _opts(tiny_overrides(tmp_path, trials=2))
+    ov = _opts([*tiny_overrides(tmp_path, trials=2), "explain.stability_refits=2"])
     _invoke("generate", *ov)
     customers_path = tmp_path / "raw" / "customers.parquet"
     customers = pd.read_parquet(customers_path)
@@ -84,6 +84,7 @@ def test_run_writes_a_self_contained_report_then_train_prints_a_summary(tmp_path
     assert "Planted effects vs what the model found" in page and "recovers <b>" in page
     assert "direction imposed by a monotone constraint" in page
     assert "A <i>constrained</i> factor" in page
+    assert "<i>stable_share</i>: the share of refits" in page
 
     text = _text_without_images(page)
     assert not _occurs(str(SENTINEL_BIRTH_YEAR), text)
