@@ -93,7 +93,7 @@ def run(cfg: Config) -> str:
     )
     if cfg.explain.stability_refits:
         train_rows = data.frame.iloc[data.split.index["train"]]
-        eval_rows = _sample_rows(len(X), cfg.explain.stability_rows, cfg.seed)
+        eval_rows = shap_plots.sample_rows(len(X), cfg.explain.stability_rows, cfg.seed)
         refits = shap_stability.refit_contributions(
             model.booster,
             model.prepare(train_rows),
@@ -123,19 +123,13 @@ def add_stability(ex: Explanation, rows: np.ndarray, refits: list[np.ndarray]) -
     `ex.X.iloc[rows]`, columns as `ex.specs`) whose direction for a feature is the one this
     model gives on the same rows."""
     X = ex.X.iloc[rows]
+    main = [dependence(X[s.name], ex.shap[rows, j], s).direction for j, s in enumerate(ex.specs)]
     agree = np.zeros(len(ex.specs))
     for contribs in refits:
         for j, spec in enumerate(ex.specs):
-            main = dependence(X[spec.name], ex.shap[rows, j], spec).direction
-            agree[j] += dependence(X[spec.name], contribs[:, j], spec).direction == main
+            agree[j] += dependence(X[spec.name], contribs[:, j], spec).direction == main[j]
     share = dict(zip([s.name for s in ex.specs], agree / max(len(refits), 1), strict=True))
     ex.importance["stable_share"] = ex.importance["feature"].map(share)
-
-
-def _sample_rows(n: int, size: int, seed: int) -> np.ndarray:
-    if n <= size:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
 
 
 def monotone_features(booster) -> frozenset[str]:

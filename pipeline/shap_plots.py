@@ -63,6 +63,14 @@ class PlotSet:
         return out
 
 
+def sample_rows(n: int, size: int, seed: int) -> np.ndarray:
+    """At most `size` of `n` row positions, drawn without replacement, in order (the plots'
+    sample, and the rows explain reads the stability refits on)."""
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+
+
 def make_all(
     ex: Explanation, run_dir: Path, ids: np.ndarray, top: int, plot_rows: int, seed: int = 0
 ) -> PlotSet:
@@ -70,9 +78,7 @@ def make_all(
     run_dir = Path(run_dir)
     specs = _specs(ex)
     out = PlotSet()
-    n = len(ex.X)
-    rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(n, size=min(n, plot_rows), replace=False)) if n else np.array([])
+    sample = sample_rows(len(ex.X), plot_rows, seed)
     out.rows = len(sample)
     values = ex.shap[sample]
     X_num = numeric_frame(ex.X.iloc[sample])

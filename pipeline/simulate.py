@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import logit
 
 from pipeline.config import GenerateConfig
 from pipeline.contract import CRM_TYPES
@@ -208,8 +209,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def _logit(p: np.ndarray) -> np.ndarray:
     """log(p / (1 - p)); NaN where the outcome is settled (p is 0 or 1)."""
-    with np.errstate(divide="ignore"):
-        out = np.log(p) - np.log1p(-p)
+    out = logit(p)
     return np.where(np.isfinite(out), out, np.nan)
 
 
