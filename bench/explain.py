@@ -42,10 +42,10 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import scaling  # noqa: E402
 from pipeline.config import ScoringConfig  # noqa: E402
 from pipeline.features.specs import feature_specs  # noqa: E402
-from pipeline.reasons import reason_codes, reasons_for_scoring  # noqa: E402
+from pipeline.riskmath import scaling  # noqa: E402
+from pipeline.riskmath.reasons import reason_codes, reasons_for_scoring  # noqa: E402
 
 CATEGORIES = {
     "product": ["auto", "card", "mortgage", "personal"],

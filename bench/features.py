@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.contract import CRM_CHANNELS, CRM_TYPES  # noqa: E402
+from pipeline.core.contract import CRM_CHANNELS, CRM_TYPES  # noqa: E402
 
 START = np.datetime64("2018-01-01")
 END = np.datetime64("2025-01-01")  # extraction date: the data end is the day before + 1

@@ -141,11 +141,11 @@ def train_and_log(folder: Path, trees: int) -> str:
     import lightgbm as lgb
     import mlflow
 
-    from pipeline.calibration import fit_calibrator
     from pipeline.config import ScoringConfig
-    from pipeline.matrix import categories_of, to_model_frame
-    from pipeline.metadata import FeatureSpec
-    from pipeline.model import build_reference, log_model
+    from pipeline.core.metadata import FeatureSpec
+    from pipeline.modelling.calibration import fit_calibrator
+    from pipeline.modelling.matrix import categories_of, to_model_frame
+    from pipeline.modelling.model import build_reference, log_model
 
     specs = [FeatureSpec(f"num_{j:02d}", "repayment", f"Numeric {j}") for j in range(N_NUMERIC)]
     specs += [
@@ -176,7 +176,7 @@ def _measure(a: argparse.Namespace) -> dict:
     uri = json.loads((a.dir / "model.json").read_text())["uri"]
     tracking = f"sqlite:///{a.dir / 'mlruns.db'}"
     if a.measure in ("predict", "contrib"):
-        from pipeline.score import load_scoring_model
+        from pipeline.scoring.score import load_scoring_model
 
         mlflow.set_tracking_uri(tracking)
         model = load_scoring_model(uri).model
@@ -185,7 +185,7 @@ def _measure(a: argparse.Namespace) -> dict:
         t = time.perf_counter()
         model.booster.predict(X, pred_contrib=a.measure == "contrib")
         return {"seconds": time.perf_counter() - t}
-    from pipeline.score import run_score
+    from pipeline.scoring.score import run_score
 
     top_k = 3 if a.measure == "e2e+why" else 0
     cfg = Config(

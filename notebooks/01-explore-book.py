@@ -42,9 +42,12 @@ TOP_FACTORS = int(os.environ.get("LOANRISK_TOP_FACTORS", "6"))
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from pipeline import features, ingest, metrics, runner, simulate
+from pipeline import features, runner
+from pipeline.stages import ingest
+from pipeline.riskmath import metrics
+from pipeline.simulator import simulate
 from pipeline.config import load_config
-from pipeline.contract import KEYS, TABLES
+from pipeline.core.contract import KEYS, TABLES
 
 # The package selects matplotlib's Agg backend on import: figures inline again.
 # %matplotlib inline

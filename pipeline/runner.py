@@ -9,9 +9,10 @@ import logging
 import time
 from pathlib import Path
 
-from pipeline import evaluate, explain, features, ingest, report, simulate, train
 from pipeline.config import Config
-from pipeline.contract import TABLES
+from pipeline.core.contract import TABLES
+from pipeline.simulator import simulate
+from pipeline.stages import evaluate, explain, features, ingest, report, train
 
 log = logging.getLogger(__name__)
 

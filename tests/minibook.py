@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.contract import CRM_CHANNELS, CRM_TYPES
+from pipeline.core.contract import CRM_CHANNELS, CRM_TYPES
 
 END = dt.date(2025, 1, 1)  # extraction date of the random book: events before it are present
 OUTBOUND_TYPES = ("payment_reminder", "proactive_checkin", "marketing")

@@ -20,7 +20,7 @@ from test_model import logged  # noqa: F401  (module fixture: a tiny model in a 
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.contract import TABLES
+from pipeline.core.contract import TABLES
 
 DATA = Path(__file__).parent / "data"
 GOOD, BAD = DATA / "good", DATA / "bad"

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.calibration import Calibrator, fit_calibrator
-from pipeline.errors import DataError
+from pipeline.core.errors import DataError
+from pipeline.modelling.calibration import Calibrator, fit_calibrator
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from pipeline.config import DEFAULT_CONFIG, Config, load_config
-from pipeline.errors import ConfigError
+from pipeline.core.errors import ConfigError
 
 
 def test_default_yaml_is_valid_and_equals_the_code_defaults_where_it_is_silent() -> None:

@@ -14,9 +14,10 @@ import pytest
 from mlflow import MlflowClient
 from pydantic import ValidationError
 
-from pipeline import effects, ingest
 from pipeline.config import Config, GenerateConfig, load_config
-from pipeline.effects import (
+from pipeline.core.errors import DataError
+from pipeline.effects import study as effects
+from pipeline.effects.study import (
     EffectsConfig,
     Lever,
     assign_treatment,
@@ -27,8 +28,8 @@ from pipeline.effects import (
     true_effects,
     verdict,
 )
-from pipeline.errors import DataError
-from pipeline.simulate import Effects, generate, simulate
+from pipeline.simulator.simulate import Effects, generate, simulate
+from pipeline.stages import ingest
 from tests.helpers import tiny_overrides
 
 D = dt.date

@@ -14,8 +14,9 @@ import shap
 from scipy.special import expit
 
 from pipeline.config import Config
-from pipeline.errors import ConfigError
-from pipeline.explain import (
+from pipeline.core.errors import ConfigError
+from pipeline.core.metadata import FeatureSpec
+from pipeline.stages.explain import (
     CAUSAL_CAVEAT,
     SUMMARY_FILE,
     caveats,
@@ -26,7 +27,6 @@ from pipeline.explain import (
     relationship_answer,
     write_outputs,
 )
-from pipeline.metadata import FeatureSpec
 
 SPECS = [
     FeatureSpec(
@@ -372,7 +372,7 @@ def test_unused_relationship_factor_gets_no_dependence_plot(tmp_path):
 
 
 def test_example_loan_labels_are_readable_and_hide_personal_values():
-    from pipeline.shap_plots import loan_labels
+    from pipeline.plotting.shap_plots import loan_labels
 
     income = FeatureSpec(
         "annual_income",
@@ -394,8 +394,8 @@ def test_example_loan_labels_are_readable_and_hide_personal_values():
 
 
 def test_stability_refits_agree_on_strong_factors_and_resample_by_customer(fitted):
-    from pipeline.explain import add_stability
-    from pipeline.shap_stability import _bootstrap_weights, refit_contributions
+    from pipeline.modelling.shap_stability import _bootstrap_weights, refit_contributions
+    from pipeline.stages.explain import add_stability
 
     booster, X = fitted
     rng = np.random.default_rng(1)

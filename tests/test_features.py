@@ -16,8 +16,9 @@ from minibook import BookBuilder, random_book, write_book
 from reference_features import reference_features
 
 from pipeline.config import Config, DataConfig, FeaturesConfig
-from pipeline.contract import SENSITIVE
-from pipeline.errors import DataError
+from pipeline.core.contract import SENSITIVE
+from pipeline.core.errors import DataError
+from pipeline.core.metadata import load_metadata
 from pipeline.features import (
     FEATURES_FILE,
     METADATA_FILE,
@@ -27,10 +28,9 @@ from pipeline.features import (
     default_snapshots,
     feature_names,
     feature_specs,
-    run,
     snapshot_dates,
 )
-from pipeline.metadata import load_metadata
+from pipeline.stages.features import run
 
 D = dt.date
 CFG = Config(features=FeaturesConfig(snapshot_freq="monthly", duckdb_memory_limit="1GB"))
@@ -541,8 +541,8 @@ def test_snapshot_before_any_loan_gives_an_empty_typed_matrix(book, built):
 
 def test_a_tight_memory_limit_gives_the_same_matrix_and_too_tight_a_clear_error(tmp_path):
     from pipeline.config import GenerateConfig
-    from pipeline.errors import ConfigError
-    from pipeline.simulate import simulate
+    from pipeline.core.errors import ConfigError
+    from pipeline.simulator.simulate import simulate
 
     interim = write_book(simulate(GenerateConfig(size="3000"), seed=1).tables(), tmp_path / "i")
 

@@ -22,9 +22,9 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.contract import SENSITIVE, TABLES
-from pipeline.fingerprint import frame_sha256
-from pipeline.privacy import pseudonym
+from pipeline.core.contract import SENSITIVE, TABLES
+from pipeline.core.fingerprint import frame_sha256
+from pipeline.core.privacy import pseudonym
 from tests.helpers import tiny_overrides
 
 pytestmark = pytest.mark.training

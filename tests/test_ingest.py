@@ -14,12 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import ingest
 from pipeline.config import Config, DataConfig
-from pipeline.contract import OPTIONAL, REQUIRED, SENSITIVE, TABLES
-from pipeline.errors import DataError
-from pipeline.ingest import load_tables, read_table, validate_tables
-from pipeline.schemas import COLUMNS
+from pipeline.core.contract import OPTIONAL, REQUIRED, SENSITIVE, TABLES
+from pipeline.core.errors import DataError
+from pipeline.sources.schemas import COLUMNS
+from pipeline.stages import ingest
+from pipeline.stages.ingest import load_tables, read_table, validate_tables
 
 Book = dict[str, pd.DataFrame]
 
@@ -232,7 +232,7 @@ def test_run_writes_validated_parquet(tmp_path: Path, caplog: pytest.LogCaptureF
     book = make_book()
     raw = write_book(book, tmp_path / "raw", "csv")
     cfg = Config(data=DataConfig(raw_dir=raw, interim_dir=tmp_path / "interim"))
-    with caplog.at_level(logging.INFO, logger="pipeline.ingest"):
+    with caplog.at_level(logging.INFO, logger="pipeline.stages.ingest"):
         paths = ingest.run(cfg)
     assert set(paths) == set(TABLES)
     for name, path in paths.items():
@@ -256,7 +256,7 @@ def test_run_writes_nothing_when_data_is_bad(tmp_path: Path) -> None:
 def test_extra_column_dropped_with_warning(caplog: pytest.LogCaptureFixture) -> None:
     book = make_book()
     book["loans"]["internal_note"] = "x"
-    with caplog.at_level(logging.WARNING, logger="pipeline.ingest"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.stages.ingest"):
         out = validate_tables(book)
     assert "internal_note" not in out["loans"].columns
     assert re.search(
@@ -283,7 +283,7 @@ def test_optional_and_sensitive_columns_kept() -> None:
 def test_unknown_crm_type_is_a_warning_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
     book = make_book()
     book["crm_interactions"].loc[[1, 2], "type"] = "collections_call"
-    with caplog.at_level(logging.WARNING, logger="pipeline.ingest"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.stages.ingest"):
         out = validate_tables(book)
     assert (out["crm_interactions"]["type"] == "collections_call").sum() == 2
     assert "crm_interactions.type: 2 rows" in caplog.text
@@ -293,7 +293,7 @@ def test_unknown_crm_type_is_a_warning_not_an_error(caplog: pytest.LogCaptureFix
 def test_percent_interest_rate_warns(caplog: pytest.LogCaptureFixture) -> None:
     book = make_book()
     book["loans"]["interest_rate"] *= 100
-    with caplog.at_level(logging.WARNING, logger="pipeline.ingest"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.stages.ingest"):
         validate_tables(book)
     assert "looks like a percentage" in caplog.text
 

@@ -12,8 +12,8 @@ from scipy import stats
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.metrics import log_loss as sk_log_loss
 
-from pipeline import metrics
-from pipeline.errors import DataError
+from pipeline.core.errors import DataError
+from pipeline.riskmath import metrics
 
 # Eight loans sorted by PD, 3 defaults (n_bad = 3) and 5 non-defaults (n_good = 5).
 Y8 = np.array([1, 1, 0, 1, 0, 0, 0, 0])

@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import scaling
-from pipeline.calibration import fit_calibrator
 from pipeline.config import ScoringConfig
-from pipeline.errors import ModelError
-from pipeline.metadata import FeatureSpec
-from pipeline.model import LoanRiskModel, build_reference, log_model
+from pipeline.core.errors import ModelError
+from pipeline.core.metadata import FeatureSpec
+from pipeline.modelling.calibration import fit_calibrator
+from pipeline.modelling.model import LoanRiskModel, build_reference, log_model
+from pipeline.riskmath import scaling
 
 CATS = ["auto", "card", "personal"]
 NUMERIC = ["dpd_now", "late_count_6m", "tenure_months"]
@@ -165,7 +165,7 @@ def test_logged_model_is_models_from_code_with_all_artefacts(logged):
         "reference.json",
     ):
         assert (local / "artifacts" / fname).exists(), fname
-    assert (local / "code" / "pipeline" / "model.py").exists()
+    assert (local / "code" / "pipeline" / "modelling" / "model.py").exists()
     reqs = (local / "requirements.txt").read_text()
     assert "lightgbm==" in reqs and "mlflow==" in reqs
     # features only in the example: no ids, labels or personal fields

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import TrainConfig
-from pipeline.tune import base_params, fit
+from pipeline.modelling.tune import base_params, fit
 
 
 def _data(n: int = 4000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

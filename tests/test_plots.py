@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from pipeline import metrics, plots
 from pipeline.config import ScoringConfig
-from pipeline.scaling import points
+from pipeline.plotting import performance as plots
+from pipeline.riskmath import metrics
+from pipeline.riskmath.scaling import points
 
 CFG = ScoringConfig()
 

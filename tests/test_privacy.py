@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import dataset
 from pipeline.config import Config, DataConfig, PrivacyConfig
-from pipeline.contract import SENSITIVE
-from pipeline.errors import ConfigError
-from pipeline.fairness import COLUMNS, fairness_table
-from pipeline.privacy import id_key, pseudonymise_ids
+from pipeline.core.contract import SENSITIVE
+from pipeline.core.errors import ConfigError
+from pipeline.core.privacy import id_key, pseudonymise_ids
+from pipeline.modelling import dataset
+from pipeline.riskmath.fairness import COLUMNS, fairness_table
 
 KEY = "k" * 32
 ON = PrivacyConfig(pseudonymise_ids=True, key_env="TEST_LOANRISK_KEY")

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.metadata import FeatureSpec
-from pipeline.reasons import reason_codes, top_k_indices
+from pipeline.core.metadata import FeatureSpec
+from pipeline.riskmath.reasons import reason_codes, top_k_indices
 
 SPECS = [
     FeatureSpec(
@@ -174,7 +174,7 @@ class _CountingModel:
 
 
 def test_reasons_for_scoring_computes_shap_only_for_flagged_rows(X):
-    from pipeline.reasons import reasons_for_scoring
+    from pipeline.riskmath.reasons import reasons_for_scoring
 
     contribs = _contribs([[1.2, 0.4, 0.8, -0.1], [-0.5, 0.0, -0.9, 0.3], [0.1, 0.7, -0.2, 0.5]])
     everyone = reason_codes(contribs, X, SPECS, top_k=2, protective=True)

@@ -13,10 +13,10 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from pipeline import train
 from pipeline.cli import app
 from pipeline.config import Config, DataConfig, MlflowConfig
-from pipeline.redact import SecretFilter, mask_secrets, mask_value
+from pipeline.core.secrets import SecretFilter, mask_secrets, mask_value
+from pipeline.stages import train
 
 SECRET = "s3cr3t-Pa55"
 URL = f"postgresql+psycopg://loan_reader:{SECRET}@db.example:5432/book"

@@ -9,7 +9,7 @@ from mlflow import MlflowClient
 from test_model import logged  # noqa: F401  (module fixture: tiny model in a tmp store)
 
 from pipeline.config import MlflowConfig
-from pipeline.registry import register_and_promote
+from pipeline.modelling.registry import register_and_promote
 
 _names = itertools.count()
 

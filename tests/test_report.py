@@ -12,8 +12,8 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from pipeline import report
 from pipeline.cli import app
+from pipeline.stages import report
 from tests.helpers import tiny_overrides
 
 runner = CliRunner()
@@ -160,7 +160,7 @@ def test_render_embeds_effects_section_and_any_extra_plot(tmp_path):
 
 
 def test_truth_table_gains_the_effect_study_estimate_of_each_lever(tmp_path):
-    from pipeline.report import _with_effect_study
+    from pipeline.stages.report import _with_effect_study
 
     truth = pd.DataFrame(
         {"effect": ["payment_reminder", "tenure"], "lever": ["payment_reminder", None]}

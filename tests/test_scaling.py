@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.config import ScoringConfig, Tier
-from pipeline.scaling import (
+from pipeline.riskmath.scaling import (
     PD_CLIP,
     pd_from_points,
     points,

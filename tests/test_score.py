@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 from test_model import FEATURES, logged, make_book  # noqa: F401  (logged: fixture)
 
-from pipeline import score as score_mod
-from pipeline.calibration import fit_calibrator
 from pipeline.config import Config, ExplainConfig, GenerateConfig, MlflowConfig, ScoringConfig
-from pipeline.errors import ConfigError, DataError, ModelError
-from pipeline.model import build_reference, log_model
-from pipeline.score import load_scoring_model, run_score, score_frame, summary_path
+from pipeline.core.errors import ConfigError, DataError, ModelError
+from pipeline.modelling.calibration import fit_calibrator
+from pipeline.modelling.model import build_reference, log_model
+from pipeline.scoring import score as score_mod
+from pipeline.scoring.score import load_scoring_model, run_score, score_frame, summary_path
 
 REASONS = ["reason_1", "reason_2", "reason_3"]
 COLUMNS = ["loan_id", "as_of_date", "pd", "points", "tier", *REASONS, "model_name", "model_version"]
@@ -169,7 +169,7 @@ def test_unresolvable_model_uri_is_a_model_error_with_a_hint(tmp_path, logged): 
 
 
 def test_registered_alias_gives_name_and_version(tmp_path, logged):  # noqa: F811
-    from pipeline.registry import register_and_promote
+    from pipeline.modelling.registry import register_and_promote
 
     info = logged[0]
     mcfg = MlflowConfig(tracking_uri=logged[2], registered_model="lr-score")
@@ -212,9 +212,9 @@ def test_raw_tables_folder_scored_at_data_end(tmp_path, logged):  # noqa: F811
     hand, with a tiny model trained on the real feature set."""
     from pipeline.features.engine import build_features_from_frames
     from pipeline.features.snapshots import data_end_date
-    from pipeline.ingest import validate_tables
-    from pipeline.matrix import categories_of, to_model_frame
-    from pipeline.simulate import generate
+    from pipeline.modelling.matrix import categories_of, to_model_frame
+    from pipeline.simulator.simulate import generate
+    from pipeline.stages.ingest import validate_tables
 
     cfg = _cfg(logged, chunk_rows=64)
     book = generate(tmp_path / "raw", GenerateConfig(size="tiny"), seed=3)
@@ -257,7 +257,7 @@ def _ew_cfg(logged, threshold: float, chunk_rows: int = 200_000) -> Config:  # n
 
 
 def test_early_warning_lists_worsened_tiers_and_high_pd(tmp_path, logged, uri):  # noqa: F811
-    from pipeline.score import early_warning_path
+    from pipeline.scoring.score import early_warning_path
 
     _, src = _portfolio(tmp_path, n=200, seed=41)
     first = tmp_path / "jan.parquet"
@@ -312,7 +312,7 @@ def test_early_warning_lists_worsened_tiers_and_high_pd(tmp_path, logged, uri): 
 
 
 def test_early_warning_without_previous_is_the_pd_threshold_list(tmp_path, logged, uri):  # noqa: F811
-    from pipeline.score import early_warning_path
+    from pipeline.scoring.score import early_warning_path
 
     _, src = _portfolio(tmp_path, n=80, seed=42)
     out = tmp_path / "s.parquet"
@@ -352,7 +352,7 @@ def test_bad_previous_file_is_a_data_error(tmp_path, logged, uri, make, match): 
 
 
 def test_summary_pd_distribution_vs_training(tmp_path, logged, uri):  # noqa: F811
-    from pipeline.model import PD_KEY
+    from pipeline.modelling.model import PD_KEY
 
     _, src = _portfolio(tmp_path, n=300, seed=44)
     s = run_score(src, tmp_path / "o.parquet", model_uri=uri, cfg=_cfg(logged, 50))
@@ -430,7 +430,7 @@ def test_unseen_category_scored_as_missing_and_extra_columns_ignored(tmp_path, l
 
 
 def test_chunked_and_unchunked_agree_exactly_csv_and_early_warning(tmp_path, logged, uri):  # noqa: F811
-    from pipeline.score import early_warning_path
+    from pipeline.scoring.score import early_warning_path
 
     _, src = _portfolio(tmp_path, n=41, seed=45, name="p.csv")
     outs = {}

@@ -10,8 +10,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from pipeline.config import GenerateConfig
-from pipeline.contract import REQUIRED, TABLES
-from pipeline.simulate import Effects, generate, simulate
+from pipeline.core.contract import REQUIRED, TABLES
+from pipeline.simulator.simulate import Effects, generate, simulate
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +203,7 @@ def test_truth_gives_each_effect_its_size_in_the_oracle(book):
 
 
 def test_true_pd_for_some_months_is_that_subset_of_all_months():
-    from pipeline import simulate as sim_module
+    from pipeline.simulator import simulate as sim_module
 
     seen = {}
     original = sim_module._Simulation._true_pd

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from pipeline.config import SplitConfig
-from pipeline.errors import DataError
-from pipeline.split import out_of_time, stratified_random
+from pipeline.core.errors import DataError
+from pipeline.modelling.split import out_of_time, stratified_random
 
 
 def _frame(n_dates: int = 12, rows: int = 5) -> pd.DataFrame:

@@ -14,11 +14,12 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from pipeline import features, ingest, simulate
 from pipeline.config import Config, GenerateConfig, SqlSourceConfig, load_config
-from pipeline.contract import KEYS, TABLES
-from pipeline.errors import ConfigError, DataError
-from pipeline.ingest import read_table
+from pipeline.core.contract import KEYS, TABLES
+from pipeline.core.errors import ConfigError, DataError
+from pipeline.simulator import simulate
+from pipeline.stages import features, ingest
+from pipeline.stages.ingest import read_table
 from tests.pg_server import missing_binaries, pg_server
 
 PASSWORD = "s3cr3t-Pa55word"
@@ -185,7 +186,7 @@ def test_unsafe_table_names_are_config_errors(source):
 
 
 def test_queries_are_sent_as_text_and_names_quoted_by_the_dialect():
-    from pipeline.sql_source import statement
+    from pipeline.sources.sql_source import statement
 
     engine = sa.create_engine("sqlite://")
     table = str(statement("Lending.Loan_Book").compile(engine))

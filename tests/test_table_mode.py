@@ -10,10 +10,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pipeline import dataset, example_data, runner
+from pipeline import runner
 from pipeline.cli import app
 from pipeline.config import load_config
-from pipeline.errors import DataError
+from pipeline.core.errors import DataError
+from pipeline.modelling import dataset
+from pipeline.sources import example_data
 
 cli = CliRunner()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import mlflow
 from mlflow import MlflowClient
 
-from pipeline import tracking
+from pipeline.runs import tracking
 
 
 def test_end_running_children_ends_only_the_open_trials_of_that_parent(tmp_path) -> None:

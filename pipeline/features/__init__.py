@@ -105,19 +105,9 @@ Customer and loan family
 
 from __future__ import annotations
 
-import logging
-import time
-from pathlib import Path
-
-from pipeline.config import Config
-from pipeline.contract import TABLES
-from pipeline.errors import DataError
 from pipeline.features.engine import build_features, build_features_from_frames
 from pipeline.features.snapshots import data_end_date, default_snapshots, snapshot_dates
 from pipeline.features.specs import feature_names, feature_specs
-from pipeline.fingerprint import files_sha256, write_manifest
-from pipeline.io import write_parquet
-from pipeline.metadata import save_metadata
 
 __all__ = [
     "FEATURES_FILE",
@@ -128,50 +118,9 @@ __all__ = [
     "default_snapshots",
     "feature_names",
     "feature_specs",
-    "run",
     "snapshot_dates",
 ]
 
-log = logging.getLogger(__name__)
 
 FEATURES_FILE = "features.parquet"
 METADATA_FILE = "feature_metadata.json"
-
-
-def run(cfg: Config) -> Path:
-    """Build the matrix from cfg.data.interim_dir and write `features.parquet` and
-    `feature_metadata.json` to cfg.data.features_dir (each atomically). Returns the matrix path.
-    """
-    t0 = time.perf_counter()
-    frame, specs = build_features(Path(cfg.data.interim_dir), cfg)
-    if frame.empty:
-        raise DataError(
-            "no active loan at any snapshot date: check the snapshot range "
-            "(features.first_snapshot / last_snapshot / min_history_months) against the data"
-        )
-    out_dir = Path(cfg.data.features_dir)
-    path = write_parquet(frame, out_dir / FEATURES_FILE)
-    save_metadata(specs, out_dir / METADATA_FILE)
-    write_manifest(
-        out_dir,
-        {
-            "stage": "features",
-            "inputs_sha256": files_sha256(cfg.data.interim_dir, [f"{t}.parquet" for t in TABLES]),
-            "outputs_sha256": files_sha256(out_dir, [FEATURES_FILE, METADATA_FILE]),
-        },
-    )
-    labelled = frame["label"].dropna()
-    log.info(
-        "features: %d rows x %d features, %d snapshots (%s to %s), %d labelled, label rate "
-        "%.2f%%, %.1f s -> %s",
-        len(frame),
-        len(specs),
-        frame["snapshot_date"].nunique(),
-        frame["snapshot_date"].min().date(),
-        frame["snapshot_date"].max().date(),
-        len(labelled),
-        100 * float(labelled.mean()) if len(labelled) else float("nan"),
-        time.perf_counter() - t0,
-        path,
-    )
-    return path

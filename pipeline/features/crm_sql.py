@@ -10,7 +10,7 @@ are several times cheaper than strings there.
 
 from __future__ import annotations
 
-from pipeline.contract import CRM_TYPES
+from pipeline.core.contract import CRM_TYPES
 from pipeline.features.specs import CHANNEL_WINDOWS, CRM_CHANNELS
 
 LENDER_INITIATED = ("payment_reminder", "proactive_checkin", "marketing")

@@ -29,8 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.config import Config, FeaturesConfig
-from pipeline.contract import REQUIRED, TABLES
-from pipeline.errors import ConfigError, DataError
+from pipeline.core.contract import REQUIRED, TABLES
+from pipeline.core.errors import ConfigError, DataError
+from pipeline.core.metadata import FeatureSpec
 from pipeline.features import crm_sql, repayment_sql
 from pipeline.features.snapshots import (
     default_snapshots,
@@ -39,7 +40,6 @@ from pipeline.features.snapshots import (
     sql_path,
 )
 from pipeline.features.specs import feature_names, feature_specs
-from pipeline.metadata import FeatureSpec
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import FeaturesConfig
-from pipeline.errors import DataError
+from pipeline.core.errors import DataError
 
 FREQ_MONTHS = {"monthly": 1, "quarterly": 3}
 EVENT_TABLES = ("repayments", "crm_interactions")

@@ -8,7 +8,7 @@ exact definition of every feature is in the docstring of `pipeline.features`.
 
 from __future__ import annotations
 
-from pipeline.metadata import Direction, FeatureSpec
+from pipeline.core.metadata import Direction, FeatureSpec
 
 CRM_CHANNELS = ("phone", "app", "branch", "email", "chat", "sms")
 WINDOWS = (3, 6, 12)

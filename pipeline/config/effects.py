@@ -1,0 +1,107 @@
+"""The `effects` section: the relationship levers and the effect study's settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pipeline.core.contract import CRM_TYPES
+
+
+class Lever(BaseModel):
+    """One relationship lever: a binary treatment built from CRM events before the snapshot.
+
+    kind: "contact" - treated if >= min_events events of `event_type` in the window;
+        "resolution" - rows with >= min_events such events in the window; treated if all of them
+        were resolved (complaint handling).
+    simulator_lever: the lever's name in `pipeline.simulate.LEVERS` for the counterfactual truth
+        (default: `name`); levers the simulator does not know get no true effect.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    event_type: str
+    window_months: int = Field(3, ge=1, le=24)
+    min_events: int = Field(1, ge=1)
+    kind: Literal["contact", "resolution"] = "contact"
+    simulator_lever: str | None = None
+
+    @field_validator("event_type")
+    @classmethod
+    def _known_type(cls, v: str) -> str:
+        if v not in CRM_TYPES:
+            raise ValueError(f"event_type must be one of {list(CRM_TYPES)}")
+        return v
+
+    @property
+    def sim_name(self) -> str:
+        return self.simulator_lever or self.name
+
+
+DEFAULT_LEVERS = (
+    # Risk-targeted contacts: the lender reacts to last month's arrears, so a 1-month window
+    # (see the module docstring: longer windows are confounded by arrears inside the window).
+    Lever(name="proactive_checkin", event_type="proactive_checkin", window_months=1),
+    Lever(name="payment_reminder", event_type="payment_reminder", window_months=1),
+    Lever(name="financial_education", event_type="financial_education", window_months=3),
+    Lever(name="complaint_resolution", event_type="complaint", window_months=3, kind="resolution"),
+    Lever(name="marketing", event_type="marketing", window_months=3),
+)
+
+
+class EffectsConfig(BaseModel):
+    """The relationship effect study (`loanrisk effects`).
+
+    outcome_window_months: the label's performance window; None = the features section's.
+    snapshot_freq: pooled snapshots; None = features.snapshot_freq (only labelled ones are used).
+    propensity_bounds: rows whose out-of-fold propensity falls outside are trimmed.
+    max_trimmed_share: overlap is flagged "poor" when more rows than this are trimmed.
+    min_arm_size: a lever (or a tier) with fewer treated or control rows is not estimated.
+    truth: "auto" adds the simulator's true effect when the raw data are the generated book
+        (costs two simulations per lever and snapshot); "off" never.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    levers: tuple[Lever, ...] = DEFAULT_LEVERS
+    outcome_window_months: int | None = Field(None, ge=1, le=36)
+    snapshot_freq: Literal["monthly", "quarterly"] | None = None
+    propensity_bounds: tuple[float, float] = (0.02, 0.98)
+    max_trimmed_share: float = Field(0.05, ge=0, le=1)
+    min_arm_size: int = Field(50, ge=5)
+    n_folds: int = Field(3, ge=2, le=10)
+    seed: int = 42
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+    refutations: tuple[Literal["placebo", "random_common_cause"], ...] = (
+        "placebo",
+        "random_common_cause",
+    )
+    # A refit with a noise column may move the estimate by at most this many standard errors.
+    rcc_tolerance_se: float = Field(0.5, gt=0)
+    # LightGBM nuisance models (propensity and outcome): small and regularised, one thread.
+    n_estimators: int = Field(150, ge=10)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(15, ge=2)
+    min_child_samples: int = Field(200, ge=1)
+    reg_lambda: float = Field(5.0, ge=0)
+    n_jobs: int = Field(1, ge=1)
+    truth: Literal["auto", "off"] = "auto"
+
+    @field_validator("propensity_bounds")
+    @classmethod
+    def _bounds(cls, v: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = v
+        if not 0 <= lo < 0.5 < hi <= 1:
+            raise ValueError("propensity_bounds must satisfy 0 <= low < 0.5 < high <= 1")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> EffectsConfig:
+        names = [lv.name for lv in self.levers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"lever names must be unique, got {names}")
+        if not names:
+            raise ValueError("at least one lever is needed")
+        return self

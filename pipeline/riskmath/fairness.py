@@ -1,0 +1,103 @@
+"""Fairness audit by sensitive group (gender, age band): used only here, never as features.
+
+For each optional sensitive column present in the data (`pipeline.contract.SENSITIVE`), on the
+out-of-time test rows, one row per group:
+
+    n, defaults, default_rate       observed outcomes
+    mean_pd                         the model's calibrated PD
+    calibration_ratio               mean_pd / default_rate (1 = calibrated for the group;
+                                    > 1 the group's risk is overstated)
+    favourable_rate                 share of rows with PD below scoring.early_warning_pd (not
+                                    flagged for collections)
+    adverse_impact_ratio            favourable_rate / the highest group favourable_rate of the
+                                    column (the four-fifths rule flags values below 0.8)
+
+Aggregates only: no id or individual value is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.contract import SENSITIVE
+
+FILE = "fairness.csv"
+COLUMNS = (
+    "attribute",
+    "group",
+    "n",
+    "defaults",
+    "default_rate",
+    "mean_pd",
+    "calibration_ratio",
+    "favourable_rate",
+    "adverse_impact_ratio",
+)
+
+
+def fairness_table(
+    groups: pd.DataFrame, y: np.ndarray, pd_: np.ndarray, favourable_below: float
+) -> pd.DataFrame:
+    """The table above; `groups` holds the sensitive columns of the rows (aligned with y, pd_).
+
+    Missing group values form the group "missing". Empty frame (COLUMNS) when no sensitive
+    column is present.
+    """
+    rows = []
+    base = pd.DataFrame(
+        {"y": np.asarray(y, dtype=float), "pd": np.asarray(pd_, dtype=float)},
+        index=groups.index,
+    )
+    base["favourable"] = base["pd"] < favourable_below
+    for column in [c for c in SENSITIVE if c in groups.columns]:
+        key = groups[column].astype("string").fillna("missing")
+        g = base.groupby(key.to_numpy(), sort=True)
+        table = pd.DataFrame(
+            {
+                "n": g.size(),
+                "defaults": g["y"].sum(),
+                "default_rate": g["y"].mean(),
+                "mean_pd": g["pd"].mean(),
+                "favourable_rate": g["favourable"].mean(),
+            }
+        )
+        table["calibration_ratio"] = table["mean_pd"] / table["default_rate"].where(
+            table["default_rate"] > 0
+        )
+        best = table["favourable_rate"].max()
+        table["adverse_impact_ratio"] = table["favourable_rate"] / best if best > 0 else np.nan
+        table = table.rename_axis("group").reset_index().assign(attribute=column)
+        rows.append(table)
+    if not rows:
+        return pd.DataFrame(columns=list(COLUMNS))
+    out = pd.concat(rows, ignore_index=True)[list(COLUMNS)]
+    return out.astype({"n": "int64", "defaults": "int64"})
+
+
+def sensitive_groups(frame: pd.DataFrame, interim_dir: Path | None) -> pd.DataFrame | None:
+    """The sensitive columns of `frame`'s rows: from the frame itself (a prepared table) or, by
+    loan_id, from the interim loans and customers tables. None when there are none."""
+    present = [c for c in SENSITIVE if c in frame.columns]
+    if present:
+        return frame[present]
+    if interim_dir is None or "loan_id" not in frame.columns:
+        return None
+    customers_path = Path(interim_dir) / "customers.parquet"
+    loans_path = Path(interim_dir) / "loans.parquet"
+    if not customers_path.exists() or not loans_path.exists():
+        return None
+    import pyarrow.parquet as pq
+
+    available = set(pq.read_schema(customers_path).names)
+    present = [c for c in SENSITIVE if c in available]
+    if not present:
+        return None
+    customers = pd.read_parquet(customers_path, columns=["customer_id", *present])
+    loans = pd.read_parquet(loans_path, columns=["loan_id", "customer_id"])
+    by_loan = loans.merge(customers, on="customer_id", how="left").set_index("loan_id")[present]
+    out = by_loan.reindex(frame["loan_id"].to_numpy())
+    out.index = frame.index
+    return out

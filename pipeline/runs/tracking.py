@@ -1,0 +1,188 @@
+"""MLflow set-up, done when a stage starts (never at import time), and run provenance."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import socket
+import subprocess
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+
+from pipeline.config import Config, MlflowConfig
+from pipeline.core.fingerprint import file_sha256, read_manifest
+
+# Everything that can change a number in a run: model, data handling, tuning, explanation.
+PACKAGES = (
+    "loanrisk",
+    "lightgbm",
+    "pandas",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "pyarrow",
+    "pandera",
+    "mlflow",
+    "optuna",
+    "shap",
+    "duckdb",
+    "pydantic",
+    "econml",
+)
+REPO_DIR = Path(__file__).resolve().parents[2]
+# Which process owns a run: a run left RUNNING by a process that no longer exists was killed.
+PID_TAG, HOST_TAG = "loanrisk.pid", "loanrisk.host"
+log = logging.getLogger(__name__)
+
+
+def setup(cfg: MlflowConfig) -> str:
+    """Point MLflow at the configured store and experiment; return the experiment id.
+
+    The artefact location is set explicitly: left to MLflow, artefacts land in `./mlruns` of
+    whatever folder the command ran in.
+    """
+    mlflow.set_tracking_uri(cfg.tracking_uri)
+    exp = mlflow.get_experiment_by_name(cfg.experiment)
+    if exp is None:
+        location = Path(cfg.artifact_location).resolve().as_uri()
+        exp_id = mlflow.create_experiment(cfg.experiment, artifact_location=location)
+    else:
+        exp_id = exp.experiment_id
+    mlflow.set_experiment(experiment_id=exp_id)
+    return exp_id
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def git_commit() -> str | None:
+    """HEAD of the checkout the pipeline code runs from (not of the current folder)."""
+    out = _git("rev-parse", "HEAD")
+    return out.strip() or None if out is not None else None
+
+
+def git_dirty() -> bool | None:
+    """True when the checkout has uncommitted changes: the commit alone does not give the code."""
+    out = _git("status", "--porcelain", "--untracked-files=no")
+    return None if out is None else bool(out.strip())
+
+
+def _git(*args: str) -> str | None:
+    try:
+        res = subprocess.run(
+            ["git", "-C", str(REPO_DIR), *args],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return res.stdout if res.returncode == 0 else None
+
+
+def file_fingerprint(path: Path) -> str:
+    return file_sha256(path)
+
+
+def data_fingerprints(cfg: Config) -> dict[str, Any]:
+    """What the run's data is, by hash: the modelling file as read now, and the manifests of the
+    stages that built it (input tables' content and interim files, the features' inputs).
+
+    Returns {"files": {role: sha256}, "ingest": manifest or None, "features": manifest or None,
+    "stale": [why the feature matrix may not come from the current interim tables]}.
+    """
+    from pipeline.modelling.dataset import FEATURES_FILE
+
+    out: dict[str, Any] = {"files": {}, "ingest": None, "features": None, "stale": []}
+    if cfg.data.kind == "table":
+        out["files"]["table"] = file_sha256(cfg.data.path)
+        return out
+    features = Path(cfg.data.features_dir) / FEATURES_FILE
+    out["files"]["features"] = file_sha256(features)
+    out["ingest"] = read_manifest(cfg.data.interim_dir)
+    out["features"] = read_manifest(cfg.data.features_dir)
+    if out["features"] is not None:
+        if out["features"]["outputs_sha256"].get(FEATURES_FILE) != out["files"]["features"]:
+            out["stale"].append(f"{features} changed after the features stage wrote it")
+        for name, sha in out["features"]["inputs_sha256"].items():
+            path = Path(cfg.data.interim_dir) / name
+            if path.exists() and file_sha256(path) != sha:
+                out["stale"].append(f"{path} changed after the features were built from it")
+    return out
+
+
+def fingerprint_tags(prints: dict[str, Any]) -> dict[str, str]:
+    """Flat MLflow tags: data.sha256.<role> for the files, data.sha256.input.<table> for the
+    content of each input table as ingested."""
+    tags = {f"data.sha256.{k}": v for k, v in prints["files"].items()}
+    for name, entry in ((prints.get("ingest") or {}).get("tables") or {}).items():
+        tags[f"data.sha256.input.{name}"] = entry["content_sha256"]
+        tags[f"data.sha256.interim.{name}"] = entry["file_sha256"]
+    return tags
+
+
+def tag_process() -> None:
+    """Tag the active run with this process, so a later run can tell it was killed."""
+    mlflow.set_tags({PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
+
+
+def end_stale_runs(experiment_id: str) -> list[str]:
+    """Mark as KILLED the runs still RUNNING whose process (same host) is gone, and their nested
+    trial runs; return their ids.
+
+    SIGTERM and Ctrl-C end a run as FAILED; SIGKILL or a crash of the machine cannot, so the next
+    training run cleans up. Runs of other hosts, or without a process tag, are left alone.
+    """
+    client = mlflow.MlflowClient()
+    running = client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+    )
+    host = socket.gethostname()
+    stale = {
+        r.info.run_id
+        for r in running
+        if r.data.tags.get(HOST_TAG) == host and not _alive(r.data.tags.get(PID_TAG))
+    }
+    stale |= {r.info.run_id for r in running if r.data.tags.get("mlflow.parentRunId") in stale}
+    for run_id in sorted(stale):
+        client.set_tag(run_id, "loanrisk.ended_by", "a later run: its process was gone")
+        client.set_terminated(run_id, status="KILLED")
+        log.warning("run %s was left RUNNING by a killed process: marked KILLED", run_id)
+    return sorted(stale)
+
+
+def end_running_children(parent_run_id: str, status: str = "FAILED") -> list[str]:
+    """End the nested runs of `parent_run_id` still RUNNING with `status`; return their ids."""
+    client = mlflow.MlflowClient()
+    exp = client.get_run(parent_run_id).info.experiment_id
+    running = client.search_runs(
+        [exp],
+        filter_string=f"attributes.status = 'RUNNING' and tags.mlflow.parentRunId = "
+        f"'{parent_run_id}'",
+        max_results=1000,
+    )
+    for r in running:
+        client.set_terminated(r.info.run_id, status=status)
+    return [r.info.run_id for r in running]
+
+
+def _alive(pid: str | None) -> bool:
+    try:
+        os.kill(int(pid), 0)  # signal 0: existence check only
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True

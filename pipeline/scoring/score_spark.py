@@ -1,0 +1,261 @@
+"""Spark engine for `loanrisk score --engine spark`: the same model, the same output columns.
+
+PD, points and tier come from `mlflow.pyfunc.spark_udf` (result_type a struct of every output
+column: with a plain "double" the UDF silently returns only the first). Reason codes are computed
+the same way as the local engine (tree SHAP of the booster -> `pipeline.reasons.reason_codes`) in
+a `mapInPandas` step over the same rows, so both engines give the same text.
+
+Two ways to use it:
+- `run_score(..., engine="spark")` (the CLI): Spark scores into Parquet part files in a hidden
+  folder beside the target; the driver then streams those files through the local writers, so
+  the output file, early-warning list, summary and drift check are the ones of the local engine.
+- `spark-submit pipeline/score_spark.py --input s3://.../features --out s3://.../scores --model
+  URI` on a cluster: Spark reads, scores and writes a folder of Parquet part files itself
+  (`write_spark_scores`), nothing passes through the driver. No summary or early-warning list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from pipeline.config import Config
+from pipeline.core.errors import ConfigError, DataError
+from pipeline.scoring.score import (
+    DATE_COLUMN,
+    ID_COLUMN,
+    PREDICTION_COLUMNS,
+    ScoringModel,
+    _check_columns,
+    _check_types,
+    load_scoring_model,
+    output_frame,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+# Every output column of the pyfunc model (LoanRiskModel.predict_prepared), in its order.
+RESULT_TYPE = "pd double, pd_raw double, points double, tier string"
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def spark_session(master: str = "local[1]") -> Iterator[SparkSession]:
+    """The active session if there is one (spark-submit, a notebook, a test fixture; not
+    stopped here), else a new local one: `master`, UI off, 2 shuffle partitions, UTC."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise ConfigError("--engine spark needs pyspark: pip install 'loanrisk[spark]'") from None
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        yield active
+        return
+    builder = (
+        SparkSession.builder.appName("loanrisk-score")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")  # it would overwrite our own bar
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+    )
+    # Under spark-submit (which starts this driver through a gateway) the master and the
+    # workers' environment are the cluster's; only a session of our own is set up here.
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        # The workers must run this interpreter (else: the system Python, without pandas)
+        # and import this checkout's `pipeline` (the reason-code step unpickles the model).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        path = os.pathsep.join(p for p in (str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")) if p)
+        builder = (
+            builder.master(master)
+            .config("spark.executorEnv.PYTHONPATH", path)
+            .config("spark.executorEnv.OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
+        )
+    spark = builder.getOrCreate()
+    try:
+        yield spark
+    finally:
+        spark.stop()
+
+
+def score_spark_frame(
+    spark: SparkSession,
+    sdf: DataFrame,
+    model: ScoringModel,
+    top_k: int,
+    reasons_for: str = "all",
+    flagged_tiers: tuple[str, ...] = (),
+) -> DataFrame:
+    """Spark DataFrame of feature rows -> the same rows with pd, points, tier (from spark_udf)
+    and reason_1..reason_{top_k} (tree SHAP, as the local engine) appended."""
+    import mlflow
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    lr = model.model
+    udf = mlflow.pyfunc.spark_udf(spark, model.uri, result_type=RESULT_TYPE, env_manager="local")
+    # The signature takes categoricals as string and numerics as double.
+    inputs = [
+        F.col(s.name).cast("string" if s.kind == "categorical" else "double").alias(s.name)
+        for s in lr.specs
+    ]
+    pred = sdf.withColumn("_pred", udf(F.struct(*inputs)))
+    scored = pred.select(*sdf.columns, *[F.col(f"_pred.{c}").alias(c) for c in PREDICTION_COLUMNS])
+    if top_k <= 0:
+        return scored
+    names = [f"reason_{j + 1}" for j in range(top_k)]
+    schema = StructType(
+        [*scored.schema.fields, *[StructField(n, StringType(), False) for n in names]]
+    )
+
+    def add_reasons(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from pipeline.riskmath.reasons import reasons_for_scoring
+
+        for batch in batches:
+            X = lr.prepare(batch)
+            tiers = batch["tier"].to_numpy()
+            reasons = reasons_for_scoring(lr, X, tiers, top_k, reasons_for, flagged_tiers)
+            for n in names:
+                batch[n] = reasons[n].to_numpy(dtype=object)
+            yield batch
+
+    return scored.mapInPandas(add_reasons, schema)
+
+
+@contextmanager
+def spark_scored_chunks(
+    input_path: Path, out_path: Path, model: ScoringModel, as_of: dt.date | None, cfg: Config
+) -> Iterator[tuple[Iterator[tuple[pd.DataFrame, pd.DataFrame]], int]]:
+    """The spark engine behind `run_score`: ((output, prepared features) per chunk, rows)."""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with spark_session(cfg.scoring.spark_master) as spark:
+        sdf = read_features(spark, input_path, model, as_of)
+        staged = Path(
+            tempfile.mkdtemp(prefix=f".{out_path.name}.", suffix=".spark", dir=out_path.parent)
+        )
+        try:
+            scored = score_spark_frame(
+                spark,
+                sdf,
+                model,
+                cfg.scoring.reasons_top_k,
+                cfg.explain.reasons_for,
+                tuple(cfg.explain.flagged_tiers),
+            )
+            scored.write.mode("overwrite").parquet(str(staged / "scored"))
+            parts = sorted((staged / "scored").glob("part-*.parquet"))
+            n_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+            yield _chunks(parts, model, cfg.scoring.chunk_rows), n_rows
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+
+
+def read_features(
+    spark: SparkSession, path: Path | str, model: ScoringModel, as_of: dt.date | None
+) -> DataFrame:
+    """The Parquet feature matrix (file or folder) as Spark reads it: loan_id, snapshot_date
+    (when present, or `as_of`), the model's features; other columns dropped."""
+    from pyspark.sql import functions as F
+
+    path = Path(path) if "://" not in str(path) else path
+    if isinstance(path, Path):
+        if not path.exists():
+            raise DataError(f"scoring input {path} does not exist")
+        if path.is_file() and path.suffix.lower() != ".parquet":
+            raise DataError(f"scoring input {path}: --engine spark reads Parquet only")
+        if path.is_file():
+            _check_types(pq.read_schema(path), model.model, path)
+        elif any(path.glob("loans.*")) or any(path.glob("customers.*")):
+            raise ConfigError(
+                f"scoring input {path} holds raw tables: --engine spark scores a feature matrix "
+                "(build one with `loanrisk features`, or use --engine local)"
+            )
+    sdf = spark.read.parquet(str(path))
+    _check_columns(sdf.columns, model.model, Path(str(path)))
+    if as_of is not None:
+        if DATE_COLUMN in sdf.columns:
+            sdf = sdf.filter(F.to_date(F.col(DATE_COLUMN)) == F.lit(as_of))
+        else:
+            sdf = sdf.withColumn(DATE_COLUMN, F.lit(pd.Timestamp(as_of).to_pydatetime()))
+    keep = [c for c in (ID_COLUMN, DATE_COLUMN, *model.model.feature_names) if c in sdf.columns]
+    return sdf.select(*keep)
+
+
+def write_spark_scores(
+    spark: SparkSession,
+    input_path: str,
+    out_path: str,
+    model_uri: str,
+    as_of: dt.date | None = None,
+    top_k: int = 3,
+) -> None:
+    """Cluster path: read, score and write a folder of Parquet part files, all in Spark. The
+    columns are the local output's (model_name, model_version as literals)."""
+    from pyspark.sql import functions as F
+
+    model = load_scoring_model(model_uri)
+    sdf = read_features(spark, input_path, model, as_of)
+    scored = score_spark_frame(spark, sdf, model, top_k)
+    date = (
+        F.col(DATE_COLUMN).cast("timestamp_ntz")
+        if DATE_COLUMN in scored.columns
+        else F.lit(None).cast("timestamp_ntz")
+    )
+    reasons = [c for c in scored.columns if c.startswith("reason_")]
+    scored.select(
+        ID_COLUMN,
+        date.alias("as_of_date"),
+        *PREDICTION_COLUMNS,
+        *reasons,
+        F.lit(model.name).alias("model_name"),
+        F.lit(model.version).alias("model_version"),
+    ).write.mode("overwrite").parquet(out_path)
+
+
+def _chunks(
+    parts: list[Path], model: ScoringModel, size: int
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    reasons_cols = None
+    for part in parts:
+        for batch in pq.ParquetFile(part, pre_buffer=False).iter_batches(batch_size=size):
+            df = batch.to_pandas()
+            if reasons_cols is None:
+                reasons_cols = [c for c in df.columns if c.startswith("reason_")]
+            X = model.model.prepare(df)
+            reasons = df[reasons_cols] if reasons_cols else None
+            yield output_frame(model, df, df[list(PREDICTION_COLUMNS)], reasons), X
+
+
+def main(argv: list[str] | None = None) -> None:
+    """spark-submit entry point (see the module docstring)."""
+    import mlflow
+
+    p = argparse.ArgumentParser(description="Score a Parquet feature matrix with Spark.")
+    p.add_argument("--input", required=True, help="Parquet file or folder (any Spark path).")
+    p.add_argument("--out", required=True, help="Output folder of Parquet part files.")
+    p.add_argument("--model", default="models:/loanrisk@champion", help="MLflow model URI.")
+    p.add_argument("--as-of", default=None, help="Keep this snapshot date (YYYY-MM-DD).")
+    p.add_argument("--top-k", type=int, default=3, help="Reason codes per loan (0: none).")
+    p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI.")
+    args = p.parse_args(argv)
+    if args.tracking_uri:
+        mlflow.set_tracking_uri(args.tracking_uri)
+    as_of = pd.Timestamp(args.as_of).date() if args.as_of else None
+    with spark_session() as spark:
+        write_spark_scores(spark, args.input, args.out, args.model, as_of, args.top_k)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

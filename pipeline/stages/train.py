@@ -1,0 +1,225 @@
+"""Train: tune LightGBM on the out-of-time split, calibrate, log and register the model in MLflow.
+
+Writes `reports/<run_id>/predictions.parquet` (ids, split, label, raw and calibrated PD) and
+`reports/latest_run.json`, which the evaluate and explain stages read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from pipeline.config import Config
+from pipeline.core import privacy
+from pipeline.core.io import write_json, write_parquet
+from pipeline.core.metadata import LABEL_COLUMN
+from pipeline.core.secrets import mask_secrets, mask_value
+from pipeline.modelling import dataset, tune
+from pipeline.modelling.calibration import fit_calibrator
+from pipeline.modelling.model import log_model
+from pipeline.modelling.registry import register_and_promote
+from pipeline.riskmath.metrics import reference_bins
+from pipeline.riskmath.scaling import points
+from pipeline.runs import tracking
+
+log = logging.getLogger(__name__)
+LATEST = "latest_run.json"
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    model_uri: str
+    model_version: str | None
+    promoted: bool
+    valid_auc: float
+    test_auc: float
+    test_auc_unconstrained: float | None
+    calibration: str
+    seconds: float
+    run_dir: str
+
+    def __str__(self) -> str:
+        gate = "promoted to champion" if self.promoted else "NOT promoted (champion kept)"
+        return (
+            f"run {self.run_id}: OOT test AUC {self.test_auc:.4f} (valid {self.valid_auc:.4f}), "
+            f"model version {self.model_version} {gate}; calibration {self.calibration}; "
+            f"{self.seconds:.0f} s"
+        )
+
+
+def run(cfg: Config, show_progress: bool = True) -> TrainResult:
+    start = time.perf_counter()
+    privacy.id_key(cfg.privacy)  # a missing key fails now, not after tuning
+    data = dataset.load(cfg)
+    parts = data.parts()
+    specs = data.specs
+    monotone = [s.monotone for s in specs] if cfg.train.monotone_constraints else None
+    experiment_id = tracking.setup(cfg.mlflow)
+    tracking.end_stale_runs(experiment_id)
+    with mlflow.start_run(run_name=f"train-{time.strftime('%Y%m%d-%H%M%S')}") as active:
+        run_id = active.info.run_id
+        tracking.tag_process()
+        _log_context(cfg, data)
+        try:
+            best = tune.tune(
+                parts["train"], parts["valid"], cfg.train, cfg.seed, monotone, show_progress
+            )
+        except BaseException:
+            # A signal can land between a trial run's creation and its `with` block, which
+            # then never ends it: end every trial still open with the parent.
+            tracking.end_running_children(run_id, status="FAILED")
+            raise
+        booster = tune.fit(best.params, parts["train"], best.best_iteration)
+        p_raw = {k: booster.predict(X) for k, (X, _) in parts.items()}
+        y = {k: yy for k, (_, yy) in parts.items()}
+        calibrator, briers = fit_calibrator(y["valid"], p_raw["valid"], cfg.train.calibration)
+        p_cal = {k: calibrator.apply(v) for k, v in p_raw.items()}
+        test_auc = float(roc_auc_score(y["test"], p_cal["test"]))
+        unconstrained = None
+        if monotone and any(monotone):
+            free = {k: v for k, v in best.params.items() if not k.startswith("monotone")}
+            b_free = tune.fit(free, parts["train"], best.best_iteration)
+            unconstrained = float(roc_auc_score(y["test"], b_free.predict(parts["test"][0])))
+        mlflow.log_params(
+            {f"best_{k}": v for k, v in best.params.items() if k not in ("monotone_constraints",)}
+        )
+        mlflow.log_metrics(
+            {
+                "best_valid_auc": best.valid_auc,
+                "best_iteration": best.best_iteration,
+                "tuning_seconds": best.seconds,
+                "n_trials": len(best.study.trials),
+                "test_auc": test_auc,
+                **({"test_auc_unconstrained": unconstrained} if unconstrained else {}),
+                **{f"calibration_brier_{k}": v for k, v in briers.items()},
+            }
+        )
+        for name, fig in tune.study_figures(best.study).items():
+            mlflow.log_figure(fig, f"tuning/{name}")
+        X_train = parts["train"][0]
+        reference = {s.name: reference_bins(X_train[s.name]) for s in specs}
+        reference["__score__"] = reference_bins(points(p_cal["train"], cfg.scoring))
+        reference["__pd__"] = reference_bins(p_cal["train"])
+        example = _input_example(data.frame.iloc[data.split.index["train"]], specs)
+        info = log_model(
+            booster, calibrator, specs, data.categories, cfg.scoring, reference, example
+        )
+        decision = register_and_promote(run_id, info.model_uri, test_auc, cfg.mlflow)
+        mlflow.log_dict(asdict(decision), "promotion_decision.json")
+        mlflow.log_metrics({"promoted": float(decision.promoted)})
+        run_dir = cfg.output.reports_dir / run_id
+        _write_predictions(data, p_raw, p_cal, run_dir, cfg)
+        result = TrainResult(
+            run_id=run_id,
+            model_uri=info.model_uri,
+            model_version=str(decision.version) if decision.version is not None else None,
+            promoted=decision.promoted,
+            valid_auc=best.valid_auc,
+            test_auc=test_auc,
+            test_auc_unconstrained=unconstrained,
+            calibration=calibrator.method,
+            seconds=time.perf_counter() - start,
+            run_dir=str(run_dir),
+        )
+        write_json(
+            {**asdict(result), "decision": asdict(decision)}, cfg.output.reports_dir / LATEST
+        )
+    log.info("%s", result)
+    return result
+
+
+def latest(cfg: Config) -> dict[str, Any]:
+    """The last training run's pointers (run id, model URI, report folder)."""
+    from pipeline.core.errors import DataError
+
+    path = cfg.output.reports_dir / LATEST
+    if not path.exists():
+        raise DataError(f"no training run recorded at {path}: run `loanrisk train` first")
+    return json.loads(path.read_text())
+
+
+def _log_context(cfg: Config, data: dataset.Dataset) -> None:
+    """Config, data summary and provenance: enough to reproduce the run."""
+    config = mask_value(json.loads(cfg.model_dump_json()))
+    flat = pd.json_normalize(config, sep=".").iloc[0].to_dict()
+    mlflow.log_params({k: mask_secrets(str(v))[:500] for k, v in flat.items()})
+    mlflow.log_dict(config, "config.json")
+    mlflow.log_dict([asdict(s) for s in data.specs], "feature_metadata.json")
+    y = data.y
+    summary = {}
+    for k, idx in data.split.index.items():
+        summary[f"{k}_rows"] = len(idx)
+        summary[f"{k}_default_rate"] = float(y[idx].mean())
+    mlflow.log_metrics(summary)
+    tags = {"split_kind": data.split.kind, "n_features": str(len(data.specs))}
+    for k, v in data.split.dates.items():
+        if v:
+            tags[f"split_{k}_dates"] = f"{v[0]}..{v[-1]}"
+    commit = tracking.git_commit()
+    if commit:
+        tags["git_commit"] = commit
+    dirty = tracking.git_dirty()
+    if dirty is not None:
+        tags["git_dirty"] = str(dirty).lower()
+    versions = tracking.package_versions()
+    tags.update({f"version.{k}": v for k, v in versions.items()})
+    prints = tracking.data_fingerprints(cfg)
+    for why in prints["stale"]:
+        log.warning("data fingerprint: %s; re-run the earlier stages", why)
+    tags.update(tracking.fingerprint_tags(prints))
+    tags["data_fingerprint"] = prints["files"]["features" if cfg.data.kind == "tables" else "table"]
+    mlflow.set_tags(tags)
+    mlflow.log_dict(
+        {"git_commit": commit, "git_dirty": dirty, "packages": versions, "data": prints},
+        "provenance.json",
+    )
+
+
+EXAMPLE_QUANTILES = (0.25, 0.5, 0.75)
+
+
+def _input_example(rows: pd.DataFrame, specs) -> pd.DataFrame:
+    """Synthetic model input, one row per quantile in EXAMPLE_QUANTILES: numeric features at
+    that quantile of `rows` rounded to 3 significant digits, categoricals at their most frequent
+    value. Aggregates only: the artefact shows no real loan's (or person's) values.
+    """
+    ex = {}
+    for s in specs:
+        col = rows[s.name]
+        if s.kind == "categorical":
+            top = col.astype("string").mode(dropna=True)
+            ex[s.name] = [top.iloc[0] if len(top) else None] * len(EXAMPLE_QUANTILES)
+        else:
+            q = pd.to_numeric(col, errors="coerce").astype(float).quantile(list(EXAMPLE_QUANTILES))
+            ex[s.name] = [_round_sig(float(v)) for v in q]
+    return pd.DataFrame(ex)
+
+
+def _round_sig(x: float, digits: int = 3) -> float:
+    if not np.isfinite(x) or x == 0:
+        return x
+    return float(round(x, digits - 1 - int(np.floor(np.log10(abs(x))))))
+
+
+def _write_predictions(data, p_raw, p_cal, run_dir: Path, cfg: Config) -> None:
+    frames = []
+    keys = [c for c in (data.id_col, data.time_col) if c]
+    for k, idx in data.split.index.items():
+        f = data.frame.iloc[idx][keys + [LABEL_COLUMN]].copy()
+        f["split"] = k
+        f["pd_raw"] = p_raw[k]
+        f["pd"] = p_cal[k]
+        frames.append(f)
+    preds = pd.concat(frames, ignore_index=True)
+    preds["split"] = preds["split"].astype("category")
+    write_parquet(privacy.pseudonymise_ids(preds, cfg.privacy), run_dir / "predictions.parquet")
