@@ -41,7 +41,7 @@ import pandas as pd
 from IPython.display import Image, display
 from mlflow import MlflowClient
 
-from pipeline import features
+from pipeline.core import catalogue
 from pipeline.scoring import score
 from pipeline.config import load_config
 
@@ -108,7 +108,7 @@ for table_name, table in shap_tables.items():
 
 # %%
 model = score.load_scoring_model(f"models:/{name}@{alias}")
-matrix = pd.read_parquet(Path(cfg.data.features_dir) / features.FEATURES_FILE)
+matrix = pd.read_parquet(Path(cfg.data.features_dir) / catalogue.FEATURES)
 latest = matrix[matrix["snapshot_date"] == matrix["snapshot_date"].max()]
 sample = latest.sort_values("loan_id").head(N_LOANS)
 scored = score.score_frame(model, sample, top_k=cfg.scoring.reasons_top_k)

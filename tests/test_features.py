@@ -16,12 +16,11 @@ from minibook import BookBuilder, random_book, write_book
 from reference_features import reference_features
 
 from pipeline.config import Config, DataConfig, FeaturesConfig
+from pipeline.core import catalogue
 from pipeline.core.contract import SENSITIVE
 from pipeline.core.errors import DataError
 from pipeline.core.metadata import load_metadata
 from pipeline.features import (
-    FEATURES_FILE,
-    METADATA_FILE,
     build_features,
     build_features_from_frames,
     data_end_date,
@@ -511,14 +510,15 @@ def test_run_writes_matrix_and_metadata(book, tmp_path):
         features=FeaturesConfig(duckdb_memory_limit="1GB", duckdb_threads=1),
     )
     path = run(cfg)
-    assert path == tmp_path / "features" / FEATURES_FILE
+    assert path == tmp_path / "features" / catalogue.FEATURES
     frame = pd.read_parquet(path)
     expected, _ = build_features(interim, cfg)
     pd.testing.assert_frame_equal(frame, expected, check_exact=True)
     assert frame["snapshot_date"].dt.month.isin([1, 4, 7, 10]).all()
-    specs = load_metadata(tmp_path / "features" / METADATA_FILE)
+    specs = load_metadata(tmp_path / "features" / catalogue.FEATURE_METADATA)
     assert specs == feature_specs()
-    assert len(json.loads((tmp_path / "features" / METADATA_FILE).read_text())) == len(specs)
+    meta = tmp_path / "features" / catalogue.FEATURE_METADATA
+    assert len(json.loads(meta.read_text())) == len(specs)
     assert not list((tmp_path / "features").glob("*.tmp"))
 
 

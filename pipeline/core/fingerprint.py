@@ -16,9 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.core import catalogue
 from pipeline.core.io import write_json
-
-MANIFEST = "manifest.json"
 
 
 def file_sha256(path: Path | str) -> str:
@@ -45,11 +44,11 @@ def frame_sha256(frame: pd.DataFrame) -> str:
 
 def write_manifest(folder: Path | str, entries: dict[str, Any]) -> Path:
     """Write `folder/manifest.json` (atomically); no timestamps, so a re-run is byte-identical."""
-    return write_json(entries, Path(folder) / MANIFEST)
+    return write_json(entries, Path(folder) / catalogue.MANIFEST)
 
 
 def read_manifest(folder: Path | str) -> dict[str, Any] | None:
-    path = Path(folder) / MANIFEST
+    path = Path(folder) / catalogue.MANIFEST
     return json.loads(path.read_text()) if path.exists() else None
 
 

@@ -110,8 +110,6 @@ from pipeline.features.snapshots import data_end_date, default_snapshots, snapsh
 from pipeline.features.specs import feature_names, feature_specs
 
 __all__ = [
-    "FEATURES_FILE",
-    "METADATA_FILE",
     "build_features",
     "build_features_from_frames",
     "data_end_date",
@@ -120,7 +118,3 @@ __all__ = [
     "feature_specs",
     "snapshot_dates",
 ]
-
-
-FEATURES_FILE = "features.parquet"
-METADATA_FILE = "feature_metadata.json"

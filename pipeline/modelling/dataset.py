@@ -9,15 +9,13 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Config
+from pipeline.core import catalogue
 from pipeline.core.contract import SENSITIVE
 from pipeline.core.errors import DataError
 from pipeline.core.metadata import LABEL_COLUMN, FeatureSpec, load_metadata
 from pipeline.modelling.matrix import categories_of, to_model_frame
 from pipeline.modelling.split import Split, out_of_time, stratified_random
 from pipeline.stages.ingest import format_cell
-
-FEATURES_FILE = "features.parquet"
-METADATA_FILE = "feature_metadata.json"
 
 
 @dataclass
@@ -48,8 +46,8 @@ def load(cfg: Config) -> Dataset:
 
 
 def _load_features(cfg: Config) -> Dataset:
-    path = cfg.data.features_dir / FEATURES_FILE
-    meta = cfg.data.features_dir / METADATA_FILE
+    path = cfg.data.features_dir / catalogue.FEATURES
+    meta = cfg.data.features_dir / catalogue.FEATURE_METADATA
     if not path.exists() or not meta.exists():
         raise DataError(f"no feature matrix at {path}: run `loanrisk features` first")
     df = pd.read_parquet(path)

@@ -35,6 +35,7 @@ from mlflow.types import ColSpec, Schema
 from pandas.api.types import is_numeric_dtype
 
 from pipeline.config import ScoringConfig
+from pipeline.core import catalogue
 from pipeline.core.errors import ModelError
 from pipeline.core.metadata import FeatureSpec
 from pipeline.modelling.calibration import Calibrator
@@ -44,14 +45,7 @@ from pipeline.riskmath import scaling
 if TYPE_CHECKING:
     from mlflow.models.model import ModelInfo
 
-ARTEFACTS = {
-    "booster": "model.txt",
-    "calibrator": "calibrator.json",
-    "features": "features.json",
-    "categories": "categories.json",
-    "scoring": "scoring.json",
-    "reference": "reference.json",
-}
+ARTEFACTS = catalogue.MODEL_ARTEFACTS
 # Keys of the reference dict beside the feature names (the layout train.py writes).
 SCORE_KEY, PD_KEY = "__score__", "__pd__"
 MODEL_CODE = Path(__file__).with_name("model_code.py")

@@ -14,6 +14,7 @@ from typing import Any
 import mlflow
 
 from pipeline.config import Config, MlflowConfig
+from pipeline.core import catalogue
 from pipeline.core.fingerprint import file_sha256, read_manifest
 
 # Everything that can change a number in a run: model, data handling, tuning, explanation.
@@ -103,18 +104,16 @@ def data_fingerprints(cfg: Config) -> dict[str, Any]:
     Returns {"files": {role: sha256}, "ingest": manifest or None, "features": manifest or None,
     "stale": [why the feature matrix may not come from the current interim tables]}.
     """
-    from pipeline.modelling.dataset import FEATURES_FILE
-
     out: dict[str, Any] = {"files": {}, "ingest": None, "features": None, "stale": []}
     if cfg.data.kind == "table":
         out["files"]["table"] = file_sha256(cfg.data.path)
         return out
-    features = Path(cfg.data.features_dir) / FEATURES_FILE
+    features = Path(cfg.data.features_dir) / catalogue.FEATURES
     out["files"]["features"] = file_sha256(features)
     out["ingest"] = read_manifest(cfg.data.interim_dir)
     out["features"] = read_manifest(cfg.data.features_dir)
     if out["features"] is not None:
-        if out["features"]["outputs_sha256"].get(FEATURES_FILE) != out["files"]["features"]:
+        if out["features"]["outputs_sha256"].get(catalogue.FEATURES) != out["files"]["features"]:
             out["stale"].append(f"{features} changed after the features stage wrote it")
         for name, sha in out["features"]["inputs_sha256"].items():
             path = Path(cfg.data.interim_dir) / name

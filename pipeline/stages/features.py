@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 
 from pipeline.config import Config
+from pipeline.core import catalogue
 from pipeline.core.contract import TABLES
 from pipeline.core.errors import DataError
 from pipeline.core.fingerprint import files_sha256, write_manifest
 from pipeline.core.io import write_parquet
 from pipeline.core.metadata import save_metadata
-from pipeline.features import FEATURES_FILE, METADATA_FILE, build_features
+from pipeline.features import build_features
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +31,15 @@ def run(cfg: Config) -> Path:
             "(features.first_snapshot / last_snapshot / min_history_months) against the data"
         )
     out_dir = Path(cfg.data.features_dir)
-    path = write_parquet(frame, out_dir / FEATURES_FILE)
-    save_metadata(specs, out_dir / METADATA_FILE)
+    path = write_parquet(frame, out_dir / catalogue.FEATURES)
+    save_metadata(specs, out_dir / catalogue.FEATURE_METADATA)
+    outputs = [catalogue.FEATURES, catalogue.FEATURE_METADATA]
     write_manifest(
         out_dir,
         {
             "stage": "features",
-            "inputs_sha256": files_sha256(cfg.data.interim_dir, [f"{t}.parquet" for t in TABLES]),
-            "outputs_sha256": files_sha256(out_dir, [FEATURES_FILE, METADATA_FILE]),
+            "inputs_sha256": files_sha256(cfg.data.interim_dir, catalogue.interim_names(TABLES)),
+            "outputs_sha256": files_sha256(out_dir, outputs),
         },
     )
     labelled = frame["label"].dropna()

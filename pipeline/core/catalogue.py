@@ -1,0 +1,170 @@
+"""The catalogue: every file and folder one stage writes and another reads, named once.
+
+Like Kedro's data catalogue, but only names: a renamed file changes here and nowhere else, so a
+writer and its reader cannot drift apart (a report section silently lost because a plot was
+renamed). No other module spells an artefact's file name; `tests/core/test_catalogue.py` checks.
+
+    data.raw_dir/       customers|loans|repayments|crm_interactions .parquet|.csv
+      truth/            truth.json, true_pd.parquet (the simulated book only)
+    data.interim_dir/   <table>.parquet, manifest.json
+    data.features_dir/  features.parquet, feature_metadata.json, manifest.json
+    reports/<run_id>/   one training run: RunFiles (predictions, metrics, tables, plots, report)
+    reports/effects/    the effect study
+    MLflow run          ARTEFACT_* folders, CONFIG_JSON, PROVENANCE_JSON, PROMOTION_JSON
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+# -- data folders ---------------------------------------------------------------------------------
+TABLE_SUFFIXES = (".parquet", ".csv")
+MANIFEST = "manifest.json"
+FEATURES = "features.parquet"
+FEATURE_METADATA = "feature_metadata.json"
+TRUTH_DIR = "truth"
+TRUTH_JSON = "truth.json"
+TRUE_PD = "true_pd.parquet"
+
+
+def table_file(folder: Path | str, table: str, suffix: str = ".parquet") -> Path:
+    """A contract table's file in a data folder (raw: .parquet or .csv; interim: .parquet)."""
+    return Path(folder) / f"{table}{suffix}"
+
+
+def interim_names(tables: tuple[str, ...]) -> list[str]:
+    """File names of the validated tables in data.interim_dir."""
+    return [f"{t}.parquet" for t in tables]
+
+
+def truth_dir(raw_dir: Path | str) -> Path:
+    """The simulated book's truth, beside its tables."""
+    return Path(raw_dir) / TRUTH_DIR
+
+
+# -- one training run: reports/<run_id>/ ----------------------------------------------------------
+# Plots (file names in the run folder, and the names of their MLflow artefacts).
+ROC_PNG = "roc.png"
+KS_PNG = "ks.png"
+GAINS_PNG = "gains.png"
+CALIBRATION_PNG = "calibration.png"
+SCORE_DISTRIBUTION_PNG = "score_distribution.png"
+PSI_PNG = "psi.png"
+SHAP_FAMILY_PNG = "shap_by_family.png"
+SHAP_TOP_PNG = "shap_top_features.png"
+SHAP_BEESWARM_PNG = "shap_beeswarm.png"
+SHAP_DEPENDENCE_PREFIX = "shap_dependence_"
+SHAP_WATERFALL_PREFIX = "shap_waterfall_"
+TUNING_HISTORY_PNG = "tuning_history.png"
+TUNING_IMPORTANCES_PNG = "tuning_param_importances.png"
+# Tables (CSV in the run folder, stem names).
+GAINS_TEST = "gains_test"
+CALIBRATION_TEST = "calibration_test"
+PSI_TRAIN_TEST = "psi_train_test"
+SEGMENTS_TEST = "segments_test"
+FAIRNESS = "fairness"
+SHAP_IMPORTANCE = "shap_importance"
+SHAP_BY_FAMILY = "shap_by_family"
+RELATIONSHIP_FACTORS = "relationship_factors"
+TRUTH_RECOVERY = "truth_recovery"
+# The metrics of the latest `evaluate`, copied to the reports folder for scripts (see README).
+METRICS_JSON = "metrics.json"
+
+
+def shap_dependence_png(feature: str) -> str:
+    return f"{SHAP_DEPENDENCE_PREFIX}{feature}.png"
+
+
+def shap_waterfall_png(label: str) -> str:
+    return f"{SHAP_WATERFALL_PREFIX}{label}.png"
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The files of one training run, in `reports_dir/<run_id>/`."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, reports_dir: Path | str, run_id: str) -> RunFiles:
+        return cls(Path(reports_dir) / run_id)
+
+    @property
+    def train_result(self) -> Path:
+        """What train decided (metrics, model URI and version, the promotion decision)."""
+        return self.root / "train_result.json"
+
+    @property
+    def predictions(self) -> Path:
+        return self.root / "predictions.parquet"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / METRICS_JSON
+
+    @property
+    def explain_summary(self) -> Path:
+        return self.root / "explain_summary.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.html"
+
+    def csv(self, table: str) -> Path:
+        return self.root / f"{table}.csv"
+
+    def png(self, name: str) -> Path:
+        """A plot of the run: `name` is one of the *_PNG names above."""
+        return self.root / name
+
+    def pngs(self) -> list[Path]:
+        return sorted(self.root.glob("*.png"))
+
+
+# -- a run's MLflow artefacts ---------------------------------------------------------------------
+ARTEFACT_EVALUATION = "evaluation"
+ARTEFACT_EXPLAIN = "explain"
+ARTEFACT_REPORT = "report"
+ARTEFACT_TUNING = "tuning"
+ARTEFACT_EFFECTS = "effects"
+CONFIG_JSON = "config.json"
+PROVENANCE_JSON = "provenance.json"
+PROMOTION_JSON = "promotion_decision.json"
+# Files inside the logged model (its `artifacts`), read back by the pyfunc wrapper.
+MODEL_ARTEFACTS = {
+    "booster": "model.txt",
+    "calibrator": "calibrator.json",
+    "features": "features.json",
+    "categories": "categories.json",
+    "scoring": "scoring.json",
+    "reference": "reference.json",
+}
+
+# -- the effect study: reports/effects/ -----------------------------------------------------------
+EFFECTS_DIR = "effects"
+EFFECTS_CSV = "effects.csv"
+EFFECTS_TIERS_CSV = "tiers.csv"
+EFFECTS_OVERLAP_CSV = "overlap.csv"
+EFFECTS_JSON = "effects.json"
+EFFECTS_HTML = "effects.html"
+EFFECTS_SUMMARY_TXT = "summary.txt"
+FOREST_PNG = "forest.png"
+OVERLAP_PNG = "overlap.png"
+
+
+def effects_dir(reports_dir: Path | str) -> Path:
+    return Path(reports_dir) / EFFECTS_DIR
+
+
+# -- scored portfolios: beside the output file ----------------------------------------------------
+def score_summary(out_path: Path | str) -> Path:
+    """The JSON summary beside a scored file: scores.parquet -> scores.parquet.summary.json."""
+    out = Path(out_path)
+    return out.with_name(out.name + ".summary.json")
+
+
+def early_warning(out_path: Path | str, suffix: str) -> Path:
+    """The early-warning list beside a scored file: s.parquet -> s.early_warning.parquet."""
+    out = Path(out_path)
+    return out.with_name(f"{out.stem}.early_warning{suffix}")
