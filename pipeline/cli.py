@@ -227,12 +227,43 @@ def train(config: ConfigOpt = DEFAULT_CONFIG, override: OverrideOpt = None) -> N
     _guarded(go)
 
 
-_stage("evaluate", "Credit-risk metrics and plots of the latest training run.")
-_stage("explain", "SHAP report: which relationship factors lower default, and reason codes.")
-_stage(
+RunIdOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--run-id",
+        help="MLflow run id of a training run (default: the latest finished training run of "
+        "the configured experiment).",
+    ),
+]
+
+
+def _run_stage(name: str, doc: str) -> None:
+    """A stage that works on one training run: `--run-id`, or the latest finished one."""
+
+    def command(
+        config: ConfigOpt = DEFAULT_CONFIG, override: OverrideOpt = None, run_id: RunIdOpt = None
+    ) -> None:
+        def go() -> None:
+            import importlib
+
+            from pipeline.runs.context import resolve
+
+            cfg = _config(config, override)
+            stage = importlib.import_module(f"pipeline.stages.{name}")
+            typer.echo(str(stage.run(cfg, resolve(cfg, run_id))))
+
+        _guarded(go)
+
+    command.__doc__ = doc
+    app.command(name=name)(command)
+
+
+_run_stage("evaluate", "Credit-risk metrics and plots of a training run.")
+_run_stage("explain", "SHAP report of a training run: which relationship factors lower default.")
+_run_stage(
     "report",
-    "Self-contained HTML report of the latest training run (reports/<run_id>/report.html), "
-    "also logged to its MLflow run.",
+    "Self-contained HTML report of a training run (reports/<run_id>/report.html), also logged "
+    "to its MLflow run.",
 )
 _stage(
     "effects",

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 from pipeline.config import Config
+from pipeline.core import catalogue
 from pipeline.core.contract import TABLES
+from pipeline.runs.context import open_run
 from pipeline.simulator import simulate
 from pipeline.stages import evaluate, explain, features, ingest, report, train
 
@@ -34,14 +35,18 @@ def run(cfg: Config) -> str:
         features.run(cfg)
     result = train.run(cfg)
     lines.append(str(result))
-    lines.append(evaluate.run(cfg))
-    lines.append(explain.run(cfg))
-    lines.append(report.run(cfg))
-    html = Path(result.run_dir) / report.REPORT_FILE
-    lines.append(f"total {time.perf_counter() - start:.0f} s; report {html}")
+    # This run's own context, not "the latest run": a train started meanwhile cannot take over.
+    run = open_run(cfg, result.run_id)
+    lines.append(evaluate.run(cfg, run))
+    lines.append(explain.run(cfg, run))
+    lines.append(report.run(cfg, run))
+    lines.append(f"total {time.perf_counter() - start:.0f} s; report {run.files.report}")
     return "\n".join(lines)
 
 
 def has_tables(cfg: Config) -> bool:
     raw = cfg.data.raw_dir
-    return all((raw / f"{t}.parquet").exists() or (raw / f"{t}.csv").exists() for t in TABLES)
+    return all(
+        any(catalogue.table_file(raw, t, suffix).exists() for suffix in catalogue.TABLE_SUFFIXES)
+        for t in TABLES
+    )

@@ -26,6 +26,15 @@ def tiny_overrides(root: Path, trials: int = 3) -> list[str]:
     ]
 
 
+def latest_train_result(root: Path) -> dict:
+    """train_result.json of the latest finished training run of a store set up by
+    `tiny_overrides(root)`, found through MLflow as `loanrisk evaluate` finds it."""
+    from pipeline.config import load_config
+    from pipeline.runs.context import latest_run
+
+    return latest_run(load_config(None, tiny_overrides(root))).train_result()
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 now (the OS picks it; a race with another process is
     possible but unlikely)."""

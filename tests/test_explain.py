@@ -14,16 +14,16 @@ import shap
 from scipy.special import expit
 
 from pipeline.config import Config
+from pipeline.core.catalogue import RunFiles
 from pipeline.core.errors import ConfigError
 from pipeline.core.metadata import FeatureSpec
+from pipeline.riskmath.attribution import explain
+from pipeline.riskmath.dependence import dependence, pd_points
+from pipeline.simulator.known_truth import with_truth
 from pipeline.stages.explain import (
     CAUSAL_CAVEAT,
-    SUMMARY_FILE,
     caveats,
-    dependence,
-    explain,
     headline,
-    pd_points,
     relationship_answer,
     write_outputs,
 )
@@ -239,7 +239,7 @@ def test_truth_table_from_a_synthetic_truth_dict():
                               "feature_direction": "raises"},
         }
     }  # fmt: skip
-    ex = explain(_synthetic_contribs(X), X, SPECS, truth)
+    ex = with_truth(explain(_synthetic_contribs(X), X, SPECS), truth)
     t = ex.truth.set_index("effect")
     assert set(t.index) == {"tenure", "payment_reminder", "contact_fatigue", "late"}
     assert t.at["tenure", "matches"] and t.at["tenure", "found_direction"] == "lowers"
@@ -264,7 +264,7 @@ def test_truth_table_skips_what_shap_cannot_show():
             "tiny": {**eff, "attribution": 0.001, "confounding": "none"},
         }
     }  # fmt: skip
-    t = explain(_synthetic_contribs(X), X, SPECS, truth, truth_min_attribution=0.02).truth
+    t = with_truth(explain(_synthetic_contribs(X), X, SPECS), truth, 0.02).truth
     t = t.set_index("effect")
     # Both went the wrong way ("raises"), but neither counts: one is confounded against its
     # effect by who gets it, the other too small for any model.
@@ -272,7 +272,7 @@ def test_truth_table_skips_what_shap_cannot_show():
     assert "the lender calls risky customers" in t.at["targeted", "verdict"]
     assert "too small" in t.at["tiny", "verdict"]
     # A lower minimum size checks the small one, and it fails.
-    t2 = explain(_synthetic_contribs(X), X, SPECS, truth, truth_min_attribution=0.0001).truth
+    t2 = with_truth(explain(_synthetic_contribs(X), X, SPECS), truth, 0.0001).truth
     assert t2.set_index("effect").at["tiny", "matches"] == False  # noqa: E712 (a pandas NA-able bool)
 
 
@@ -280,7 +280,9 @@ def test_truth_table_marks_directions_imposed_by_constraints():
     X = _frame(4000, seed=6)
     tenure = {"features": ["tenure_months"], "feature_direction": "lowers", "attribution": 0.1}
     truth = {"effects": {"tenure": tenure}}
-    ex = explain(_synthetic_contribs(X), X, SPECS, truth, constrained=frozenset({"tenure_months"}))
+    ex = with_truth(
+        explain(_synthetic_contribs(X), X, SPECS, constrained=frozenset({"tenure_months"})), truth
+    )
     assert "imposed by a monotone constraint" in ex.truth["verdict"].iloc[0]
     assert ex.importance.set_index("feature").at["tenure_months", "constrained"]
 
@@ -292,14 +294,14 @@ def test_truth_table_null_must_rank_below_every_checked_effect():
     tenure = {"features": ["tenure_months"], "feature_direction": "lowers", "attribution": 0.1}
     truth = {"effects": {"null": {"features": ["reminders_3m"], "feature_direction": "none"},
                          "tenure": tenure}}  # fmt: skip
-    t = explain(contribs, X, SPECS, truth).truth.set_index("effect")
+    t = with_truth(explain(contribs, X, SPECS), truth).truth.set_index("effect")
     assert t.at["null", "matches"] and "ranks below" in t.at["null", "verdict"]
     # A null the model leans on (tenure carries a real signal here) ranks above the effect.
     truth2 = {"effects": {"null": {"features": ["tenure_months"], "feature_direction": "none"},
                           "reminder": {"features": ["reminders_3m"], "feature_direction": "raises",
                                        "attribution": 0.1}}}  # fmt: skip
     contribs2 = _synthetic_contribs(X)
-    t2 = explain(contribs2, X, SPECS, truth2).truth.set_index("effect")
+    t2 = with_truth(explain(contribs2, X, SPECS), truth2).truth.set_index("effect")
     assert not t2.at["null", "matches"] and "ranks above" in t2.at["null", "verdict"]
 
 
@@ -320,7 +322,7 @@ def test_write_outputs_files_for_the_report(fitted, tmp_path):
     paths = write_outputs(ex, tmp_path, cfg, ids=ids)
     assert plt.get_fignums() == []  # every figure closed
     assert all(p.exists() and p.stat().st_size > 0 for p in paths)
-    summary = json.loads((tmp_path / SUMMARY_FILE).read_text())
+    summary = json.loads(RunFiles(tmp_path).explain_summary.read_text())
     for name in ("shap_importance", "shap_by_family", "relationship_factors"):
         assert summary["files"]["tables"][name] == f"{name}.csv"
         assert (tmp_path / f"{name}.csv").exists()
@@ -364,7 +366,7 @@ def test_unused_relationship_factor_gets_no_dependence_plot(tmp_path):
     contribs[:, 3] = 0.0  # reminders_3m: never used by the model
     cfg = Config.model_validate({"explain": {"plot_rows": 200, "top_features_plot": 3}})
     write_outputs(explain(contribs, X, SPECS), tmp_path, cfg)
-    summary = json.loads((tmp_path / SUMMARY_FILE).read_text())
+    summary = json.loads(RunFiles(tmp_path).explain_summary.read_text())
     assert summary["unused_relationship_factors"] == ["reminders_3m"]
     assert "reminders_3m" not in summary["files"]["plots"]["dependence"]
     assert not (tmp_path / "shap_dependence_reminders_3m.png").exists()

@@ -25,7 +25,7 @@ from pipeline.cli import app
 from pipeline.core.contract import SENSITIVE, TABLES
 from pipeline.core.fingerprint import frame_sha256
 from pipeline.core.privacy import pseudonym
-from tests.helpers import tiny_overrides
+from tests.helpers import latest_train_result, tiny_overrides
 
 pytestmark = pytest.mark.training
 runner = CliRunner()
@@ -74,7 +74,7 @@ def book(tmp_path_factory, monkeypatch_module):
         "features": (root / "features" / "features.parquet").read_bytes(),
         "features_frame": pd.read_parquet(root / "features" / "features.parquet"),
         "metrics": json.loads((root / "reports" / "metrics.json").read_text()),
-        "latest": json.loads((root / "reports" / "latest_run.json").read_text()),
+        "latest": latest_train_result(root),
     }
     return root, ov, customers, first
 
@@ -92,7 +92,7 @@ def rerun(book):
     _invoke("ingest", *ov)
     _invoke("features", *ov)
     _invoke("train", *ov)
-    second = json.loads((root / "reports" / "latest_run.json").read_text())
+    second = latest_train_result(root)
     assert second["run_id"] != first["latest"]["run_id"]
     return second
 

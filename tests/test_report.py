@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.stages import report
-from tests.helpers import tiny_overrides
+from tests.helpers import latest_train_result, tiny_overrides
 
 runner = CliRunner()
 SECTIONS = (
@@ -104,7 +104,7 @@ def test_run_writes_a_self_contained_report_then_train_prints_a_summary(tmp_path
     for row in ("train rows", "valid rows", "test rows", "valid AUC", "test AUC", "calibration"):
         assert row in out, row
     assert "champion" in out and "seconds" in out
-    latest = json.loads((tmp_path / "reports" / "latest_run.json").read_text())
+    latest = latest_train_result(tmp_path)
     assert f"{latest['test_auc']:.4f}" in out
     out = _invoke("report", *ov).output
     second = tmp_path / "reports" / latest["run_id"] / "report.html"

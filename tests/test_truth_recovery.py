@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.config import ExplainConfig
-from tests.helpers import tiny_overrides
+from pipeline.simulator.known_truth import MIN_ATTRIBUTION
+from tests.helpers import latest_train_result, tiny_overrides
 
 pytestmark = [pytest.mark.training, pytest.mark.slow]
 SIZE, SEED = "20000", 4  # twice the default book: at 10k, 1 seed in 6 misses an effect
@@ -31,11 +31,11 @@ def test_shap_recovers_the_planted_effects_on_a_mid_sized_book(tmp_path):
     args = [a for o in overrides for a in ("-o", o)]
     result = CliRunner().invoke(app, ["run", *args])
     assert result.exit_code == 0, result.output
-    run_dir = json.loads((tmp_path / "reports" / "latest_run.json").read_text())["run_dir"]
+    run_dir = latest_train_result(tmp_path)["run_dir"]
     table = pd.read_csv(f"{run_dir}/truth_recovery.csv").set_index("effect")
     print(table.drop(columns=["verdict"]).to_string())
     truth = json.loads((tmp_path / "raw" / "truth" / "truth.json").read_text())["effects"]
-    min_size = ExplainConfig().truth_min_attribution
+    min_size = MIN_ATTRIBUTION
 
     # What is checked follows from the truth alone, never from what the model found.
     for name, eff in truth.items():

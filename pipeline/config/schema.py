@@ -257,9 +257,6 @@ class ExplainConfig(Section):
     # Exact SHAP for every scored loan, or only for loans in `flagged_tiers`.
     reasons_for: Literal["all", "flagged"] = "all"
     flagged_tiers: tuple[str, ...] = ("D", "E")
-    # Simulated book: planted effects whose oracle mean |SHAP| (log-odds) is below this are
-    # listed but not checked; no model can be expected to show them.
-    truth_min_attribution: float = Field(0.05, ge=0)
     # Refits of the model on customers drawn with replacement: how many of them give each
     # feature the report's direction (0 = skip; each costs about one training fit).
     stability_refits: int = Field(3, ge=0, le=50)

@@ -129,6 +129,13 @@ ARTEFACT_REPORT = "report"
 ARTEFACT_TUNING = "tuning"
 ARTEFACT_EFFECTS = "effects"
 CONFIG_JSON = "config.json"
+
+
+def evaluation_table(name: str) -> str:
+    """The MLflow table artefact (JSON, shown by the UI) of an evaluation table."""
+    return f"{ARTEFACT_EVALUATION}/{name}.json"
+
+
 PROVENANCE_JSON = "provenance.json"
 PROMOTION_JSON = "promotion_decision.json"
 # Files inside the logged model (its `artifacts`), read back by the pyfunc wrapper.

@@ -162,22 +162,3 @@ def _pruning_callback(trial: optuna.Trial, every: int = 10):
 def fit(params: dict[str, Any], train: tuple[pd.DataFrame, np.ndarray], rounds: int) -> lgb.Booster:
     """The final model: the chosen params, a fixed number of rounds (no validation peeking)."""
     return lgb.train(params, lgb.Dataset(train[0], label=train[1]), num_boost_round=rounds)
-
-
-def study_figures(study: optuna.Study) -> dict[str, Any]:
-    """Optimisation history and parameter importances as matplotlib figures."""
-    import warnings
-
-    from optuna.visualization import matplotlib as ovm
-
-    figs = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        figs["tuning_history.png"] = ovm.plot_optimization_history(study).figure
-        completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-        if len(completed) >= 2:
-            try:
-                figs["tuning_param_importances.png"] = ovm.plot_param_importances(study).figure
-            except (RuntimeError, ValueError) as exc:  # too few distinct trials
-                log.debug("no parameter importances: %s", exc)
-    return figs

@@ -14,13 +14,13 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 from numpy.typing import ArrayLike
 
 from pipeline.config import ScoringConfig
+from pipeline.plotting.figures import blank_figure, new_figure
 from pipeline.riskmath import metrics
 from pipeline.riskmath.scaling import PD_CLIP, points, tier_bounds_points
 
@@ -51,7 +51,7 @@ def roc_curve_plot(
     the AUC. A split with a single class raises ValueError.
     """
     curves = _as_curves(y, p, label)
-    fig, ax = _figure((6, 5.5))
+    fig, ax = new_figure((6, 5.5))
     for name, (y_s, p_s) in curves.items():
         curve = _split_curve(name, y_s, p_s)
         fpr = np.r_[0.0, curve["cum_good_share"].to_numpy()]
@@ -79,7 +79,7 @@ def ks_plot(y: ArrayLike, p: ArrayLike, cfg: ScoringConfig | None = None) -> Fig
     curve = metrics.ks_curve(y, p)
     result = metrics.ks(y, p)
     cutoffs = curve["cutoff"].to_numpy()
-    fig, ax = _figure((7, 5))
+    fig, ax = new_figure((7, 5))
     if cfg is not None:
         x = points(cutoffs, cfg)
         ks_x = float(points(np.array([result.cutoff]), cfg)[0])
@@ -137,8 +137,7 @@ def gains_plot(gains_table: pd.DataFrame) -> Figure:
         raise ValueError("gains_plot: the gains table is empty")
     total_n = float(gains_table["cum_n"].iloc[-1])
     total_bad = float(gains_table["cum_defaults"].iloc[-1])
-    fig = Figure(figsize=(11, 4.8), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = blank_figure((11, 4.8))
     ax_cap, ax_lift = fig.subplots(1, 2)
 
     share = np.r_[0.0, gains_table["cum_n"].to_numpy() / total_n]
@@ -185,7 +184,7 @@ def calibration_plot(calibration_tables: Mapping[str, pd.DataFrame]) -> Figure:
     """
     if not calibration_tables:
         raise ValueError("calibration_plot: no tables given")
-    fig, ax = _figure((6, 5.5))
+    fig, ax = new_figure((6, 5.5))
     top = 0.0
     for name, table in calibration_tables.items():
         _require(table, ["mean_pd", "observed_rate"])
@@ -234,7 +233,7 @@ def score_distribution_plot(
         lo, hi = s.min() - 0.5, s.max() + 0.5
     s = np.clip(s, lo, hi)
     edges = np.linspace(lo, hi, bins + 1)
-    fig, ax = _figure((7, 4.8))
+    fig, ax = new_figure((7, 4.8))
     for value, name, colour in ((0, "non-defaults", _GOOD_COLOUR), (1, "defaults", _BAD_COLOUR)):
         part = s[y_arr == value]
         if part.size:
@@ -264,7 +263,7 @@ def psi_plot(psi_frame: pd.DataFrame, top: int = 30) -> Figure:
         data["status"] if "status" in data else data["psi"].map(metrics.psi_status)
     ).to_numpy()
     colours = [STATUS_COLOURS.get(s, STATUS_COLOURS["n/a"]) for s in status]
-    fig, ax = _figure((7, max(2.5, 0.28 * len(data) + 1.2)))
+    fig, ax = new_figure((7, max(2.5, 0.28 * len(data) + 1.2)))
     ax.barh(data["feature"].astype(str), data["psi"].to_numpy(), color=colours)
     ax.axvline(metrics.PSI_WARNING, ls="--", color=STATUS_COLOURS["warning"], lw=1)
     ax.axvline(metrics.PSI_ALERT, ls="--", color=STATUS_COLOURS["alert"], lw=1)
@@ -300,12 +299,6 @@ def _mark_tiers(ax: Axes, cfg: ScoringConfig, lo: float, hi: float) -> None:
                 fontsize=9,
                 fontweight="bold",
             )
-
-
-def _figure(size: tuple[float, float]) -> tuple[Figure, Axes]:
-    fig = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, fig.subplots()
 
 
 def _as_curves(

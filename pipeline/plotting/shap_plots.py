@@ -9,33 +9,29 @@
     shap_waterfall_{low,median,high}.png   three example loans, labelled from the metadata
 
 The plots use a seeded sample of `plot_rows` rows (a beeswarm of 100k points says no more than
-one of 5k, and costs far more); the waterfall loans are picked on the whole split. shap draws on
-pyplot's current figure, so every figure is closed right after saving.
+one of 5k, and costs far more); the waterfall loans are picked on the whole split. The beeswarm
+and dependence plots draw on our own `Figure`; shap's waterfall only draws on pyplot's current
+figure, so it runs inside `pyplot_scope` (a fresh figure, closed afterwards).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import shap
+from matplotlib.figure import Figure
+from scipy.special import expit
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import shap  # noqa: E402
-from scipy.special import expit  # noqa: E402
+from pipeline.core import catalogue
+from pipeline.core.catalogue import RunFiles
+from pipeline.core.metadata import FeatureSpec
+from pipeline.plotting.figures import global_numpy_seed, new_figure, pyplot_scope, save_png
+from pipeline.riskmath.attribution import Explanation
+from pipeline.riskmath.reasons import top_k_indices
 
-from pipeline.core.io import atomic_path  # noqa: E402
-from pipeline.core.metadata import FeatureSpec  # noqa: E402
-from pipeline.riskmath.reasons import top_k_indices  # noqa: E402
-
-if TYPE_CHECKING:
-    from pipeline.stages.explain import Explanation
-
-DPI = 110
 # Quantiles of the predicted log-odds that pick the three example loans: extreme enough to
 # show a clearly low and a clearly high risk, not the single most extreme (often odd) loan.
 EXAMPLE_QUANTILES = {"low": 0.02, "median": 0.5, "high": 0.98}
@@ -72,10 +68,10 @@ def sample_rows(n: int, size: int, seed: int) -> np.ndarray:
 
 
 def make_all(
-    ex: Explanation, run_dir: Path, ids: np.ndarray, top: int, plot_rows: int, seed: int = 0
+    ex: Explanation, files: RunFiles, ids: np.ndarray, top: int, plot_rows: int, seed: int = 0
 ) -> PlotSet:
-    """Draw and save every plot into `run_dir`; `ids` are the loan ids of the rows of `ex.X`."""
-    run_dir = Path(run_dir)
+    """Draw and save every plot into the run's folder; `ids` are the loan ids of the rows of
+    `ex.X`."""
     specs = _specs(ex)
     out = PlotSet()
     sample = sample_rows(len(ex.X), plot_rows, seed)
@@ -83,15 +79,16 @@ def make_all(
     values = ex.shap[sample]
     X_num = numeric_frame(ex.X.iloc[sample])
 
-    out.files["family"] = _save(family_plot(ex.families), run_dir / "shap_by_family.png")
+    out.files["family"] = _save(family_plot(ex.families), files.png(catalogue.SHAP_FAMILY_PNG))
     out.files["top_features"] = _save(
-        importance_plot(ex.importance, top), run_dir / "shap_top_features.png"
+        importance_plot(ex.importance, top), files.png(catalogue.SHAP_TOP_PNG)
     )
     out.files["beeswarm"] = _save(
-        beeswarm_plot(values, ex.base_value, X_num, top), run_dir / "shap_beeswarm.png"
+        beeswarm_plot(values, ex.base_value, X_num, top), files.png(catalogue.SHAP_BEESWARM_PNG)
     )
     dep = {}
-    for old in run_dir.glob("shap_dependence_*.png"):  # an earlier run's, maybe another factor set
+    # An earlier explain of this run may have drawn another set of factors.
+    for old in files.root.glob(catalogue.shap_dependence_png("*")):
         old.unlink()
     rel = ex.relationship
     for name, used in zip(rel["feature"], rel["mean_abs_shap"] > 0, strict=True):
@@ -101,14 +98,14 @@ def make_all(
         fig, partner = dependence_plot(name, values, X_num, specs[name])
         out.interactions[name] = partner
         # A fixed layout: the tight bounding box draws every figure twice, and there are dozens.
-        dep[name] = _save(fig, run_dir / f"shap_dependence_{name}.png", tight=False)
+        dep[name] = _save(fig, files.png(catalogue.shap_dependence_png(name)), tight=False)
     out.files["dependence"] = dep
 
     log_odds = ex.shap.sum(axis=1) + ex.base_value
     wf = {}
     for label, i in example_rows(log_odds).items():
         fig = waterfall_plot(ex, i, specs, title=f"Loan {ids[i]}: {label} risk")
-        wf[label] = _save(fig, run_dir / f"shap_waterfall_{label}.png")
+        wf[label] = _save(fig, files.png(catalogue.shap_waterfall_png(label)))
         labels = loan_labels(ex, i, specs)
         up, down = top_k_indices(ex.shap[[i]], 3)[0], top_k_indices(-ex.shap[[i]], 3)[0]
         out.examples.append(
@@ -151,67 +148,72 @@ def numeric_frame(X: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=X.index)
 
 
-def family_plot(families: pd.DataFrame):
-    fig, ax = plt.subplots(figsize=(6, 3))
+def family_plot(families: pd.DataFrame) -> Figure:
+    fig, ax = new_figure((6, 3), layout=None)
     ax.barh(families["family"][::-1], families["share"][::-1], color="#4477aa")
     ax.set_xlabel("share of mean |SHAP| (log-odds attribution)")
     ax.set_title("Attribution by feature family")
     return fig
 
 
-def importance_plot(imp: pd.DataFrame, top: int):
+def importance_plot(imp: pd.DataFrame, top: int) -> Figure:
     t = imp.head(top)[::-1]
     colours = t["direction"].map({"lowers": "#228833", "raises": "#cc3311"}).fillna("#999999")
-    fig, ax = plt.subplots(figsize=(7, 0.3 * len(t) + 1.2))
+    fig, ax = new_figure((7, 0.3 * len(t) + 1.2), layout=None)
     ax.barh(t["feature"], t["mean_abs_shap"], color=colours)
     ax.set_xlabel("mean |SHAP| (log-odds); green = more of it lowers PD, red = raises")
     ax.set_title(f"Top {len(t)} features")
     return fig
 
 
-def beeswarm_plot(values: np.ndarray, base: float, X_num: pd.DataFrame, top: int):
+def beeswarm_plot(values: np.ndarray, base: float, X_num: pd.DataFrame, top: int) -> Figure:
     explanation = shap.Explanation(
         values=values,
         base_values=np.full(len(values), base),
         data=X_num.to_numpy(),
         feature_names=list(X_num.columns),
     )
-    shap.plots.beeswarm(explanation, max_display=top, show=False, plot_size=(8, 0.35 * top + 1.5))
-    fig = plt.gcf()
-    fig.axes[0].set_title(f"SHAP values (log-odds) of the top {top} features")
+    fig, ax = new_figure((8, 0.35 * top + 1.5), layout=None)
+    with global_numpy_seed(0):
+        shap.plots.beeswarm(explanation, max_display=top, show=False, ax=ax, plot_size=None)
+    ax.set_title(f"SHAP values (log-odds) of the top {top} features")
     return fig
 
 
-def dependence_plot(name: str, values: np.ndarray, X_num: pd.DataFrame, spec: FeatureSpec):
+def dependence_plot(
+    name: str, values: np.ndarray, X_num: pd.DataFrame, spec: FeatureSpec
+) -> tuple[Figure, str]:
     """(figure, name of the interaction feature used for colour)."""
     j = X_num.columns.get_loc(name)
     # The partner ranking settles on a thousand rows; on all plot rows it cost ~0.8 s a plot.
     step = max(1, len(X_num) // INTERACTION_ROWS)  # strided: the rows are in date order
     order = shap.utils.approximate_interactions(j, values[::step], X_num.iloc[::step])
     partner = next(int(k) for k in order if int(k) != j) if X_num.shape[1] > 1 else j
-    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
-    shap.dependence_plot(
-        j,
-        values,
-        X_num,
-        interaction_index=partner,
-        ax=ax,
-        show=False,
-        title=_short(spec.description),
-    )
+    fig, ax = new_figure((6, 4))
+    # shap adds the colour bar through pyplot.colorbar (pyplot's gcf)
+    with pyplot_scope(), global_numpy_seed(0):
+        shap.dependence_plot(
+            j,
+            values,
+            X_num,
+            interaction_index=partner,
+            ax=ax,
+            show=False,
+            title=_short(spec.description),
+        )
     ax.set_ylabel("SHAP value (log-odds)")
     return fig, str(X_num.columns[partner])
 
 
-def waterfall_plot(ex: Explanation, i: int, specs: dict[str, FeatureSpec], title: str):
+def waterfall_plot(ex: Explanation, i: int, specs: dict[str, FeatureSpec], title: str) -> Figure:
     """Waterfall of one loan with readable labels ("3 late instalments in the last 6 months")
     in place of column names."""
     labels = [_short(t) for t in loan_labels(ex, i, specs)]
     explanation = shap.Explanation(
         values=ex.shap[i], base_values=ex.base_value, data=None, feature_names=labels
     )
-    shap.plots.waterfall(explanation, max_display=WATERFALL_FEATURES, show=False)
-    fig = plt.gcf()
+    with pyplot_scope() as fig:  # shap's waterfall draws on pyplot's current figure only
+        shap.plots.waterfall(explanation, max_display=WATERFALL_FEATURES, show=False)
     p = float(expit(ex.shap[i].sum() + ex.base_value))
     fig.suptitle(f"{title}, raw PD {p:.1%} (log-odds contributions)", y=1.02)
     return fig
@@ -241,10 +243,5 @@ def _plain(v):
     return v.item() if isinstance(v, np.generic) else v
 
 
-def _save(fig, path: Path, tight: bool = True) -> str:
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight" if tight else None)
-    finally:
-        plt.close(fig)
-    return path.name
+def _save(fig: Figure, path: Path, tight: bool = True) -> str:
+    return save_png(fig, path, tight=tight).name

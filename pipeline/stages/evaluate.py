@@ -1,89 +1,82 @@
-"""Evaluate: the metrics and plots a credit-risk reviewer asks for, logged into the training run.
+"""Evaluate stage: the metrics and plots a credit-risk reviewer asks for, logged into the run.
 
-Reads the last training run's predictions, adds the oracle (the generator's true PD, when the
-data is the simulated book) and a logistic-regression baseline on the same features, and writes
-`reports/metrics.json` plus tables and plots under `reports/<run_id>/`.
+Reads the run's predictions, adds a logistic-regression baseline on the same features and, when
+the data is the simulated book, the oracle AUC (its true PD); writes `metrics.json`, tables and
+plots into the run's folder (names in `pipeline.core.catalogue`) and a copy of `metrics.json` to
+the reports folder.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.compose import ColumnTransformer  # noqa: E402
-from sklearn.impute import SimpleImputer  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import OneHotEncoder, StandardScaler  # noqa: E402
-
-from pipeline.config import Config  # noqa: E402
-from pipeline.core import privacy  # noqa: E402
-from pipeline.core.io import write_json  # noqa: E402
-from pipeline.core.metadata import LABEL_COLUMN  # noqa: E402
-from pipeline.modelling import dataset  # noqa: E402
-from pipeline.plotting import performance as plots  # noqa: E402
-from pipeline.riskmath import fairness, metrics  # noqa: E402
-from pipeline.riskmath.scaling import points  # noqa: E402
-from pipeline.runs import tracking  # noqa: E402
-from pipeline.stages import train  # noqa: E402
+from pipeline.config import Config
+from pipeline.core import catalogue
+from pipeline.core.io import atomic_path, write_json
+from pipeline.core.metadata import LABEL_COLUMN
+from pipeline.modelling import dataset
+from pipeline.modelling.baseline import baseline_auc
+from pipeline.plotting import performance as plots
+from pipeline.plotting.figures import save_png
+from pipeline.riskmath import fairness, metrics
+from pipeline.riskmath.scaling import points
+from pipeline.runs.context import RunContext
+from pipeline.simulator.known_truth import KnownTruth, known_truth
 
 log = logging.getLogger(__name__)
 SEGMENTS = ("product", "region")
 
 
-def run(cfg: Config) -> str:
-    latest = train.latest(cfg)
-    run_dir = Path(latest["run_dir"])
-    preds = pd.read_parquet(run_dir / "predictions.parquet")
+def run(cfg: Config, run: RunContext) -> str:
+    """Metrics, tables and plots of `run`'s predictions, written and logged to the run."""
+    result = run.train_result()
+    preds = pd.read_parquet(run.files.predictions)
     data = dataset.load(cfg)
-    result = evaluate(cfg, data, preds, run_dir)
-    tracking.setup(cfg.mlflow)
-    with mlflow.start_run(run_id=latest["run_id"]):
-        flat = {}
-        for split, vals in result["splits"].items():
-            for k, v in vals.items():
-                if v is not None and np.isfinite(v):
-                    flat[f"{split}_{k}"] = float(v)
-        for k in ("oracle_auc", "baseline_auc", "score_psi_train_test"):
-            if result.get(k) is not None:
-                flat[k] = float(result[k])
-        mlflow.log_metrics(flat)
-        for name, fig in result.pop("_figures").items():
-            fig.savefig(run_dir / name, dpi=110, bbox_inches="tight")
-            mlflow.log_figure(fig, f"evaluation/{name}")
-            plt.close(fig)
-        for name, table in result.pop("_tables").items():
-            table.to_csv(run_dir / f"{name}.csv", index=False)
-            mlflow.log_table(table, f"evaluation/{name}.json")
-            mlflow.log_artifact(str(run_dir / f"{name}.csv"), "evaluation")
-    out = {**result, "run_id": latest["run_id"], "model_uri": latest["model_uri"]}
-    write_json(out, run_dir / "metrics.json")
-    write_json(out, cfg.output.reports_dir / "metrics.json")
-    t = result["splits"]["test"]
+    out = evaluate(cfg, data, preds, known_truth(cfg))
+    figures, tables = out.pop("_figures"), out.pop("_tables")
+    flat = {}
+    for split, vals in out["splits"].items():
+        for k, v in vals.items():
+            if v is not None and np.isfinite(v):
+                flat[f"{split}_{k}"] = float(v)
+    for k in ("oracle_auc", "baseline_auc", "score_psi_train_test"):
+        if out.get(k) is not None:
+            flat[k] = float(out[k])
+    run.log_metrics(flat)
+    for name, fig in figures.items():
+        save_png(fig, run.files.png(name))
+        run.log_artifact(run.files.png(name), catalogue.ARTEFACT_EVALUATION)
+    for name, table in tables.items():
+        path = run.files.csv(name)
+        with atomic_path(path) as tmp:
+            table.to_csv(tmp, index=False)
+        run.log_table(table, catalogue.evaluation_table(name))
+        run.log_artifact(path, catalogue.ARTEFACT_EVALUATION)
+    out = {**out, "run_id": run.run_id, "model_uri": result["model_uri"]}
+    write_json(out, run.files.metrics)
+    write_json(out, cfg.output.reports_dir / catalogue.METRICS_JSON)
+    t = out["splits"]["test"]
     msg = (
         f"OOT test: AUC {t['auc']:.4f}, Gini {t['gini']:.4f}, KS {t['ks']:.4f}, "
         f"Brier {t['brier']:.4f}"
     )
-    if result.get("oracle_auc") is not None:
-        msg += f"; oracle AUC {result['oracle_auc']:.4f}"
-    if result.get("baseline_auc") is not None:
-        msg += f"; logistic baseline AUC {result['baseline_auc']:.4f}"
+    if out.get("oracle_auc") is not None:
+        msg += f"; oracle AUC {out['oracle_auc']:.4f}"
+    if out.get("baseline_auc") is not None:
+        msg += f"; logistic baseline AUC {out['baseline_auc']:.4f}"
     log.info(msg)
     return msg
 
 
-def evaluate(cfg: Config, data: dataset.Dataset, preds: pd.DataFrame, run_dir: Path) -> dict:
-    """All numbers, tables and figures of the evaluation (no MLflow calls)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+def evaluate(
+    cfg: Config, data: dataset.Dataset, preds: pd.DataFrame, truth: KnownTruth | None = None
+) -> dict:
+    """All numbers, tables and figures of the evaluation (no I/O but the truth's true PD);
+    `truth`: the simulated book's, for the oracle AUC."""
     by_split = {k: preds[preds["split"] == k] for k in ("train", "valid", "test")}
     splits: dict[str, dict[str, Any]] = {}
     for k, f in by_split.items():
@@ -95,19 +88,19 @@ def evaluate(cfg: Config, data: dataset.Dataset, preds: pd.DataFrame, run_dir: P
     y_test, p_test = test[LABEL_COLUMN].to_numpy(), test["pd"].to_numpy()
     figures: dict[str, Any] = {}
     tables: dict[str, pd.DataFrame] = {}
-    tables["gains_test"] = metrics.gains_table(y_test, p_test)
+    tables[catalogue.GAINS_TEST] = metrics.gains_table(y_test, p_test)
     cal = {
         k: metrics.calibration_table(f[LABEL_COLUMN].to_numpy(), f["pd"].to_numpy())
         for k, f in by_split.items()
     }
-    tables["calibration_test"] = cal["test"]
+    tables[catalogue.CALIBRATION_TEST] = cal["test"]
     X = data.X()
     idx = data.split.index
     psi = metrics.psi_frame(X.iloc[idx["train"]], X.iloc[idx["test"]], list(X.columns))
     score_psi = metrics.psi(
         points(by_split["train"]["pd"].to_numpy(), cfg.scoring), points(p_test, cfg.scoring)
     )
-    tables["psi_train_test"] = psi
+    tables[catalogue.PSI_TRAIN_TEST] = psi
     seg_frame = data.frame.iloc[idx["test"]].reset_index(drop=True)
     seg_frame = seg_frame.assign(pd=p_test)
     seg_tables = [
@@ -116,83 +109,31 @@ def evaluate(cfg: Config, data: dataset.Dataset, preds: pd.DataFrame, run_dir: P
         if col in seg_frame.columns
     ]
     if seg_tables:
-        tables["segments_test"] = pd.concat(seg_tables, ignore_index=True)
+        tables[catalogue.SEGMENTS_TEST] = pd.concat(seg_tables, ignore_index=True)
     interim = cfg.data.interim_dir if cfg.data.kind == "tables" else None
     groups = fairness.sensitive_groups(data.frame.iloc[idx["test"]], interim)
     if groups is not None:
-        tables["fairness"] = fairness.fairness_table(
+        tables[catalogue.FAIRNESS] = fairness.fairness_table(
             groups, y_test, p_test, cfg.scoring.early_warning_pd
         )
     curves = {k: (f[LABEL_COLUMN].to_numpy(), f["pd"].to_numpy()) for k, f in by_split.items()}
-    figures["roc.png"] = plots.roc_curve_plot(curves)
-    figures["ks.png"] = plots.ks_plot(y_test, p_test)
-    figures["gains.png"] = plots.gains_plot(tables["gains_test"])
-    figures["calibration.png"] = plots.calibration_plot(cal)
-    figures["score_distribution.png"] = plots.score_distribution_plot(
+    figures[catalogue.ROC_PNG] = plots.roc_curve_plot(curves)
+    figures[catalogue.KS_PNG] = plots.ks_plot(y_test, p_test)
+    figures[catalogue.GAINS_PNG] = plots.gains_plot(tables[catalogue.GAINS_TEST])
+    figures[catalogue.CALIBRATION_PNG] = plots.calibration_plot(cal)
+    figures[catalogue.SCORE_DISTRIBUTION_PNG] = plots.score_distribution_plot(
         points(p_test, cfg.scoring), y_test
     )
-    figures["psi.png"] = plots.psi_plot(psi)
+    figures[catalogue.PSI_PNG] = plots.psi_plot(psi)
     out: dict[str, Any] = {
         "split_kind": data.split.kind,
         "split_dates": data.split.dates,
         "splits": splits,
         "test": splits["test"],
         "score_psi_train_test": float(score_psi),
-        "oracle_auc": _oracle_auc(cfg, test),
+        "oracle_auc": truth.oracle_auc(test, cfg) if truth is not None else None,
         "baseline_auc": baseline_auc(data),
         "_figures": figures,
         "_tables": tables,
     }
     return out
-
-
-def _oracle_auc(cfg: Config, test: pd.DataFrame) -> float | None:
-    """AUC of the simulator's true PD on the test rows: the best any model could do."""
-    truth = Path(cfg.data.raw_dir) / "truth" / "true_pd.parquet"
-    if cfg.data.kind != "tables" or not truth.exists():
-        return None
-    tp = privacy.pseudonymise_ids(pd.read_parquet(truth), cfg.privacy)
-    merged = test.merge(tp, on=["loan_id", "snapshot_date"], how="inner")
-    if len(merged) < 0.95 * len(test):
-        log.warning("true PD found for only %d of %d test rows", len(merged), len(test))
-    if merged[LABEL_COLUMN].nunique() < 2:
-        return None
-    return float(roc_auc_score(merged[LABEL_COLUMN], merged["true_pd"]))
-
-
-def baseline_auc(data: dataset.Dataset) -> float:
-    """A logistic regression on the same features: what the boosted trees must beat."""
-    parts = data.parts()
-    num = [s.name for s in data.specs if s.kind == "numeric"]
-    cat = [s.name for s in data.specs if s.kind == "categorical"]
-    pre = ColumnTransformer(
-        [
-            (
-                "num",
-                make_pipeline(
-                    SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
-                ),
-                num,
-            ),
-            (
-                "cat",
-                make_pipeline(
-                    SimpleImputer(strategy="constant", fill_value="missing"),
-                    OneHotEncoder(handle_unknown="ignore"),
-                ),
-                cat,
-            ),
-        ]
-    )
-    model = make_pipeline(pre, LogisticRegression(max_iter=2000))
-    X_train, y_train = parts["train"]
-    X_test, y_test = parts["test"]
-    model.fit(_as_object(X_train, cat), y_train)
-    return float(roc_auc_score(y_test, model.predict_proba(_as_object(X_test, cat))[:, 1]))
-
-
-def _as_object(X: pd.DataFrame, cat: list[str]) -> pd.DataFrame:
-    X = X.copy()
-    for c in cat:
-        X[c] = X[c].astype(object).where(X[c].notna(), "missing")
-    return X

@@ -23,16 +23,14 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow import MlflowClient
 
 from pipeline.config import Config
+from pipeline.core import catalogue
+from pipeline.core.catalogue import RunFiles
 from pipeline.core.io import write_text
-from pipeline.runs import tracking
-from pipeline.stages import train
+from pipeline.runs.context import RunContext
 
 log = logging.getLogger(__name__)
-REPORT_FILE = "report.html"
-EFFECTS_DIR = "effects"
 # Never rendered, whatever table they turn up in: the customer table's personal fields.
 PERSONAL_COLUMNS = frozenset(
     {
@@ -60,33 +58,44 @@ CAVEAT = (
 # Captions of the known plots, and the section each one belongs to; any other PNG in the run
 # folder goes to "More plots" with a caption made from its file name.
 PLOTS: dict[str, tuple[str, str]] = {
-    "shap_by_family.png": ("explain", "Share of the model's attribution (mean |SHAP|) by family."),
-    "shap_top_features.png": (
+    catalogue.SHAP_FAMILY_PNG: (
+        "explain",
+        "Share of the model's attribution (mean |SHAP|) by family.",
+    ),
+    catalogue.SHAP_TOP_PNG: (
         "explain",
         "Features the model uses most (mean |SHAP|, log-odds); green: more of it lowers the PD, "
         "red: raises it.",
     ),
-    "roc.png": ("performance", "ROC curve per split (calibrated PD)."),
-    "ks.png": (
+    catalogue.ROC_PNG: ("performance", "ROC curve per split (calibrated PD)."),
+    catalogue.KS_PNG: (
         "performance",
         "KS on the test split: cumulative shares of defaults and non-defaults by PD; the widest "
         "gap is the KS, at its cut-off.",
     ),
-    "calibration.png": (
+    catalogue.CALIBRATION_PNG: (
         "performance",
         "Reliability: mean predicted PD against the observed default rate per PD bin.",
     ),
-    "score_distribution.png": ("performance", "Score (points) by outcome on the test split."),
-    "gains.png": ("gains", "Cumulative capture of defaults and lift by PD decile, test split."),
-    "psi.png": ("stability", "Population stability index of each feature, train vs test."),
+    catalogue.SCORE_DISTRIBUTION_PNG: (
+        "performance",
+        "Score (points) by outcome on the test split.",
+    ),
+    catalogue.GAINS_PNG: (
+        "gains",
+        "Cumulative capture of defaults and lift by PD decile, test split.",
+    ),
+    catalogue.PSI_PNG: ("stability", "Population stability index of each feature, train vs test."),
 }
 TUNING_PLOTS = {
-    "tuning_history.png": "Optuna optimisation history: validation AUC per trial.",
-    "tuning_param_importances.png": "Optuna parameter importances for validation AUC.",
+    catalogue.TUNING_HISTORY_PNG: "Optuna optimisation history: validation AUC per trial.",
+    catalogue.TUNING_IMPORTANCES_PNG: "Optuna parameter importances for validation AUC.",
 }
 EFFECTS_PLOTS = {
-    "forest.png": "Effect of each relationship lever on PD (doubly robust, 95% CI) vs naive.",
-    "overlap.png": "Propensity overlap by arm for each lever.",
+    catalogue.FOREST_PNG: (
+        "Effect of each relationship lever on PD (doubly robust, 95% CI) vs naive."
+    ),
+    catalogue.OVERLAP_PNG: "Propensity overlap by arm for each lever.",
 }
 
 
@@ -108,23 +117,21 @@ class ReportInputs:
     effects_dir: Path | None = None
 
 
-def run(cfg: Config) -> str:
-    """Write the report of the last training run and log it to that MLflow run."""
-    latest = train.latest(cfg)
-    tracking.setup(cfg.mlflow)
-    inputs = gather(cfg, latest)
+def run(cfg: Config, run: RunContext) -> str:
+    """Write the report of training run `run` and log it to that run."""
+    inputs = gather(cfg, run)
     path = write(inputs)
-    with mlflow.start_run(run_id=inputs.run_id):
-        mlflow.log_artifact(str(path), "report")
+    run.log_artifact(path, catalogue.ARTEFACT_REPORT)
     size_kb = path.stat().st_size / 1024
     log.info("report %s (%.0f KB)", path, size_kb)
     return f"report: {path} ({size_kb:.0f} KB)"
 
 
-def gather(cfg: Config, latest: dict[str, Any]) -> ReportInputs:
-    run_id = latest["run_id"]
-    run_dir = Path(latest["run_dir"])
-    metrics_path = run_dir / "metrics.json"
+def gather(cfg: Config, run: RunContext) -> ReportInputs:
+    latest = run.train_result()
+    run_id = run.run_id
+    run_dir = run.run_dir
+    metrics_path = run.files.metrics
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     if not metrics:
         log.warning("no %s: run `loanrisk evaluate` for the metrics tables", metrics_path)
@@ -137,10 +144,10 @@ def gather(cfg: Config, latest: dict[str, Any]) -> ReportInputs:
         data_kind=cfg.data.kind,
         data_source=str(src),
     )
-    effects = Path(cfg.output.reports_dir) / EFFECTS_DIR
-    if (effects / "effects.html").exists():
+    effects = catalogue.effects_dir(cfg.output.reports_dir)
+    if (effects / catalogue.EFFECTS_HTML).exists():
         inputs.effects_dir = effects
-    client = MlflowClient()
+    client = run.client
     r = client.get_run(run_id)
     inputs.run_metrics = dict(r.data.metrics)
     inputs.run_params = dict(r.data.params)
@@ -162,7 +169,10 @@ def gather(cfg: Config, latest: dict[str, Any]) -> ReportInputs:
         try:
             local = Path(
                 mlflow.artifacts.download_artifacts(
-                    run_id=run_id, dst_path=tmp, artifact_path="tuning"
+                    run_id=run_id,
+                    dst_path=tmp,
+                    artifact_path=catalogue.ARTEFACT_TUNING,
+                    tracking_uri=cfg.mlflow.tracking_uri,
                 )
             )
         except Exception as exc:  # the tuning plots are optional: a run may have none
@@ -175,7 +185,7 @@ def gather(cfg: Config, latest: dict[str, Any]) -> ReportInputs:
 
 
 def write(inputs: ReportInputs) -> Path:
-    path = write_text(render(inputs), inputs.run_dir / REPORT_FILE)
+    path = write_text(render(inputs), RunFiles(inputs.run_dir).report)
     path.chmod(0o644)  # meant to be shared; the atomic temporary file is created 0600
     return path
 
@@ -247,10 +257,10 @@ def _header(inp: ReportInputs) -> str:
 
 def _answer(inp: ReportInputs, plots: str) -> str:
     """The business question first: which relationship factors go with lower default."""
-    rel = _csv(inp.run_dir / "relationship_factors.csv")
-    imp = _csv(inp.run_dir / "shap_importance.csv")
-    fam = _csv(inp.run_dir / "shap_by_family.csv")
-    truth = _csv(inp.run_dir / "truth_recovery.csv")
+    rel = _csv(RunFiles(inp.run_dir).csv(catalogue.RELATIONSHIP_FACTORS))
+    imp = _csv(RunFiles(inp.run_dir).csv(catalogue.SHAP_IMPORTANCE))
+    fam = _csv(RunFiles(inp.run_dir).csv(catalogue.SHAP_BY_FAMILY))
+    truth = _csv(RunFiles(inp.run_dir).csv(catalogue.TRUTH_RECOVERY))
     title = "Which relationship factors reduce default?"
     if imp is None and rel is None:
         return _section(
@@ -369,7 +379,7 @@ TRUTH_NOTE = (
 def _with_effect_study(truth: pd.DataFrame, effects_dir: Path | None) -> pd.DataFrame:
     """The truth table with the effect study's estimate of each lever (pp of 12-month PD, 95%
     CI, and the truth when the study had it), where the study has run."""
-    table = _csv(effects_dir / "effects.csv") if effects_dir is not None else None
+    table = _csv(effects_dir / catalogue.EFFECTS_CSV) if effects_dir is not None else None
     if table is None or "lever" not in truth.columns:
         return truth
     by_lever = table.set_index("lever")
@@ -498,8 +508,8 @@ def _performance(inp: ReportInputs, plots: str) -> str:
 
 
 def _gains(inp: ReportInputs, plots: str) -> str:
-    g = _csv(inp.run_dir / "gains_test.csv")
-    cal = _csv(inp.run_dir / "calibration_test.csv")
+    g = _csv(RunFiles(inp.run_dir).csv(catalogue.GAINS_TEST))
+    cal = _csv(RunFiles(inp.run_dir).csv(catalogue.CALIBRATION_TEST))
     if g is None and not plots:
         return ""
     parts = []
@@ -528,7 +538,7 @@ def _gains(inp: ReportInputs, plots: str) -> str:
 
 
 def _segments(inp: ReportInputs) -> str:
-    s = _csv(inp.run_dir / "segments_test.csv")
+    s = _csv(RunFiles(inp.run_dir).csv(catalogue.SEGMENTS_TEST))
     if s is None or not len(s):
         return _section(
             "segments", "Segments", "<p>No segment columns (product, region) in this data.</p>"
@@ -555,7 +565,7 @@ def _segments(inp: ReportInputs) -> str:
 
 
 def _stability(inp: ReportInputs, plots: str) -> str:
-    psi = _csv(inp.run_dir / "psi_train_test.csv")
+    psi = _csv(RunFiles(inp.run_dir).csv(catalogue.PSI_TRAIN_TEST))
     score_psi = inp.metrics.get("score_psi_train_test")
     parts = []
     if score_psi is not None:
@@ -656,8 +666,8 @@ def _promotion(inp: ReportInputs) -> str:
 def _effects(inp: ReportInputs) -> str:
     if inp.effects_dir is None:
         return ""
-    fragment = (inp.effects_dir / "effects.html").read_text()
-    when = dt.datetime.fromtimestamp((inp.effects_dir / "effects.html").stat().st_mtime)
+    fragment = (inp.effects_dir / catalogue.EFFECTS_HTML).read_text()
+    when = dt.datetime.fromtimestamp((inp.effects_dir / catalogue.EFFECTS_HTML).stat().st_mtime)
     figs = "".join(
         _figure((inp.effects_dir / n).read_bytes(), cap)
         for n, cap in EFFECTS_PLOTS.items()

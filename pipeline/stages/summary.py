@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 from rich.table import Table
 
+from pipeline.core.catalogue import RunFiles
 from pipeline.core.metadata import LABEL_COLUMN
 from pipeline.modelling.split import SPLITS
 
@@ -16,7 +17,7 @@ def train_table(result) -> Table:
     table = Table(title=f"training run {result.run_id}", show_header=True, header_style="bold")
     table.add_column("")
     table.add_column("value", justify="right")
-    preds = Path(result.run_dir) / "predictions.parquet"
+    preds = RunFiles(Path(result.run_dir)).predictions
     if preds.exists():
         p = pd.read_parquet(preds, columns=["split", LABEL_COLUMN])
         for k in SPLITS:

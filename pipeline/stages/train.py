@@ -1,7 +1,9 @@
 """Train: tune LightGBM on the out-of-time split, calibrate, log and register the model in MLflow.
 
-Writes `reports/<run_id>/predictions.parquet` (ids, split, label, raw and calibrated PD) and
-`reports/latest_run.json`, which the evaluate and explain stages read.
+Creates the training run (tagged `loanrisk.kind=training`, so `latest_run` finds it) and writes
+into its folder `predictions.parquet` (ids, split, label, raw and calibrated PD) and
+`train_result.json` (the result and the promotion decision), which evaluate, explain and report
+read through the run context.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import mlflow
 import numpy as np
@@ -19,7 +20,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from pipeline.config import Config
-from pipeline.core import privacy
+from pipeline.core import catalogue, privacy
+from pipeline.core.catalogue import RunFiles
 from pipeline.core.io import write_json, write_parquet
 from pipeline.core.metadata import LABEL_COLUMN
 from pipeline.core.secrets import mask_secrets, mask_value
@@ -27,12 +29,13 @@ from pipeline.modelling import dataset, tune
 from pipeline.modelling.calibration import fit_calibrator
 from pipeline.modelling.model import log_model
 from pipeline.modelling.registry import register_and_promote
+from pipeline.plotting import tuning as tuning_plots
 from pipeline.riskmath.metrics import reference_bins
 from pipeline.riskmath.scaling import points
 from pipeline.runs import tracking
+from pipeline.runs.context import KIND_TAG, TRAINING
 
 log = logging.getLogger(__name__)
-LATEST = "latest_run.json"
 
 
 @dataclass
@@ -68,6 +71,7 @@ def run(cfg: Config, show_progress: bool = True) -> TrainResult:
     tracking.end_stale_runs(experiment_id)
     with mlflow.start_run(run_name=f"train-{time.strftime('%Y%m%d-%H%M%S')}") as active:
         run_id = active.info.run_id
+        mlflow.set_tag(KIND_TAG, TRAINING)
         tracking.tag_process()
         _log_context(cfg, data)
         try:
@@ -104,8 +108,8 @@ def run(cfg: Config, show_progress: bool = True) -> TrainResult:
                 **{f"calibration_brier_{k}": v for k, v in briers.items()},
             }
         )
-        for name, fig in tune.study_figures(best.study).items():
-            mlflow.log_figure(fig, f"tuning/{name}")
+        for name, fig in tuning_plots.study_figures(best.study).items():
+            mlflow.log_figure(fig, f"{catalogue.ARTEFACT_TUNING}/{name}")
         X_train = parts["train"][0]
         reference = {s.name: reference_bins(X_train[s.name]) for s in specs}
         reference["__score__"] = reference_bins(points(p_cal["train"], cfg.scoring))
@@ -115,10 +119,10 @@ def run(cfg: Config, show_progress: bool = True) -> TrainResult:
             booster, calibrator, specs, data.categories, cfg.scoring, reference, example
         )
         decision = register_and_promote(run_id, info.model_uri, test_auc, cfg.mlflow)
-        mlflow.log_dict(asdict(decision), "promotion_decision.json")
+        mlflow.log_dict(asdict(decision), catalogue.PROMOTION_JSON)
         mlflow.log_metrics({"promoted": float(decision.promoted)})
-        run_dir = cfg.output.reports_dir / run_id
-        _write_predictions(data, p_raw, p_cal, run_dir, cfg)
+        files = RunFiles.of(cfg.output.reports_dir, run_id)
+        _write_predictions(data, p_raw, p_cal, files.predictions, cfg)
         result = TrainResult(
             run_id=run_id,
             model_uri=info.model_uri,
@@ -129,23 +133,11 @@ def run(cfg: Config, show_progress: bool = True) -> TrainResult:
             test_auc_unconstrained=unconstrained,
             calibration=calibrator.method,
             seconds=time.perf_counter() - start,
-            run_dir=str(run_dir),
+            run_dir=str(files.root),
         )
-        write_json(
-            {**asdict(result), "decision": asdict(decision)}, cfg.output.reports_dir / LATEST
-        )
+        write_json({**asdict(result), "decision": asdict(decision)}, files.train_result)
     log.info("%s", result)
     return result
-
-
-def latest(cfg: Config) -> dict[str, Any]:
-    """The last training run's pointers (run id, model URI, report folder)."""
-    from pipeline.core.errors import DataError
-
-    path = cfg.output.reports_dir / LATEST
-    if not path.exists():
-        raise DataError(f"no training run recorded at {path}: run `loanrisk train` first")
-    return json.loads(path.read_text())
 
 
 def _log_context(cfg: Config, data: dataset.Dataset) -> None:
@@ -153,8 +145,8 @@ def _log_context(cfg: Config, data: dataset.Dataset) -> None:
     config = mask_value(json.loads(cfg.model_dump_json()))
     flat = pd.json_normalize(config, sep=".").iloc[0].to_dict()
     mlflow.log_params({k: mask_secrets(str(v))[:500] for k, v in flat.items()})
-    mlflow.log_dict(config, "config.json")
-    mlflow.log_dict([asdict(s) for s in data.specs], "feature_metadata.json")
+    mlflow.log_dict(config, catalogue.CONFIG_JSON)
+    mlflow.log_dict([asdict(s) for s in data.specs], catalogue.FEATURE_METADATA)
     y = data.y
     summary = {}
     for k, idx in data.split.index.items():
@@ -181,7 +173,7 @@ def _log_context(cfg: Config, data: dataset.Dataset) -> None:
     mlflow.set_tags(tags)
     mlflow.log_dict(
         {"git_commit": commit, "git_dirty": dirty, "packages": versions, "data": prints},
-        "provenance.json",
+        catalogue.PROVENANCE_JSON,
     )
 
 
@@ -211,7 +203,7 @@ def _round_sig(x: float, digits: int = 3) -> float:
     return float(round(x, digits - 1 - int(np.floor(np.log10(abs(x))))))
 
 
-def _write_predictions(data, p_raw, p_cal, run_dir: Path, cfg: Config) -> None:
+def _write_predictions(data, p_raw, p_cal, path: Path, cfg: Config) -> None:
     frames = []
     keys = [c for c in (data.id_col, data.time_col) if c]
     for k, idx in data.split.index.items():
@@ -222,4 +214,4 @@ def _write_predictions(data, p_raw, p_cal, run_dir: Path, cfg: Config) -> None:
         frames.append(f)
     preds = pd.concat(frames, ignore_index=True)
     preds["split"] = preds["split"].astype("category")
-    write_parquet(privacy.pseudonymise_ids(preds, cfg.privacy), run_dir / "predictions.parquet")
+    write_parquet(privacy.pseudonymise_ids(preds, cfg.privacy), path)
