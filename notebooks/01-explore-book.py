@@ -18,7 +18,7 @@
 #
 # The four input tables, default rates over time, and how the relationship factors (contacts,
 # complaints, satisfaction, financial education, ...) go with default. Everything is computed
-# by the package (`pipeline.ingest`, `pipeline.features`), so what you see here is what the
+# by the package (`pipeline.sources`, `pipeline.features`), so what you see here is what the
 # model is trained on.
 #
 # The data is the one of the config (`LOANRISK_CONFIG`, default `configs/default.yaml`): the
@@ -43,11 +43,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from pipeline import features, runner
-from pipeline.stages import ingest
 from pipeline.riskmath import metrics
 from pipeline.simulator import simulate
 from pipeline.config import load_config
 from pipeline.core.contract import KEYS, TABLES
+from pipeline.sources.configured_source import load_source
+from pipeline.sources.validation import validate_tables
 
 # The package selects matplotlib's Agg backend on import: figures inline again.
 # %matplotlib inline
@@ -63,7 +64,7 @@ if cfg.data.sql is None and not runner.has_tables(cfg):
         seed=cfg.seed,
         window_months=cfg.features.performance_window_months,
     )
-tables = ingest.validate_tables(ingest.load_source(cfg.data))
+tables = validate_tables(load_source(cfg.data))
 source = repr(cfg.data.sql) if cfg.data.sql else str(cfg.data.raw_dir)
 print(f"book from {source}")
 

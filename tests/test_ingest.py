@@ -15,11 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import Config, DataConfig
-from pipeline.core.contract import OPTIONAL, REQUIRED, SENSITIVE, TABLES
+from pipeline.core.contract import KEYS, OPTIONAL, REQUIRED, SENSITIVE, TABLES
 from pipeline.core.errors import DataError
+from pipeline.sources.file_source import load_tables, read_table
 from pipeline.sources.schemas import COLUMNS
+from pipeline.sources.validation import validate_tables
 from pipeline.stages import ingest
-from pipeline.stages.ingest import load_tables, read_table, validate_tables
 
 Book = dict[str, pd.DataFrame]
 
@@ -256,7 +257,7 @@ def test_run_writes_nothing_when_data_is_bad(tmp_path: Path) -> None:
 def test_extra_column_dropped_with_warning(caplog: pytest.LogCaptureFixture) -> None:
     book = make_book()
     book["loans"]["internal_note"] = "x"
-    with caplog.at_level(logging.WARNING, logger="pipeline.stages.ingest"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.sources.validation"):
         out = validate_tables(book)
     assert "internal_note" not in out["loans"].columns
     assert re.search(
@@ -283,7 +284,7 @@ def test_optional_and_sensitive_columns_kept() -> None:
 def test_unknown_crm_type_is_a_warning_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
     book = make_book()
     book["crm_interactions"].loc[[1, 2], "type"] = "collections_call"
-    with caplog.at_level(logging.WARNING, logger="pipeline.stages.ingest"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.sources.validation"):
         out = validate_tables(book)
     assert (out["crm_interactions"]["type"] == "collections_call").sum() == 2
     assert "crm_interactions.type: 2 rows" in caplog.text
@@ -293,7 +294,7 @@ def test_unknown_crm_type_is_a_warning_not_an_error(caplog: pytest.LogCaptureFix
 def test_percent_interest_rate_warns(caplog: pytest.LogCaptureFixture) -> None:
     book = make_book()
     book["loans"]["interest_rate"] *= 100
-    with caplog.at_level(logging.WARNING, logger="pipeline.stages.ingest"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.sources.validation"):
         validate_tables(book)
     assert "looks like a percentage" in caplog.text
 
@@ -656,6 +657,6 @@ def test_mutated_books_give_success_or_data_error(book: Book) -> None:
         return
     for name in TABLES:
         assert set(REQUIRED[name]) <= set(out[name].columns)
-        key = out[name][list(ingest.KEYS[name])]
+        key = out[name][list(KEYS[name])]
         assert not key.isna().any().any()
         assert not key.duplicated().any()

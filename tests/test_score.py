@@ -214,7 +214,7 @@ def test_raw_tables_folder_scored_at_data_end(tmp_path, logged):  # noqa: F811
     from pipeline.features.snapshots import data_end_date
     from pipeline.modelling.matrix import categories_of, to_model_frame
     from pipeline.simulator.simulate import generate
-    from pipeline.stages.ingest import validate_tables
+    from pipeline.sources.validation import validate_tables
 
     cfg = _cfg(logged, chunk_rows=64)
     book = generate(tmp_path / "raw", GenerateConfig(size="tiny"), seed=3)

@@ -18,8 +18,9 @@ from pipeline.config import Config, GenerateConfig, SqlSourceConfig, load_config
 from pipeline.core.contract import KEYS, TABLES
 from pipeline.core.errors import ConfigError, DataError
 from pipeline.simulator import simulate
+from pipeline.sources.configured_source import load_sql_tables
+from pipeline.sources.file_source import read_table
 from pipeline.stages import features, ingest
-from pipeline.stages.ingest import read_table
 from tests.pg_server import missing_binaries, pg_server
 
 PASSWORD = "s3cr3t-Pa55word"
@@ -215,7 +216,7 @@ def test_unknown_table_key_and_table_mode_are_config_errors():
 
 def test_missing_driver_is_a_config_error():
     with pytest.raises(ConfigError, match="driver"):
-        ingest.load_sql_tables(SqlSourceConfig(url="mysql+nosuchdriver://u@h/db"))
+        load_sql_tables(SqlSourceConfig(url="mysql+nosuchdriver://u@h/db"))
 
 
 # --- passwords -------------------------------------------------------------------------------
@@ -226,7 +227,7 @@ def test_password_is_hidden_in_connection_errors_and_logs(caplog):
 
     url = f"postgresql+psycopg://loanrisk:{PASSWORD}@127.0.0.1:{free_port()}/book"
     with caplog.at_level(logging.DEBUG), pytest.raises(DataError) as info:
-        ingest.load_sql_tables(SqlSourceConfig(url=url))
+        load_sql_tables(SqlSourceConfig(url=url))
     message = str(info.value)
     assert "Could not connect to the database postgresql+psycopg://loanrisk:***@127.0" in message
     assert PASSWORD not in message and PASSWORD not in caplog.text

@@ -15,7 +15,7 @@ from pipeline.core.errors import DataError
 from pipeline.core.metadata import LABEL_COLUMN, FeatureSpec, load_metadata
 from pipeline.modelling.matrix import categories_of, to_model_frame
 from pipeline.modelling.split import Split, out_of_time, stratified_random
-from pipeline.stages.ingest import format_cell
+from pipeline.sources.messages import format_cell
 
 
 @dataclass

@@ -376,7 +376,8 @@ def _features_from_tables(folder: Path, as_of: dt.date | None, cfg: Config) -> p
     """Validate the raw tables and build the feature rows of the loans active at `as_of`."""
     from pipeline.features.engine import build_features_from_frames
     from pipeline.features.snapshots import check_no_events_after, data_end_date
-    from pipeline.stages.ingest import load_tables, validate_tables
+    from pipeline.sources.file_source import load_tables
+    from pipeline.sources.validation import validate_tables
 
     tables = validate_tables(load_tables(folder))
     if as_of is not None and not cfg.scoring.allow_events_after_as_of:

@@ -1,9 +1,10 @@
 """pandera schemas for the four input tables (the data contract in `pipeline.contract`).
 
-The schemas check values, not types: `pipeline.ingest` first converts every column to its
-contract type (ids stay int64 or text as read, which pandera cannot express as one dtype) and
-reports values that do not convert. The schema is then built per frame, because the foreign-key
-and date-order checks close over the parent tables (`Parents`).
+The schemas check values, not types: `pipeline.sources.conversion` first converts every
+column to its contract type (ids stay int64 or text as read, which pandera cannot express as one
+dtype) and `pipeline.sources.validation` reports values that do not convert. The schema is then
+built per frame, because the foreign-key and date-order checks close over the parent tables
+(`Parents`).
 
 Every check carries an `error` text that completes the sentence "expected ...": pandera puts it
 in `SchemaErrors.failure_cases["check"]`, and `describe_check` turns pandera's own check names

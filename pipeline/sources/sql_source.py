@@ -3,7 +3,7 @@
     data.sql.url  (SQLAlchemy URL; password from data.sql.password_env when set)
     data.sql.tables[<table>] = [schema.]table | SELECT ... | WITH ...
         -> pandas.read_sql in chunks of data.sql.chunk_rows (a server-side cursor where the
-           driver has one) -> raw frames, converted and validated by `pipeline.ingest` exactly
+           driver has one) -> raw frames, converted and validated by `pipeline.sources` exactly
            like files.
 
 A table name is checked against a plain-identifier pattern in the config and quoted by the
