@@ -176,7 +176,7 @@ def _measure(a: argparse.Namespace) -> dict:
     uri = json.loads((a.dir / "model.json").read_text())["uri"]
     tracking = f"sqlite:///{a.dir / 'mlruns.db'}"
     if a.measure in ("predict", "contrib"):
-        from pipeline.scoring.score import load_scoring_model
+        from pipeline.scoring.core import load_scoring_model
 
         mlflow.set_tracking_uri(tracking)
         model = load_scoring_model(uri).model
@@ -185,7 +185,7 @@ def _measure(a: argparse.Namespace) -> dict:
         t = time.perf_counter()
         model.booster.predict(X, pred_contrib=a.measure == "contrib")
         return {"seconds": time.perf_counter() - t}
-    from pipeline.scoring.score import run_score
+    from pipeline.scoring.run import run_score
 
     top_k = 3 if a.measure == "e2e+why" else 0
     cfg = Config(

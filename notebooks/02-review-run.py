@@ -42,7 +42,7 @@ from IPython.display import Image, display
 from mlflow import MlflowClient
 
 from pipeline.core import catalogue
-from pipeline.scoring import score
+from pipeline.scoring.core import load_scoring_model, score_frame
 from pipeline.config import load_config
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep outputs short
@@ -107,11 +107,11 @@ for table_name, table in shap_tables.items():
 # reason codes (what pushes each PD up), as `loanrisk score` writes them.
 
 # %%
-model = score.load_scoring_model(f"models:/{name}@{alias}")
+model = load_scoring_model(f"models:/{name}@{alias}")
 matrix = pd.read_parquet(Path(cfg.data.features_dir) / catalogue.FEATURES)
 latest = matrix[matrix["snapshot_date"] == matrix["snapshot_date"].max()]
 sample = latest.sort_values("loan_id").head(N_LOANS)
-scored = score.score_frame(model, sample, top_k=cfg.scoring.reasons_top_k)
+scored = score_frame(model, sample, top_k=cfg.scoring.reasons_top_k)
 scored
 
 # %%

@@ -361,7 +361,7 @@ def score(
     early-warning list and a summary with drift vs training."""
 
     def go() -> None:
-        from pipeline.scoring import score as score_mod
+        from pipeline.scoring import run as score_mod
 
         cfg = _config(config, override)
         uri = model or f"models:/{cfg.mlflow.registered_model}@{cfg.mlflow.alias}"

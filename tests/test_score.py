@@ -16,8 +16,9 @@ from pipeline.config import Config, ExplainConfig, GenerateConfig, MlflowConfig,
 from pipeline.core.errors import ConfigError, DataError, ModelError
 from pipeline.modelling.calibration import fit_calibrator
 from pipeline.modelling.model import build_reference, log_model
-from pipeline.scoring import score as score_mod
-from pipeline.scoring.score import load_scoring_model, run_score, score_frame, summary_path
+from pipeline.scoring import run as score_mod
+from pipeline.scoring.core import load_scoring_model, score_frame
+from pipeline.scoring.run import run_score, summary_path
 
 REASONS = ["reason_1", "reason_2", "reason_3"]
 COLUMNS = ["loan_id", "as_of_date", "pd", "points", "tier", *REASONS, "model_name", "model_version"]
@@ -257,7 +258,7 @@ def _ew_cfg(logged, threshold: float, chunk_rows: int = 200_000) -> Config:  # n
 
 
 def test_early_warning_lists_worsened_tiers_and_high_pd(tmp_path, logged, uri):  # noqa: F811
-    from pipeline.scoring.score import early_warning_path
+    from pipeline.scoring.run import early_warning_path
 
     _, src = _portfolio(tmp_path, n=200, seed=41)
     first = tmp_path / "jan.parquet"
@@ -312,7 +313,7 @@ def test_early_warning_lists_worsened_tiers_and_high_pd(tmp_path, logged, uri): 
 
 
 def test_early_warning_without_previous_is_the_pd_threshold_list(tmp_path, logged, uri):  # noqa: F811
-    from pipeline.scoring.score import early_warning_path
+    from pipeline.scoring.run import early_warning_path
 
     _, src = _portfolio(tmp_path, n=80, seed=42)
     out = tmp_path / "s.parquet"
@@ -430,7 +431,7 @@ def test_unseen_category_scored_as_missing_and_extra_columns_ignored(tmp_path, l
 
 
 def test_chunked_and_unchunked_agree_exactly_csv_and_early_warning(tmp_path, logged, uri):  # noqa: F811
-    from pipeline.scoring.score import early_warning_path
+    from pipeline.scoring.run import early_warning_path
 
     _, src = _portfolio(tmp_path, n=41, seed=45, name="p.csv")
     outs = {}

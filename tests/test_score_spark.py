@@ -12,19 +12,19 @@ import pytest
 from test_model import logged, make_book  # noqa: F401  (logged: fixture)
 
 from pipeline.config import Config, MlflowConfig, ScoringConfig
-from pipeline.scoring.score import early_warning_path, run_score, summary_path
+from pipeline.scoring.run import early_warning_path, run_score, summary_path
 
 
 @pytest.fixture(scope="module")
 def spark():
-    from pipeline.scoring.score_spark import spark_session
+    from pipeline.scoring.spark import spark_session
 
     with spark_session("local[1]") as session:
         yield session
 
 
 def test_spark_engine_matches_local(tmp_path, logged, spark):  # noqa: F811
-    from pipeline.scoring.score_spark import write_spark_scores
+    from pipeline.scoring.spark import write_spark_scores
 
     uri = logged[0].model_uri
     cfg = Config(

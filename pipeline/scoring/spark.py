@@ -2,14 +2,17 @@
 
 PD, points and tier come from `mlflow.pyfunc.spark_udf` (result_type a struct of every output
 column: with a plain "double" the UDF silently returns only the first). Reason codes are computed
-the same way as the local engine (tree SHAP of the booster -> `pipeline.reasons.reason_codes`) in
-a `mapInPandas` step over the same rows, so both engines give the same text.
+the same way as the local engine (tree SHAP of the booster ->
+`pipeline.riskmath.reasons.reasons_for_scoring`) in a `mapInPandas` step over the same rows, so
+both engines give the same text. Imports only the shared core (`pipeline.scoring.core`);
+pyspark is imported lazily, inside the functions that need it.
 
 Two ways to use it:
-- `run_score(..., engine="spark")` (the CLI): Spark scores into Parquet part files in a hidden
-  folder beside the target; the driver then streams those files through the local writers, so
-  the output file, early-warning list, summary and drift check are the ones of the local engine.
-- `spark-submit pipeline/score_spark.py --input s3://.../features --out s3://.../scores --model
+- `run_score(..., engine="spark")` (the CLI, `pipeline.scoring.run`): Spark scores into Parquet
+  part files in a hidden folder beside the target; `spark_scored_chunks` then streams those
+  files back as chunks through the writers both engines share, so the output file,
+  early-warning list, summary and drift check are the ones of the local engine.
+- `spark-submit pipeline/scoring/spark.py --input s3://.../features --out s3://.../scores --model
   URI` on a cluster: Spark reads, scores and writes a folder of Parquet part files itself
   (`write_spark_scores`), nothing passes through the driver. No summary or early-warning list.
 """
@@ -27,18 +30,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import mlflow
 import pandas as pd
 import pyarrow.parquet as pq
 
 from pipeline.config import Config
 from pipeline.core.errors import ConfigError, DataError
-from pipeline.scoring.score import (
+from pipeline.riskmath.reasons import reasons_for_scoring
+from pipeline.scoring.core import (
     DATE_COLUMN,
     ID_COLUMN,
     PREDICTION_COLUMNS,
+    ScoredChunks,
     ScoringModel,
-    _check_columns,
-    _check_types,
+    check_columns,
+    check_types,
     load_scoring_model,
     output_frame,
 )
@@ -100,7 +106,6 @@ def score_spark_frame(
 ) -> DataFrame:
     """Spark DataFrame of feature rows -> the same rows with pd, points, tier (from spark_udf)
     and reason_1..reason_{top_k} (tree SHAP, as the local engine) appended."""
-    import mlflow
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
@@ -121,8 +126,6 @@ def score_spark_frame(
     )
 
     def add_reasons(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        from pipeline.riskmath.reasons import reasons_for_scoring
-
         for batch in batches:
             X = lr.prepare(batch)
             tiers = batch["tier"].to_numpy()
@@ -137,7 +140,7 @@ def score_spark_frame(
 @contextmanager
 def spark_scored_chunks(
     input_path: Path, out_path: Path, model: ScoringModel, as_of: dt.date | None, cfg: Config
-) -> Iterator[tuple[Iterator[tuple[pd.DataFrame, pd.DataFrame]], int]]:
+) -> Iterator[tuple[ScoredChunks, int]]:
     """The spark engine behind `run_score`: ((output, prepared features) per chunk, rows)."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with spark_session(cfg.scoring.spark_master) as spark:
@@ -176,14 +179,14 @@ def read_features(
         if path.is_file() and path.suffix.lower() != ".parquet":
             raise DataError(f"scoring input {path}: --engine spark reads Parquet only")
         if path.is_file():
-            _check_types(pq.read_schema(path), model.model, path)
+            check_types(pq.read_schema(path), model.model, path)
         elif any(path.glob("loans.*")) or any(path.glob("customers.*")):
             raise ConfigError(
                 f"scoring input {path} holds raw tables: --engine spark scores a feature matrix "
                 "(build one with `loanrisk features`, or use --engine local)"
             )
     sdf = spark.read.parquet(str(path))
-    _check_columns(sdf.columns, model.model, Path(str(path)))
+    check_columns(sdf.columns, model.model, Path(str(path)))
     if as_of is not None:
         if DATE_COLUMN in sdf.columns:
             sdf = sdf.filter(F.to_date(F.col(DATE_COLUMN)) == F.lit(as_of))
@@ -224,24 +227,8 @@ def write_spark_scores(
     ).write.mode("overwrite").parquet(out_path)
 
 
-def _chunks(
-    parts: list[Path], model: ScoringModel, size: int
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    reasons_cols = None
-    for part in parts:
-        for batch in pq.ParquetFile(part, pre_buffer=False).iter_batches(batch_size=size):
-            df = batch.to_pandas()
-            if reasons_cols is None:
-                reasons_cols = [c for c in df.columns if c.startswith("reason_")]
-            X = model.model.prepare(df)
-            reasons = df[reasons_cols] if reasons_cols else None
-            yield output_frame(model, df, df[list(PREDICTION_COLUMNS)], reasons), X
-
-
 def main(argv: list[str] | None = None) -> None:
     """spark-submit entry point (see the module docstring)."""
-    import mlflow
-
     p = argparse.ArgumentParser(description="Score a Parquet feature matrix with Spark.")
     p.add_argument("--input", required=True, help="Parquet file or folder (any Spark path).")
     p.add_argument("--out", required=True, help="Output folder of Parquet part files.")
@@ -255,6 +242,19 @@ def main(argv: list[str] | None = None) -> None:
     as_of = pd.Timestamp(args.as_of).date() if args.as_of else None
     with spark_session() as spark:
         write_spark_scores(spark, args.input, args.out, args.model, as_of, args.top_k)
+
+
+def _chunks(parts: list[Path], model: ScoringModel, size: int) -> ScoredChunks:
+    """Spark's scored part files read back in batches of `size` rows, in the output layout."""
+    reasons_cols = None
+    for part in parts:
+        for batch in pq.ParquetFile(part, pre_buffer=False).iter_batches(batch_size=size):
+            df = batch.to_pandas()
+            if reasons_cols is None:
+                reasons_cols = [c for c in df.columns if c.startswith("reason_")]
+            X = model.model.prepare(df)
+            reasons = df[reasons_cols] if reasons_cols else None
+            yield output_frame(model, df, df[list(PREDICTION_COLUMNS)], reasons), X
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,183 @@
+"""Scoring core shared by both engines: the model from its URI, one frame of features scored
+into the output layout, and the checks and as-of handling every input goes through.
+
+Imports neither engine: `pipeline.scoring.local` (pandas chunks) and `pipeline.scoring.spark`
+build on this module, `pipeline.scoring.run` dispatches between them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from mlflow.exceptions import MlflowException
+
+from pipeline.core.errors import ConfigError, ModelError
+from pipeline.modelling.model import LoanRiskModel
+from pipeline.riskmath.reasons import reasons_for_scoring
+
+ID_COLUMN = "loan_id"
+DATE_COLUMN = "snapshot_date"
+PREDICTION_COLUMNS = ("pd", "points", "tier")
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?/?$")
+
+# What an engine yields: (output frame, prepared features) per chunk, in input order.
+ScoredChunks = Iterator[tuple[pd.DataFrame, pd.DataFrame]]
+
+
+@dataclass(frozen=True)
+class ScoringModel:
+    """A loaded loanrisk model and where it came from (written into every output row)."""
+
+    model: LoanRiskModel
+    uri: str
+    name: str
+    version: str
+
+
+def load_scoring_model(model_uri: str) -> ScoringModel:
+    """Load a loanrisk pyfunc model; ModelError with a hint when the URI does not resolve."""
+    try:
+        pyfunc = mlflow.pyfunc.load_model(model_uri)
+    except (MlflowException, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        store = mlflow.get_tracking_uri()
+        raise ModelError(
+            f"model {model_uri!r} could not be loaded: {first}\n"
+            f"Hint: `loanrisk train` trains and registers one; see the registered models in "
+            f"`mlflow ui --backend-store-uri {store}` (or pass --model with a models:/ or "
+            "runs:/ URI)."
+        ) from None
+    impl = pyfunc.unwrap_python_model()
+    if not isinstance(impl, LoanRiskModel):
+        raise ModelError(f"model {model_uri!r} is not a loanrisk PD model ({type(impl).__name__})")
+    name, version = _name_and_version(model_uri, pyfunc.metadata)
+    return ScoringModel(model=impl, uri=model_uri, name=name, version=version)
+
+
+def score_frame(model: ScoringModel, features: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
+    """Score one in-memory feature frame (extra columns ignored).
+
+    Returns one row per input row: loan_id, as_of_date (= snapshot_date, NaT if absent), pd,
+    points, tier, reason_1..reason_{top_k}, model_name, model_version.
+    """
+    return score_chunk(model, features, top_k)[0]
+
+
+def score_chunk(
+    model: ScoringModel,
+    df: pd.DataFrame,
+    top_k: int,
+    reasons_for: str = "all",
+    flagged_tiers: tuple[str, ...] = (),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(output frame, prepared features) of one chunk; reasons for all rows or only the rows
+    in `flagged_tiers` (explain.reasons_for), the others get empty reasons and no SHAP."""
+    if ID_COLUMN not in df.columns:
+        raise ModelError(f"scoring input has no {ID_COLUMN} column (needed to key the output)")
+    X = model.model.prepare(df)
+    pred = model.model.predict_prepared(X)
+    reasons = None
+    if top_k > 0:
+        reasons = reasons_for_scoring(
+            model.model, X, pred["tier"].to_numpy(), top_k, reasons_for, flagged_tiers
+        )
+    return output_frame(model, df, pred, reasons), X
+
+
+def output_frame(
+    model: ScoringModel, df: pd.DataFrame, pred: pd.DataFrame, reasons: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The output layout, shared by both engines: loan_id, as_of_date, pd, points, tier,
+    reason_1..k, model_name, model_version (row i of each input is row i of the output)."""
+    out = pd.DataFrame(
+        {
+            ID_COLUMN: df[ID_COLUMN].to_numpy(),
+            "as_of_date": (
+                pd.to_datetime(df[DATE_COLUMN]).to_numpy()
+                if DATE_COLUMN in df.columns
+                else np.full(len(df), np.datetime64("NaT"), dtype="datetime64[us]")
+            ),
+            "pd": pred["pd"].to_numpy(dtype=float),
+            "points": pred["points"].to_numpy(dtype=float),
+            "tier": pd.Series(pred["tier"].to_numpy(), dtype="str").to_numpy(),
+        }
+    )
+    if reasons is not None:
+        for c in reasons.columns:
+            out[c] = pd.Series(reasons[c].to_numpy(), dtype="str").to_numpy()
+    out["model_name"] = pd.Series([model.name] * len(out), dtype="str")
+    out["model_version"] = pd.Series([model.version] * len(out), dtype="str")
+    return out
+
+
+def check_columns(columns: Any, model: LoanRiskModel, path: Path) -> None:
+    """ModelError naming every column the model needs (and loan_id) that `columns` lacks."""
+    have = set(columns)
+    missing = [c for c in (ID_COLUMN, *model.feature_names) if c not in have]
+    if missing:
+        raise ModelError(
+            f"{path} lacks {len(missing)} column(s) the model needs: {', '.join(missing)}"
+        )
+
+
+def check_types(schema: pa.Schema, model: LoanRiskModel, path: Path) -> None:
+    """Every mistyped feature column at once: numerics must be numbers (or text, whose values
+    `prepare` checks), categoricals text, integers or booleans. A date or a list in a numeric
+    column would otherwise be coerced to a meaningless number."""
+    bad = []
+    for spec in model.specs:
+        t = schema.field(spec.name).type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        plain = pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_null(t)
+        text = pa.types.is_string(t) or pa.types.is_large_string(t)
+        if spec.kind == "categorical":
+            ok = plain or text
+            want = "text"
+        else:
+            ok = plain or text or pa.types.is_floating(t) or pa.types.is_decimal(t)
+            want = "a number"
+        if not ok:
+            bad.append(f"{spec.name} ({t}, expected {want})")
+    if bad:
+        raise ModelError(f"{path}: {len(bad)} column(s) of the wrong type: {'; '.join(bad)}")
+
+
+def apply_as_of(df: pd.DataFrame, as_of: dt.date | None) -> pd.DataFrame:
+    """Keep the rows of snapshot `as_of`; a matrix without snapshot_date is taken as of it."""
+    if as_of is None:
+        return df
+    if DATE_COLUMN not in df.columns:
+        return df.assign(**{DATE_COLUMN: pd.Timestamp(as_of)})
+    return df[pd.to_datetime(df[DATE_COLUMN]).dt.date == as_of]
+
+
+def as_date(value: str | dt.date | None) -> dt.date | None:
+    """The as-of date given as text, date or datetime; ConfigError when it is not a date."""
+    if value is None or isinstance(value, dt.date):
+        return value.date() if isinstance(value, dt.datetime) else value
+    try:
+        return pd.Timestamp(value).date()
+    except (ValueError, TypeError):
+        raise ConfigError(f"as-of date {value!r} is not a date (use YYYY-MM-DD)") from None
+
+
+def _name_and_version(uri: str, meta: Any) -> tuple[str, str]:
+    """Registered name and version for models:/name@alias and models:/name/N; otherwise the
+    URI itself and the logged model id (or run id)."""
+    m = _MODELS_URI.match(uri)
+    if m and (m["alias"] or m["version"]):
+        if m["version"]:
+            return m["name"], m["version"]
+        mv = mlflow.MlflowClient().get_model_version_by_alias(m["name"], m["alias"])
+        return m["name"], str(mv.version)
+    return uri, str(getattr(meta, "model_id", None) or getattr(meta, "run_id", None) or "")
