@@ -1,0 +1,284 @@
+"""The monthly dynamics: each month's distress hazard, income shocks, CRM events and payments.
+
+`run_months` steps through the book's months and returns the `History`: the hazards drawn,
+when each customer entered distress, the CRM event counts, and per month the `MonthlyState`
+the oracle projects forward from, plus the event and instalment rows (see `emission`). A
+distressed customer goes quiet, pays late and part, and stops paying after a lag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.simulator.draws import recent, rng, sigmoid
+from pipeline.simulator.emission import emit_events, emit_payments
+from pipeline.simulator.population import (
+    Customers,
+    Loans,
+    broker_customers,
+    customer_due_day,
+    seasoning,
+)
+from pipeline.simulator.world import (
+    EVENT_INDEX,
+    EVENT_TYPES,
+    P_RESOLVED,
+    REGION_DOWNTURN_SENSITIVITY,
+    SAT_PERSISTENCE,
+    SHOCK_MEAN_MONTHS,
+    Calendar,
+    Effects,
+    shock_rate,
+)
+
+# CRM intensities the state-based oracle projects forward (order of `MonthlyState.lam`).
+PROJECTED = (
+    "payment_reminder",
+    "proactive_checkin",
+    "complaint",
+    "financial_education",
+    "marketing",
+)
+# Levers that force a CRM event type (complaint_resolution acts on the complaints instead).
+_EVENT_LEVERS = ("proactive_checkin", "payment_reminder", "financial_education", "marketing")
+
+
+@dataclass
+class MonthlyState:
+    """What each customer's hazard was made of at the start of each month (arrays n x M).
+
+    known: the hazard terms fixed in advance (traits, economy, age, season, the loan plan);
+    sat: latent satisfaction; shock_left: months of income shock left; edu_ever: attended a
+    financial-education session before the month; lam: CRM intensities of `PROJECTED`.
+    """
+
+    known: np.ndarray
+    sat: np.ndarray
+    shock_left: np.ndarray
+    edu_ever: np.ndarray
+    lam: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int, months: int) -> MonthlyState:
+        return cls(
+            known=np.zeros((n, months), dtype=np.float32),
+            sat=np.zeros((n, months), dtype=np.float32),
+            shock_left=np.zeros((n, months), dtype=np.int16),
+            edu_ever=np.zeros((n, months), dtype=bool),
+            lam=np.zeros((len(PROJECTED), n, months), dtype=np.float32),
+        )
+
+
+@dataclass(frozen=True)
+class History:
+    """What the simulation drew, month by month.
+
+    hazard: (n, M) the monthly distress hazard; distress: (n,) month of distress onset, -1 =
+    never; counts: (event type, n, M) CRM events; resolved / unresolved: (n, M) complaints;
+    events / payments: per month, the columns `emit_events` / `emit_payments` return.
+    """
+
+    hazard: np.ndarray
+    distress: np.ndarray
+    state: MonthlyState
+    counts: np.ndarray
+    resolved: np.ndarray
+    unresolved: np.ndarray
+    events: list[dict[str, np.ndarray]]
+    payments: list[dict[str, np.ndarray]]
+
+
+def run_months(
+    seed: int,
+    cal: Calendar,
+    customers: Customers,
+    loans: Loans,
+    fx: Effects,
+    levers: dict[str, bool],
+    lever_months: tuple[int, int] | None,
+) -> History:
+    """Simulate every month of the book, forcing `levers` in `lever_months` (None: all)."""
+    n, M = customers.n, cal.months
+    T = len(EVENT_TYPES)
+    idx = EVENT_INDEX
+    counts = np.zeros((T, n, M), dtype=np.int32)  # events per type, customer, month
+    resolved_cnt = np.zeros((n, M), dtype=np.int32)
+    unresolved_cnt = np.zeros((n, M), dtype=np.int32)
+    late_cnt = np.zeros((n, M), dtype=np.int32)
+    hazard = np.zeros((n, M))
+    distress = np.full(n, -1)  # month of distress onset, -1 = never
+    shock_left = np.zeros(n, dtype=np.int32)
+    sat = customers.sat_mean.copy()
+    edu_ever = np.zeros(n, dtype=bool)
+    events: list[dict[str, np.ndarray]] = []
+    pays: list[dict[str, np.ndarray]] = []
+    state = MonthlyState.empty(n, M)
+    broker = broker_customers(loans, n)
+    due_day = customer_due_day(loans, n)
+
+    for m in range(M):
+        in_window = lever_months is None or (lever_months[0] <= m < lever_months[1])
+        forced = levers if in_window else {}
+        active_loan = (loans.orig <= m) & (m <= loans.orig + loans.term)
+        due_loan = (loans.orig < m) & (m <= loans.orig + loans.term)
+        has_loan = np.bincount(loans.cust[active_loan], minlength=n) > 0
+        loan_dti = (
+            np.bincount(loans.cust[active_loan], loans.payment[active_loan] * 12, n)
+            / customers.income
+        )
+
+        rem3 = recent(counts[idx["payment_reminder"]], m, 3)
+        chk3 = recent(counts[idx["proactive_checkin"]], m, 3)
+        lender_rate = (rem3 + chk3) / 3.0
+        res6 = recent(resolved_cnt, m, 6)
+        unres6 = recent(unresolved_cnt, m, 6)
+        late3 = recent(late_cnt, m, 3)
+        shock = shock_left > 0
+        # Monthly distress hazard: the planted truth (see truth.json). `known` holds the terms
+        # fixed in advance (traits, economy, age, season, the loan plan); the state-based
+        # oracle projects the rest forward from each snapshot.
+        known = _known_terms(fx, cal, customers, m, loan_dti, seasoning(loans, n, m), broker)
+        eta = (
+            known
+            + fx.income_shock * shock
+            + fx.satisfaction_per_sd * sat
+            + fx.resolved_complaint_6m * (res6 > 0)
+            + fx.unresolved_complaint_6m * (unres6 > 0)
+            + fx.reminder_3m * (rem3 > 0)
+            + fx.checkin_3m * (chk3 > 0)
+            + fx.fatigue_per_contact_above
+            * np.maximum(0.0, lender_rate - fx.fatigue_threshold_per_month)
+            + fx.financial_education * edu_ever
+            + fx.marketing * recent(counts[idx["marketing"]], m, 12)
+        )
+        h = sigmoid(eta)
+        hazard[:, m] = h
+        state.known[:, m] = known
+        state.sat[:, m] = sat
+        state.shock_left[:, m] = shock_left
+        state.edu_ever[:, m] = edu_ever
+        u = rng(seed, m, "onset").random(n)
+        onset = (distress < 0) & has_loan & (u < h)
+        distress[onset] = m
+        in_distress = distress >= 0
+        quiet = in_distress  # a distressed customer goes quiet: the early-warning signal
+
+        # Income shocks: more frequent in the downturn.
+        r = rng(seed, m, "shock")
+        new_shock = (shock_left == 0) & (
+            r.random(n) < shock_rate(customers.shock_prone, cal.macro[m])
+        )
+        shock_left = np.maximum(shock_left - 1, 0)
+        shock_left[new_shock] = r.geometric(1 / SHOCK_MEAN_MONTHS, n)[new_shock]
+
+        # CRM events this month: drawn at their intensities, then the levers forced.
+        alive = has_loan
+        lam = _crm_intensities(customers, sat, quiet, late3, shock, in_distress) * alive
+        state.lam[:, :, m] = lam[[idx[t] for t in PROJECTED]]
+        cnt = np.zeros((T, n), dtype=np.int32)
+        for t_name, t in idx.items():
+            cnt[t] = rng(seed, m, "ev_" + t_name).poisson(lam[t])
+        _apply_levers(cnt, forced, alive)
+        counts[:, :, m] = cnt
+
+        # Complaints: resolved or not; satisfaction reacts.
+        r = rng(seed, m, "complaint")
+        n_c = cnt[idx["complaint"]]
+        p_res = P_RESOLVED if not forced.get("complaint_resolution") else 1.0
+        if forced.get("complaint_resolution") is False:
+            p_res = 0.0
+        res = r.binomial(n_c, p_res)
+        resolved_cnt[:, m] = res
+        unresolved_cnt[:, m] = n_c - res
+        sat = (
+            SAT_PERSISTENCE * sat
+            + (1 - SAT_PERSISTENCE) * customers.sat_mean
+            + 0.15 * rng(seed, m, "sat").standard_normal(n)
+            - 0.6 * (n_c - res > 0)
+            + 0.25 * (res > 0)
+        )
+        edu_ever |= cnt[idx["financial_education"]] > 0
+
+        events.append(emit_events(seed, m, cal, customers, due_day, cnt, res, sat, quiet))
+
+        # Instalments due this month.
+        reminded = cnt[idx["payment_reminder"]] > 0
+        p = emit_payments(seed, m, cal, customers, loans, due_loan, distress, shock, reminded)
+        pays.append(p)
+        np.add.at(late_cnt[:, m], loans.cust[p["loan"]], p["late"].astype(np.int32))
+
+    return History(
+        hazard=hazard,
+        distress=distress,
+        state=state,
+        counts=counts,
+        resolved=resolved_cnt,
+        unresolved=unresolved_cnt,
+        events=events,
+        payments=pays,
+    )
+
+
+def _known_terms(
+    fx: Effects,
+    cal: Calendar,
+    cus: Customers,
+    m: int,
+    loan_dti: np.ndarray,
+    seasoned: np.ndarray,
+    broker: np.ndarray,
+) -> np.ndarray:
+    """The hazard terms fixed in advance: traits, economy, age, season, tenure, the loan plan."""
+    tenure_years = cus.tenure_start_years + m / 12.0
+    return (
+        fx.intercept
+        + fx.capacity * cus.cap
+        + fx.willingness * cus.will
+        + fx.downturn * cal.macro[m] * np.array(REGION_DOWNTURN_SENSITIVITY)[cus.region]
+        + fx.downturn_self_employed * cal.macro[m] * np.isin(cus.employment, (1, 2))
+        + fx.young_borrower * (cus.age + m / 12 < 26)
+        + fx.age_curvature * (cus.age + m / 12 - 45) ** 2
+        + fx.seasoning * seasoned
+        + fx.season_january * cal.season(m)
+        + fx.tenure_per_log_year * np.log1p(tenure_years)
+        + fx.debt_to_income_above * np.clip(loan_dti - fx.debt_to_income_threshold, 0, 1)
+        + fx.broker_channel * broker
+    )
+
+
+def _crm_intensities(
+    cus: Customers,
+    sat: np.ndarray,
+    quiet: np.ndarray,
+    late3: np.ndarray,
+    shock: np.ndarray,
+    in_distress: np.ndarray,
+) -> np.ndarray:
+    """(event type, n) expected CRM events this month, before the no-loan customers drop out.
+
+    The lender contacts the customers it sees as risky (grade, recent late payments) more.
+    """
+    idx = EVENT_INDEX
+    lam = np.zeros((len(EVENT_TYPES), cus.n))
+    lam[idx["service_request"]] = 0.28 * (1 - 0.75 * quiet) * (0.6 + cus.digital)
+    lam[idx["complaint"]] = 0.035 * (1 + 0.8 * (sat < -1.0)) * (1 - 0.5 * quiet)
+    risky_seen = sigmoid(-1.6 * cus.grade - 1.2) + 0.45 * np.minimum(late3, 2)
+    lam[idx["payment_reminder"]] = 0.06 + 0.9 * risky_seen
+    lam[idx["proactive_checkin"]] = 0.03 + 0.35 * risky_seen
+    lam[idx["financial_education"]] = 0.012 * (1 + 1.5 * sigmoid(1.5 * cus.will))
+    lam[idx["hardship_request"]] = 0.004 + 0.12 * shock + 0.15 * in_distress
+    lam[idx["marketing"]] = cus.marketing_rate
+    return lam
+
+
+def _apply_levers(cnt: np.ndarray, forced: dict[str, bool], alive: np.ndarray) -> None:
+    """Force the event levers in `cnt` in place: at least one event for every customer with a
+    loan (True) or none (False)."""
+    for lever in _EVENT_LEVERS:
+        f = forced.get(lever)
+        if f is True:
+            cnt[EVENT_INDEX[lever]] = np.maximum(cnt[EVENT_INDEX[lever]], alive.astype(np.int32))
+        elif f is False:
+            cnt[EVENT_INDEX[lever]] = 0
