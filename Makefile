@@ -15,7 +15,7 @@ SCORES ?= scores/portfolio_scores.parquet
 # Two shared cores: extra OpenMP threads slow LightGBM down tenfold when another process is busy.
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: help setup train test lint ui score clean bench notebooks
+.PHONY: help setup train test test-fast lint ui score clean bench notebooks
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -32,12 +32,16 @@ setup: $(STAMP) ## Create the virtualenv and install the package with its dev to
 train: $(STAMP) ## Generate the default book when no data is configured, then run every stage
 	$(BIN)/loanrisk run --config $(CONFIG)
 
-test: $(STAMP) ## Run the test suite
+test: $(STAMP) ## Run the whole test suite (unit and integration tiers)
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP) ## Ruff lint and format check
+test-fast: $(STAMP) ## Run the unit tier only (tests/unit)
+	$(BIN)/python -m pytest -q tests/unit
+
+lint: $(STAMP) ## Ruff lint and format check, and the import contracts (layers, no cycles)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 ui: $(STAMP) ## Open the MLflow UI on the project's store (http://127.0.0.1:$(PORT))
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_URI) --host 127.0.0.1 --port $(PORT)

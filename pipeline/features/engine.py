@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.config import Config, FeaturesConfig
+from pipeline.core import catalogue
 from pipeline.core.contract import REQUIRED, TABLES
 from pipeline.core.errors import ConfigError, DataError
 from pipeline.core.metadata import FeatureSpec
@@ -67,14 +68,14 @@ def build_features(
     in `feature_specs()` order, sorted by (snapshot_date, loan_id).
     """
     interim_dir = Path(interim_dir)
-    missing = [t for t in TABLES if not (interim_dir / f"{t}.parquet").exists()]
+    missing = [t for t in TABLES if not catalogue.table_file(interim_dir, t).exists()]
     if missing:
         raise DataError(
             f"no validated table {', '.join(missing)} in {interim_dir}: run `loanrisk ingest` first"
         )
     with _connection(cfg) as con:
         for t in TABLES:
-            path = sql_path(interim_dir / f"{t}.parquet")
+            path = sql_path(catalogue.table_file(interim_dir, t))
             con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{path}')")
         return build_on(con, cfg, snapshots)
 

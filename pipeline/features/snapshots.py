@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import FeaturesConfig
+from pipeline.core import catalogue
 from pipeline.core.errors import DataError
 
 FREQ_MONTHS = {"monthly": 1, "quarterly": 3}
@@ -57,7 +58,7 @@ def data_end_date(tables: Mapping[str, pd.DataFrame] | Path | str) -> dt.date:
                 con.register(name, tables[name])
         else:
             for name in EVENT_TABLES:
-                path = Path(tables) / f"{name}.parquet"
+                path = catalogue.table_file(tables, name)
                 if not path.exists():
                     raise DataError(f"missing {path}: run `loanrisk ingest` first")
                 con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{sql_path(path)}')")

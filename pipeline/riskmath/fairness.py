@@ -17,14 +17,11 @@ Aggregates only: no id or individual value is written.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from pipeline.core.contract import SENSITIVE
 
-FILE = "fairness.csv"
 COLUMNS = (
     "attribute",
     "group",
@@ -75,29 +72,3 @@ def fairness_table(
         return pd.DataFrame(columns=list(COLUMNS))
     out = pd.concat(rows, ignore_index=True)[list(COLUMNS)]
     return out.astype({"n": "int64", "defaults": "int64"})
-
-
-def sensitive_groups(frame: pd.DataFrame, interim_dir: Path | None) -> pd.DataFrame | None:
-    """The sensitive columns of `frame`'s rows: from the frame itself (a prepared table) or, by
-    loan_id, from the interim loans and customers tables. None when there are none."""
-    present = [c for c in SENSITIVE if c in frame.columns]
-    if present:
-        return frame[present]
-    if interim_dir is None or "loan_id" not in frame.columns:
-        return None
-    customers_path = Path(interim_dir) / "customers.parquet"
-    loans_path = Path(interim_dir) / "loans.parquet"
-    if not customers_path.exists() or not loans_path.exists():
-        return None
-    import pyarrow.parquet as pq
-
-    available = set(pq.read_schema(customers_path).names)
-    present = [c for c in SENSITIVE if c in available]
-    if not present:
-        return None
-    customers = pd.read_parquet(customers_path, columns=["customer_id", *present])
-    loans = pd.read_parquet(loans_path, columns=["loan_id", "customer_id"])
-    by_loan = loans.merge(customers, on="customer_id", how="left").set_index("loan_id")[present]
-    out = by_loan.reindex(frame["loan_id"].to_numpy())
-    out.index = frame.index
-    return out

@@ -35,6 +35,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from pipeline.config import Config
+from pipeline.core import catalogue
 from pipeline.core.errors import ConfigError, DataError
 from pipeline.riskmath.reasons import reasons_for_scoring
 from pipeline.scoring.core import (
@@ -158,7 +159,7 @@ def spark_scored_chunks(
                 tuple(cfg.explain.flagged_tiers),
             )
             scored.write.mode("overwrite").parquet(str(staged / "scored"))
-            parts = sorted((staged / "scored").glob("part-*.parquet"))
+            parts = sorted((staged / "scored").glob(catalogue.SPARK_PARTS))
             n_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
             yield _chunks(parts, model, cfg.scoring.chunk_rows), n_rows
         finally:

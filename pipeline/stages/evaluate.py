@@ -26,6 +26,7 @@ from pipeline.riskmath import fairness, metrics
 from pipeline.riskmath.scaling import points
 from pipeline.runs.context import RunContext
 from pipeline.simulator.known_truth import KnownTruth, known_truth
+from pipeline.sources.sensitive import sensitive_groups
 
 log = logging.getLogger(__name__)
 SEGMENTS = ("product", "region")
@@ -111,7 +112,7 @@ def evaluate(
     if seg_tables:
         tables[catalogue.SEGMENTS_TEST] = pd.concat(seg_tables, ignore_index=True)
     interim = cfg.data.interim_dir if cfg.data.kind == "tables" else None
-    groups = fairness.sensitive_groups(data.frame.iloc[idx["test"]], interim)
+    groups = sensitive_groups(data.frame.iloc[idx["test"]], interim)
     if groups is not None:
         tables[catalogue.FAIRNESS] = fairness.fairness_table(
             groups, y_test, p_test, cfg.scoring.early_warning_pd

@@ -192,7 +192,7 @@ def write(inputs: ReportInputs) -> Path:
 
 # -- rendering -----------------------------------------------------------------------------------
 def render(inp: ReportInputs) -> str:
-    pngs = sorted(p.name for p in inp.run_dir.glob("*.png"))
+    pngs = [p.name for p in RunFiles(inp.run_dir).pngs()]
     used: set[str] = set()
 
     def plots_for(section: str) -> str:
