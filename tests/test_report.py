@@ -13,7 +13,9 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.stages import report
+from pipeline.reporting import html as report_html
+from pipeline.reporting.inputs import ReportInputs
+from pipeline.reporting.page import render, with_effect_study
 from tests.helpers import latest_train_result, tiny_overrides
 
 runner = CliRunner()
@@ -116,7 +118,7 @@ def test_run_writes_a_self_contained_report_then_train_prints_a_summary(tmp_path
 
 def test_table_drops_personal_columns_and_escapes_cells():
     df = pd.DataFrame({"region": ["<b>north</b>"], "birth_year": [1980], "auc": [0.71234]})
-    out = report._table(df)
+    out = report_html.table(df)
     assert "birth_year" not in out and "1980" not in out
     assert "&lt;b&gt;north&lt;/b&gt;" in out and "<b>" not in out
     assert "0.7123" in out
@@ -142,14 +144,14 @@ def test_render_embeds_effects_section_and_any_extra_plot(tmp_path):
         '<section id="effects"><h2>Relationship effect study</h2><p>checkin: -1.20 pp</p></section>'
     )
     _png(effects / "forest.png")
-    inputs = report.ReportInputs(
+    inputs = ReportInputs(
         run_id="abc123",
         run_dir=run_dir,
         latest={"test_auc": 0.7321, "decision": {"promoted": False, "reason": "kept v3"}},
         metrics={"split_kind": "random", "splits": {}},
         effects_dir=effects,
     )
-    page = report.render(inputs)
+    page = render(inputs)
     assert ">More plots</h2>" in page and "Shap dependence tenure months." in page
     assert "checkin: -1.20 pp" in page
     assert page.index('id="promotion"') < page.index('id="effects"')
@@ -160,12 +162,10 @@ def test_render_embeds_effects_section_and_any_extra_plot(tmp_path):
 
 
 def test_truth_table_gains_the_effect_study_estimate_of_each_lever(tmp_path):
-    from pipeline.stages.report import _with_effect_study
-
     truth = pd.DataFrame(
         {"effect": ["payment_reminder", "tenure"], "lever": ["payment_reminder", None]}
     )
-    assert _with_effect_study(truth, None) is truth  # no study yet: the table as it was
+    assert with_effect_study(truth, None) is truth  # no study yet: the table as it was
     pd.DataFrame(
         {
             "lever": ["payment_reminder"],
@@ -175,6 +175,6 @@ def test_truth_table_gains_the_effect_study_estimate_of_each_lever(tmp_path):
             "true_effect_pp": [-0.14],
         }
     ).to_csv(tmp_path / "effects.csv", index=False)
-    out = _with_effect_study(truth, tmp_path).set_index("effect")["effect_study"]
+    out = with_effect_study(truth, tmp_path).set_index("effect")["effect_study"]
     assert out["payment_reminder"] == "-0.06 pp [-0.42, +0.30], truth -0.14"
     assert out["tenure"] == ""  # not a lever

@@ -1,0 +1,1 @@
+"""The run report's HTML: what it shows (`inputs`), its sections (`page`), its blocks (`html`)."""

@@ -1,0 +1,539 @@
+"""The run report's page: one section per question a reviewer asks, the answer first.
+
+`render(inputs)` returns the whole self-contained HTML page (images embedded as base64 PNG, no
+external asset, so the file can be mailed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.core import catalogue
+from pipeline.core.catalogue import RunFiles
+from pipeline.reporting import html as h
+from pipeline.reporting.inputs import EFFECTS_PLOTS, PLOTS, TUNING_PLOTS, ReportInputs
+
+SPLITS = ("train", "valid", "test")
+
+
+CAVEAT = (
+    "SHAP values show what the model uses, not what causes default. Lenders contact risky "
+    "customers more (reminders, hardship calls, collections), so a contact feature can raise "
+    "the predicted PD even when the contact itself helps. Whether a lever reduces default is a "
+    "causal question: see the relationship effect study"
+)
+
+
+# -- rendering -----------------------------------------------------------------------------------
+def render(inp: ReportInputs) -> str:
+    pngs = [p.name for p in RunFiles(inp.run_dir).pngs()]
+    used: set[str] = set()
+
+    def plots_for(section: str) -> str:
+        names = [n for n in pngs if PLOTS.get(n, ("more",))[0] == section]
+        used.update(names)
+        return "".join(h.figure((inp.run_dir / n).read_bytes(), PLOTS[n][1]) for n in names)
+
+    body = [
+        _header(inp),
+        _answer(inp, plots_for("explain")),
+        _data_summary(inp),
+        _performance(inp, plots_for("performance")),
+        _gains(inp, plots_for("gains")),
+        _segments(inp),
+        _stability(inp, plots_for("stability")),
+        _tuning(inp),
+        _promotion(inp),
+    ]
+    rest = [n for n in pngs if n not in used]
+    if rest:
+        body.append(
+            h.section(
+                "more-plots",
+                "More plots",
+                "".join(h.figure((inp.run_dir / n).read_bytes(), h.caption(n)) for n in rest),
+            )
+        )
+    body.append(_effects(inp))
+    body.append(_footer(inp))
+    title = f"loanrisk run {inp.run_id}"
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{h.esc(title)}</title><style>{h.CSS}</style></head><body>\n"
+        + "\n".join(b for b in body if b)
+        + "\n</body></html>\n"
+    )
+
+
+def _header(inp: ReportInputs) -> str:
+    test = inp.metrics.get("test") or {}
+    d = inp.latest.get("decision") or {}
+    kind = inp.metrics.get("split_kind") or inp.run_tags.get("split_kind", "?")
+    facts = [
+        ("test AUC", h.fmt(test.get("auc", inp.latest.get("test_auc")))),
+        ("Gini", h.fmt(test.get("gini"))),
+        ("KS", h.fmt(test.get("ks"))),
+        ("split", "out of time" if kind == "out_of_time" else f"{kind} (not out of time)"),
+        ("model version", str(inp.latest.get("model_version") or "-")),
+        ("champion", "promoted" if d.get("promoted") else "not promoted"),
+    ]
+    boxes = "".join(
+        f'<div class="kpi"><div class="v">{h.esc(v)}</div><div class="k">{h.esc(k)}</div></div>'
+        for k, v in facts
+    )
+    return (
+        f'<header><h1>Loan-default model: run report</h1><p class="meta">run '
+        f"<code>{h.esc(inp.run_id)}</code> &middot; model "
+        f"<code>{h.esc(inp.latest.get('model_uri', ''))}"
+        f"</code> &middot; data {h.esc(inp.data_kind)}: <code>{h.esc(inp.data_source)}</code>"
+        f'</p><div class="kpis">{boxes}</div></header>'
+    )
+
+
+def _answer(inp: ReportInputs, plots: str) -> str:
+    """The business question first: which relationship factors go with lower default."""
+    rel = h.read_csv(RunFiles(inp.run_dir).csv(catalogue.RELATIONSHIP_FACTORS))
+    imp = h.read_csv(RunFiles(inp.run_dir).csv(catalogue.SHAP_IMPORTANCE))
+    fam = h.read_csv(RunFiles(inp.run_dir).csv(catalogue.SHAP_BY_FAMILY))
+    truth = h.read_csv(RunFiles(inp.run_dir).csv(catalogue.TRUTH_RECOVERY))
+    title = "Which relationship factors reduce default?"
+    if imp is None and rel is None:
+        return h.section(
+            "answer",
+            title,
+            f"<p>No SHAP tables in <code>{h.esc(inp.run_dir)}</code>: run <code>loanrisk explain"
+            "</code>.</p>",
+        )
+    parts = []
+    if rel is not None and len(rel):
+        lowers = rel[rel["direction"] == "lowers"].sort_values("rank")
+        raises = rel[rel["direction"] == "raises"].sort_values("rank")
+        if len(lowers):
+            items = "".join(
+                f"<li><b>{h.esc(r.description)}</b> (<code>{h.esc(r.feature)}</code>): "
+                f"{r.share:.1%} of the model's attribution, overall rank {int(r.rank)}"
+                f"{_agreement(r)}</li>"
+                for r in lowers.head(5).itertuples()
+            )
+            parts.append(
+                '<p class="lead">In the model, more of these relationship factors goes with a '
+                f"<b>lower</b> predicted PD (strongest first):</p><ol>{items}</ol>"
+            )
+        else:
+            parts.append('<p class="lead">No relationship factor lowers the predicted PD.</p>')
+        if len(raises):
+            names = ", ".join(h.esc(r.description) for r in raises.head(5).itertuples())
+            parts.append(f"<p>Relationship factors that go with a <b>higher</b> PD: {names}.</p>")
+    else:
+        parts.append(
+            '<p class="lead">This data has no relationship (CRM) features, so it cannot answer '
+            "the question; below are the features the model uses most.</p>"
+        )
+    parts.append(
+        f'<p class="caveat"><b>Read with care.</b> {h.esc(CAVEAT)}'
+        f"{' (below)' if inp.effects_dir else ''}.</p>"
+    )
+    if truth is not None and len(truth):
+        # Tables from before the checks existed count every row as checked.
+        every = pd.Series(True, index=truth.index)
+        checked = _true(truth["checked"]) if "checked" in truth else every
+        matched = int((checked & _true(truth["matches"])).sum())
+        parts.append(
+            f"<p>Simulated book: the model recovers <b>{matched} of the {int(checked.sum())}</b> "
+            f"planted effects SHAP can show ({len(truth) - int(checked.sum())} more listed but not "
+            "checked; table below).</p>"
+        )
+    if fam is not None:
+        parts.append("<h3>Attribution by feature family</h3>")
+        parts.append(h.table(fam, pct=("share",)))
+    if rel is not None and len(rel):
+        parts.append("<h3>Relationship factors, ranked by mean |SHAP|</h3>")
+        cols = [
+            "rank",
+            "feature",
+            "description",
+            "share",
+            "direction",
+            "expected",
+            "agrees",
+            "constrained",
+            "stable_share",
+            "turns",
+        ]
+        cols = [c for c in cols if c in rel.columns]
+        parts.append(h.table(rel.head(20), cols=cols, pct=("share", "stable_share")))
+        if "stable_share" in rel.columns:
+            parts.append(
+                "<p><i>stable_share</i>: the share of refits of this model on customers drawn "
+                "with replacement that give the factor the same direction. Below 100%, the "
+                "direction is one model's choice more than the data's.</p>"
+            )
+        if "constrained" in rel.columns and _true(rel["constrained"]).any():
+            parts.append(
+                "<p>A <i>constrained</i> factor was trained monotone in its expected direction "
+                "(train.monotone_constraints): its direction is imposed, not found; the model "
+                "can only use it that way or not at all.</p>"
+            )
+    elif imp is not None:
+        parts.append("<h3>Top features, ranked by mean |SHAP|</h3>")
+        cols = ["rank", "feature", "family", "share", "direction"]
+        parts.append(h.table(imp.head(15), cols=cols, pct=("share",)))
+    if truth is not None and len(truth):
+        parts.append("<h3>Planted effects vs what the model found (simulated book)</h3>")
+        parts.append(f"<p>{h.esc(TRUTH_NOTE)}</p>")
+        truth = with_effect_study(truth, inp.effects_dir)
+        cols = [c for c in TRUTH_COLUMNS if c in truth.columns]
+        parts.append(h.table(truth, cols=cols))
+    parts.append(plots)
+    return h.section("answer", title, "".join(parts))
+
+
+TRUTH_COLUMNS = [
+    "effect",
+    "kind",
+    "feature",
+    "planted_direction",
+    "planted_attribution",
+    "confounding",
+    "found_direction",
+    "mean_abs_shap",
+    "rank",
+    "verdict",
+    "effect_study",
+]
+
+
+TRUTH_NOTE = (
+    "planted_attribution is the effect's mean |SHAP| in the oracle (log-odds), mean_abs_shap "
+    "what the model gives the effect's features. An effect is checked when it is large enough "
+    "to show and who gets it does not bias it against its direction; the effects the lender "
+    "targets at risky customers are for the effect study. The planted null must rank below "
+    "every checked effect. effect_study: the effect study's estimate for the lever, in PD "
+    "points, where it has run."
+)
+
+
+def with_effect_study(truth: pd.DataFrame, effects_dir: Path | None) -> pd.DataFrame:
+    """The truth table with the effect study's estimate of each lever (pp of 12-month PD, 95%
+    CI, and the truth when the study had it), where the study has run."""
+    table = h.read_csv(effects_dir / catalogue.EFFECTS_CSV) if effects_dir is not None else None
+    if table is None or "lever" not in truth.columns:
+        return truth
+    by_lever = table.set_index("lever")
+
+    def lever_cell(lever: object) -> str:
+        if not isinstance(lever, str) or lever not in by_lever.index:
+            return ""
+        r = by_lever.loc[lever]
+        text = f"{r['ate_pp']:+.2f} pp [{r['ci_low_pp']:+.2f}, {r['ci_high_pp']:+.2f}]"
+        if "true_effect_pp" in r and pd.notna(r["true_effect_pp"]):
+            text += f", truth {r['true_effect_pp']:+.2f}"
+        return text
+
+    return truth.assign(effect_study=truth["lever"].map(lever_cell))
+
+
+def _true(col: pd.Series) -> pd.Series:
+    """A CSV-read boolean column as booleans (missing = False)."""
+    return col.astype(str).str.lower().eq("true")
+
+
+def _agreement(r: Any) -> str:
+    agrees = str(getattr(r, "agrees", "")).lower()
+    if agrees == "true":
+        return "; as the business expects"
+    if agrees == "false":
+        return f"; <i>the business expects it to {h.esc(r.expected)} PD</i>"
+    return ""
+
+
+def _data_summary(inp: ReportInputs) -> str:
+    splits = inp.metrics.get("splits") or {}
+    kind = inp.metrics.get("split_kind") or inp.run_tags.get("split_kind", "?")
+    dates = inp.metrics.get("split_dates") or {}
+    rows = []
+    for k in SPLITS:
+        s = splits.get(k, {})
+        n = s.get("n", inp.run_metrics.get(f"{k}_rows"))
+        d = dates.get(k) or []
+        rows.append(
+            {
+                "split": k,
+                "rows": n,
+                "defaults": s.get("n_defaults"),
+                "default rate": s.get("default_rate", inp.run_metrics.get(f"{k}_default_rate")),
+                "dates": f"{d[0]} .. {d[-1]} ({len(d)})" if d else "",
+            }
+        )
+    df = pd.DataFrame(rows)
+    total = pd.to_numeric(df["rows"], errors="coerce").sum()
+    if kind == "random":
+        how = (
+            '<p class="warn"><b>The split is random</b> (stratified by the target, fixed seed): '
+            "the data has no time column, so the test metrics are not out of time and can be "
+            "optimistic for a future portfolio.</p>"
+        )
+        df = df.drop(columns="dates")
+    else:
+        how = (
+            "<p>Out-of-time split by snapshot date: the model is trained on earlier snapshots, "
+            "validated and tested on later ones (dates: first .. last (count)).</p>"
+        )
+    nf = inp.run_tags.get("n_features", "?")
+    intro = (
+        f"<p>{int(total):,} labelled rows, {h.esc(nf)} features; data: {h.esc(inp.data_kind)} "
+        f"(<code>{h.esc(inp.data_source)}</code>).</p>"
+    )
+    return h.section("data", "Data", intro + how + h.table(df, pct=("default rate",)))
+
+
+def _performance(inp: ReportInputs, plots: str) -> str:
+    splits = inp.metrics.get("splits") or {}
+    if not splits:
+        return h.section(
+            "performance",
+            "Model performance",
+            "<p>No metrics: run <code>loanrisk evaluate</code>.</p>" + plots,
+        )
+    keys = [
+        ("auc", "AUC"),
+        ("gini", "Gini"),
+        ("ks", "KS"),
+        ("ks_cutoff", "KS cut-off (PD)"),
+        ("brier", "Brier"),
+        ("log_loss", "log loss"),
+        ("pr_auc", "PR-AUC"),
+        ("default_rate", "default rate"),
+        ("mean_pd", "mean PD"),
+        ("raw_auc", "AUC raw"),
+        ("raw_brier", "Brier raw"),
+        ("raw_log_loss", "log loss raw"),
+    ]
+    rows = [
+        {"split": k, **{label: splits[k].get(m) for m, label in keys}}
+        for k in SPLITS
+        if k in splits
+    ]
+    table = h.table(pd.DataFrame(rows), pct=("default rate", "mean PD"))
+    cal = inp.latest.get("calibration", "?")
+    briers = {
+        k.removeprefix("calibration_brier_"): v
+        for k, v in inp.run_metrics.items()
+        if k.startswith("calibration_brier_")
+    }
+    extra = [f"Calibration: <b>{h.esc(cal)}</b>, chosen by Brier on the validation split"]
+    if briers:
+        extra[0] += " (" + ", ".join(f"{h.esc(k)} {v:.4f}" for k, v in sorted(briers.items())) + ")"
+    for key, label in (
+        ("oracle_auc", "Oracle AUC (the simulator's true PD on the test rows: the best possible)"),
+        ("baseline_auc", "Logistic-regression baseline AUC on the same features"),
+    ):
+        if inp.metrics.get(key) is not None:
+            extra.append(f"{label}: <b>{h.fmt(inp.metrics[key])}</b>")
+    free = inp.latest.get("test_auc_unconstrained")
+    if free is not None:
+        extra.append(
+            f"Test AUC with monotone constraints {h.fmt(inp.latest.get('test_auc'))} vs without "
+            f"{h.fmt(free)} (uncalibrated refit with the same parameters)"
+        )
+    notes = "<ul>" + "".join(f"<li>{x}</li>" for x in extra) + "</ul>"
+    intro = (
+        "<p>Metrics of the calibrated PD per split; <i>raw</i> columns are the booster's "
+        "uncalibrated output.</p>"
+    )
+    return h.section("performance", "Model performance", intro + table + notes + plots)
+
+
+def _gains(inp: ReportInputs, plots: str) -> str:
+    g = h.read_csv(RunFiles(inp.run_dir).csv(catalogue.GAINS_TEST))
+    cal = h.read_csv(RunFiles(inp.run_dir).csv(catalogue.CALIBRATION_TEST))
+    if g is None and not plots:
+        return ""
+    parts = []
+    if g is not None:
+        cols = [
+            "decile",
+            "n",
+            "n_defaults",
+            "default_rate",
+            "min_pd",
+            "max_pd",
+            "cum_capture",
+            "lift",
+            "cum_lift",
+        ]
+        parts.append("<p>Test split by PD decile, riskiest first.</p>")
+        parts.append(h.table(g, cols=cols, pct=("default_rate", "cum_capture")))
+    if cal is not None:
+        parts.append("<h3>Calibration by PD bin (test)</h3>")
+        cols = ["bin", "n", "n_defaults", "mean_pd", "observed_rate", "observed_lo", "observed_hi"]
+        parts.append(
+            h.table(cal, cols=cols, pct=("mean_pd", "observed_rate", "observed_lo", "observed_hi"))
+        )
+    parts.append(plots)
+    return h.section("gains", "Gains, lift and calibration", "".join(parts))
+
+
+def _segments(inp: ReportInputs) -> str:
+    s = h.read_csv(RunFiles(inp.run_dir).csv(catalogue.SEGMENTS_TEST))
+    if s is None or not len(s):
+        return h.section(
+            "segments", "Segments", "<p>No segment columns (product, region) in this data.</p>"
+        )
+    by = [c for c in s["segment"].unique()]
+    parts = []
+    for col in by:
+        sub = s[s["segment"] == col]
+        cols = [
+            col,
+            "n",
+            "n_defaults",
+            "share",
+            "default_rate",
+            "mean_pd",
+            "auc",
+            "gini",
+            "ks",
+            "brier",
+        ]
+        parts.append(f"<h3>By {h.esc(col)}</h3>")
+        parts.append(h.table(sub, cols=cols, pct=("share", "default_rate", "mean_pd")))
+    return h.section("segments", "Segments (test split)", "".join(parts))
+
+
+def _stability(inp: ReportInputs, plots: str) -> str:
+    psi = h.read_csv(RunFiles(inp.run_dir).csv(catalogue.PSI_TRAIN_TEST))
+    score_psi = inp.metrics.get("score_psi_train_test")
+    parts = []
+    if score_psi is not None:
+        parts.append(
+            f"<p>PSI of the score, train vs test: <b>{h.fmt(score_psi)}</b> "
+            "(below 0.1 stable, 0.1-0.25 watch, above 0.25 shifted).</p>"
+        )
+    if psi is not None:
+        top = psi.sort_values("psi", ascending=False).head(15)
+        counts = psi["status"].value_counts().to_dict() if "status" in psi else {}
+        if counts:
+            parts.append(
+                "<p>Features by PSI status: "
+                + ", ".join(f"{h.esc(k)} {v}" for k, v in sorted(counts.items()))
+                + ".</p>"
+            )
+        parts.append("<h3>Largest feature shifts</h3>")
+        parts.append(h.table(top))
+    parts.append(plots)
+    if not any(parts):
+        return ""
+    return h.section("stability", "Population stability (PSI)", "".join(parts))
+
+
+def _tuning(inp: ReportInputs) -> str:
+    m, p = inp.run_metrics, inp.run_params
+    best = {
+        k.removeprefix("best_"): v
+        for k, v in p.items()
+        if k.startswith("best_") and k.removeprefix("best_") in SEARCHED
+    }
+    statuses = pd.Series([t["status"] for t in inp.trials]).value_counts().to_dict()
+    n = int(m.get("n_trials", len(inp.trials)))
+    rows = [
+        (
+            "trials",
+            f"{n}"
+            + (
+                f" ({', '.join(f'{v} {k.lower()}' for k, v in statuses.items())}; "
+                "failed = pruned or stopped)"
+                if statuses
+                else ""
+            ),
+        ),
+        ("best validation AUC", h.fmt(m.get("best_valid_auc"))),
+        ("best iteration (rounds of the final model)", h.fmt(m.get("best_iteration"), 0)),
+        ("tuning time", f"{m['tuning_seconds']:.0f} s" if "tuning_seconds" in m else "-"),
+    ]
+    constrained = "best_monotone_constraints_method" in p
+    rows.append(("monotone constraints applied", "yes" if constrained else "no"))
+    if constrained:
+        rows.append(("test AUC with constraints", h.fmt(inp.latest.get("test_auc"))))
+        rows.append(("test AUC without", h.fmt(inp.latest.get("test_auc_unconstrained"))))
+    facts = pd.DataFrame(rows, columns=["", "value"])
+    params = pd.DataFrame(
+        [(k, h.number(v)) for k, v in sorted(best.items())], columns=["parameter", "best value"]
+    )
+    figs = "".join(h.figure(b, TUNING_PLOTS[n]) for n, b in inp.tuning_pngs.items())
+    body = (
+        "<p>Optuna (TPE, median pruning) on the validation AUC; each trial is a nested MLflow "
+        "run.</p>" + h.table(facts) + "<h3>Best parameters</h3>" + h.table(params) + figs
+    )
+    return h.section("tuning", "Tuning", body)
+
+
+SEARCHED = (
+    "num_leaves",
+    "max_depth",
+    "learning_rate",
+    "min_child_samples",
+    "lambda_l1",
+    "lambda_l2",
+    "bagging_fraction",
+    "feature_fraction",
+)
+
+
+def _promotion(inp: ReportInputs) -> str:
+    d = inp.latest.get("decision")
+    if not d:
+        return h.section("promotion", "Promotion decision", "<p>No decision recorded.</p>")
+    verdict = "promoted to champion" if d.get("promoted") else "NOT promoted (champion kept)"
+    rows = pd.DataFrame(
+        [
+            ("model version", d.get("version")),
+            ("decision", verdict),
+            ("new model test AUC", h.fmt(d.get("new_auc"))),
+            ("champion before", d.get("champion_version") or "none"),
+            ("champion AUC", h.fmt(d.get("champion_auc"))),
+            ("tolerance", d.get("tolerance")),
+        ],
+        columns=["", "value"],
+    )
+    body = f'<p class="lead">{h.esc(d.get("reason", ""))}</p>' + h.table(rows)
+    return h.section("promotion", "Promotion decision", body)
+
+
+def _effects(inp: ReportInputs) -> str:
+    if inp.effects_dir is None:
+        return ""
+    fragment = (inp.effects_dir / catalogue.EFFECTS_HTML).read_text()
+    when = dt.datetime.fromtimestamp((inp.effects_dir / catalogue.EFFECTS_HTML).stat().st_mtime)
+    figs = "".join(
+        h.figure((inp.effects_dir / n).read_bytes(), cap)
+        for n, cap in EFFECTS_PLOTS.items()
+        if (inp.effects_dir / n).exists()
+    )
+    note = (
+        f'<p class="meta">From <code>{h.esc(inp.effects_dir)}</code> (written '
+        f"{when:%Y-%m-%d %H:%M}); the study is run by <code>loanrisk effects</code> on the "
+        "validated tables, not by this training run.</p>"
+    )
+    return f'<div class="effects">{note}{fragment}{figs}</div>'
+
+
+def _footer(inp: ReportInputs) -> str:
+    t = inp.run_tags
+    versions = ", ".join(
+        f"{k.removeprefix('version.')} {v}"
+        for k, v in sorted(t.items())
+        if k.startswith("version.")
+    )
+    bits = [f"generated {dt.datetime.now():%Y-%m-%d %H:%M}"]
+    if t.get("git_commit"):
+        bits.append(f"git {t['git_commit'][:12]}")
+    if t.get("data_fingerprint"):
+        bits.append(f"data sha256 {t['data_fingerprint'][:12]}")
+    if versions:
+        bits.append(versions)
+    return f"<footer>{h.esc(' · '.join(bits))}</footer>"
