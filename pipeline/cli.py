@@ -270,7 +270,7 @@ _stage(
     "Relationship effect study: does each lever (check-in, reminder, education, complaint "
     "resolution) reduce default? Doubly robust estimates with 95% CIs, naive differences, overlap "
     "and refutations.",
-    module="pipeline.effects.study",
+    module="pipeline.effects.stage",
 )
 
 

@@ -14,20 +14,13 @@ import pytest
 from mlflow import MlflowClient
 from pydantic import ValidationError
 
-from pipeline.config import Config, GenerateConfig, load_config
+from pipeline.config import Config, EffectsConfig, GenerateConfig, Lever, load_config
 from pipeline.core.errors import DataError
+from pipeline.effects import estimation, stage
 from pipeline.effects import study as effects
-from pipeline.effects.study import (
-    EffectsConfig,
-    Lever,
-    assign_treatment,
-    cluster_mean,
-    fit_dr,
-    study_frame,
-    treatment_counts,
-    true_effects,
-    verdict,
-)
+from pipeline.effects.design import assign_treatment, study_frame, treatment_counts
+from pipeline.effects.inference import cluster_mean, fit_dr, verdict
+from pipeline.effects.truth import add_truth, true_effects
 from pipeline.simulator.simulate import Effects, generate, simulate
 from pipeline.stages import ingest
 from tests.helpers import tiny_overrides
@@ -201,7 +194,7 @@ def test_placebo_interval_is_bonferroni_over_the_levers():
         ecfg = EffectsConfig(levers=levers, n_estimators=30, min_child_samples=50,
                              refutations=("placebo",))  # fmt: skip
         est = cluster_mean(fit_dr(y, t, x, groups, ecfg).scores, groups)
-        out = effects._refute(levers[0], d, y, t, x, groups, est, ecfg, [])
+        out = estimation._refute(levers[0], d, y, t, x, groups, est, ecfg, [])
         widths[n] = (out["placebo_pp"], out["placebo_ci_high_pp"] - out["placebo_ci_low_pp"])
     # The same permutation (keyed by seed and lever name), a wider interval.
     assert widths[5][0] == pytest.approx(widths[1][0])
@@ -238,7 +231,7 @@ def test_run_writes_reports_and_mlflow_run(tmp_path, monkeypatch):
     cfg = load_config(None, [*tiny_overrides(tmp_path), *snaps])  # 400 customers
     generate(cfg.data.raw_dir, cfg.generate, seed=cfg.seed)
     ingest.run(cfg)
-    summary = effects.run(cfg)
+    summary = stage.run(cfg)
     print(summary)
 
     out = tmp_path / "reports" / "effects"
@@ -271,7 +264,7 @@ def test_run_writes_reports_and_mlflow_run(tmp_path, monkeypatch):
 def test_run_without_ingested_tables_is_a_data_error(tmp_path):
     cfg = load_config(None, tiny_overrides(tmp_path))
     with pytest.raises(DataError, match="loanrisk ingest"):
-        effects.run(cfg)
+        stage.run(cfg)
 
 
 # -- against the truth (slow) --------------------------------------------------------------------
@@ -305,7 +298,7 @@ def test_estimates_cover_the_simulated_truth(monkeypatch):
     kept = {k: r.loc[r["kept"]] for k, r in study.rows.items()}
     truth = true_effects(gen, SLOW_SEED, causal, SLOW_SNAPSHOTS, rows=kept)
     truth = pd.concat([truth, pd.DataFrame([{"lever": "marketing", "true_effect_pp": 0.0}])])
-    table = effects.add_truth(study.table, truth).set_index("lever")
+    table = add_truth(study.table, truth).set_index("lever")
     print(
         table[["true_effect_pp", "naive_pp", "ate_pp", "ci_low_pp", "ci_high_pp", "n_treated"]]
         .round(2)

@@ -164,6 +164,10 @@ EFFECTS_HTML = "effects.html"
 EFFECTS_SUMMARY_TXT = "summary.txt"
 FOREST_PNG = "forest.png"
 OVERLAP_PNG = "overlap.png"
+# The study's tables logged to its MLflow run (mlflow.log_table, under ARTEFACT_EFFECTS/): the
+# effect table as EFFECTS_JSON, the tier and overlap tables as these.
+EFFECTS_TIERS_JSON = "tiers.json"
+EFFECTS_OVERLAP_JSON = "overlap.json"
 
 
 def effects_dir(reports_dir: Path | str) -> Path:

@@ -1,0 +1,135 @@
+"""The effect study's outputs: its files in the reports folder and its MLflow run.
+
+    reports/effects/   effects.csv, tiers.csv, overlap.csv, effects.json, effects.html,
+                       forest.png, overlap.png (names from `pipeline.core.catalogue`)
+    MLflow "effects"   params, per-lever metrics, the three tables, the figures, the CSV and HTML
+                       files and the summary text, under the `effects/` artefact folder
+
+The summary and the HTML section come from `pipeline.effects.report`, the figures from
+`pipeline.plotting.effects`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from matplotlib.figure import Figure
+
+from pipeline.config import MlflowConfig
+from pipeline.core import catalogue
+from pipeline.core.io import atomic_path, write_json, write_text
+from pipeline.effects.report import html_section, summary_text
+from pipeline.effects.schema import EffectStudy
+from pipeline.plotting.effects import forest_plot, overlap_plot
+from pipeline.runs import tracking
+
+
+@dataclass
+class StudyOutputs:
+    """What `write_results` wrote: the summary text, the files by catalogue name, the figures."""
+
+    summary: str
+    files: dict[str, Path]
+    figures: dict[str, Figure]
+
+
+def write_results(study: EffectStudy, out_dir: Path, truth_note: str = "") -> StudyOutputs:
+    """Write the study's tables (CSV), the JSON document, the HTML section and the two figures
+    to `out_dir` (each file atomically)."""
+    table = study.table
+    summary = summary_text(study, truth_note=truth_note)
+    files = {
+        catalogue.EFFECTS_CSV: _write_csv(table, out_dir / catalogue.EFFECTS_CSV),
+        catalogue.EFFECTS_TIERS_CSV: _write_csv(study.tiers, out_dir / catalogue.EFFECTS_TIERS_CSV),
+        catalogue.EFFECTS_OVERLAP_CSV: _write_csv(
+            study.overlap, out_dir / catalogue.EFFECTS_OVERLAP_CSV
+        ),
+        catalogue.EFFECTS_JSON: write_json(
+            {
+                "summary": summary,
+                "snapshots": [str(s) for s in study.snapshots],
+                "config": study.config.model_dump(mode="json"),
+                "effects": _records(table),
+                "tiers": _records(study.tiers),
+                "overlap": _records(study.overlap),
+                "truth_note": truth_note,
+            },
+            out_dir / catalogue.EFFECTS_JSON,
+        ),
+        catalogue.EFFECTS_HTML: write_text(html_section(study), out_dir / catalogue.EFFECTS_HTML),
+    }
+    figures = {
+        catalogue.FOREST_PNG: forest_plot(table),
+        catalogue.OVERLAP_PNG: overlap_plot(study.rows, study.config.propensity_bounds),
+    }
+    for name, fig in figures.items():
+        with atomic_path(out_dir / name) as tmp:
+            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        files[name] = out_dir / name
+    return StudyOutputs(summary, files, figures)
+
+
+def log_results(study: EffectStudy, outputs: StudyOutputs, mlflow_cfg: MlflowConfig) -> None:
+    """Log the study to a new MLflow run named "effects" in the configured experiment."""
+    folder = catalogue.ARTEFACT_EFFECTS
+    tracking.setup(mlflow_cfg)
+    with mlflow.start_run(run_name="effects"):
+        mlflow.set_tag("stage", "effects")
+        mlflow.log_params(_flat_params(study))
+        mlflow.log_metrics(_metrics(study.table))
+        mlflow.log_table(study.table, f"{folder}/{catalogue.EFFECTS_JSON}")
+        mlflow.log_table(study.tiers, f"{folder}/{catalogue.EFFECTS_TIERS_JSON}")
+        mlflow.log_table(study.overlap, f"{folder}/{catalogue.EFFECTS_OVERLAP_JSON}")
+        for name, fig in outputs.figures.items():
+            mlflow.log_figure(fig, f"{folder}/{name}")
+        for name in (
+            catalogue.EFFECTS_CSV,
+            catalogue.EFFECTS_TIERS_CSV,
+            catalogue.EFFECTS_OVERLAP_CSV,
+            catalogue.EFFECTS_HTML,
+        ):
+            mlflow.log_artifact(str(outputs.files[name]), folder)
+        mlflow.log_text(outputs.summary, f"{folder}/{catalogue.EFFECTS_SUMMARY_TXT}")
+
+
+def _write_csv(df: pd.DataFrame, target: Path) -> Path:
+    with atomic_path(target) as tmp:
+        df.to_csv(tmp, index=False)
+    return target
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return json.loads(df.to_json(orient="records", date_format="iso"))
+
+
+def _flat_params(study: EffectStudy) -> dict[str, Any]:
+    ecfg = study.config
+    params: dict[str, Any] = {
+        f"effects.{k}": v for k, v in ecfg.model_dump(mode="json").items() if k != "levers"
+    }
+    for lv in ecfg.levers:
+        params[f"effects.lever.{lv.name}"] = (
+            f"{lv.kind}:{lv.event_type}:w{lv.window_months}:min{lv.min_events}"
+        )
+    params["effects.n_snapshots"] = len(study.snapshots)
+    params["effects.first_snapshot"] = str(study.snapshots[0]) if study.snapshots else ""
+    params["effects.last_snapshot"] = str(study.snapshots[-1]) if study.snapshots else ""
+    return {k: str(v)[:500] for k, v in params.items()}
+
+
+def _metrics(table: pd.DataFrame) -> dict[str, float]:
+    out = {}
+    cols = ("ate_pp", "ci_low_pp", "ci_high_pp", "naive_pp", "placebo_pp", "true_effect_pp")
+    for _, r in table.iterrows():
+        for c in cols:
+            v = r.get(c)
+            if v is not None and isinstance(v, (int, float)) and not math.isnan(float(v)):
+                out[f"{r['lever']}.{c}"] = float(v)
+        out[f"{r['lever']}.n_treated"] = float(r["n_treated"])
+    return out

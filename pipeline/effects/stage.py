@@ -1,0 +1,55 @@
+"""The `loanrisk effects` stage: read the validated tables, run the effect study, add the
+simulator's truth when the data are the generated book, write the reports and log the MLflow run.
+
+    cfg.data.interim_dir/*.parquet -> study -> cfg.output.reports_dir/effects/ + an MLflow run
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.config import Config
+from pipeline.core import catalogue
+from pipeline.core.contract import TABLES
+from pipeline.core.errors import DataError
+from pipeline.effects.results import log_results, write_results
+from pipeline.effects.study import run_study
+from pipeline.effects.truth import add_truth, truth_for_book
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: Config) -> str:
+    """Run the study on the validated tables in cfg.data.interim_dir; return a plain summary.
+
+    Writes cfg.output.reports_dir/effects/{effects.csv, effects.json, tiers.csv, overlap.csv,
+    effects.html, forest.png, overlap.png} and logs them to an MLflow run named "effects".
+    """
+    t0 = time.perf_counter()
+    tables = read_interim(Path(cfg.data.interim_dir))
+    study = run_study(tables, cfg)
+    truth_note = ""
+    if study.config.truth == "auto":
+        truth, truth_note = truth_for_book(cfg, tables, study)
+        if truth is not None:
+            study.table = add_truth(study.table, truth)
+    out_dir = catalogue.effects_dir(cfg.output.reports_dir)
+    outputs = write_results(study, out_dir, truth_note=truth_note)
+    log_results(study, outputs, cfg.mlflow)
+    log.info("effects study: %.0f s -> %s", time.perf_counter() - t0, out_dir)
+    return outputs.summary + f"\nfiles: {out_dir}"
+
+
+def read_interim(interim_dir: Path) -> dict[str, pd.DataFrame]:
+    """The four validated tables (`<table>.parquet`) written by `loanrisk ingest`."""
+    paths = {t: catalogue.table_file(interim_dir, t) for t in TABLES}
+    missing = [t for t, path in paths.items() if not path.exists()]
+    if missing:
+        raise DataError(
+            f"no validated table {', '.join(missing)} in {interim_dir}: run `loanrisk ingest` first"
+        )
+    return {t: pd.read_parquet(path) for t, path in paths.items()}
