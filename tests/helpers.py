@@ -5,6 +5,9 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+# The checkout's root: the folder of README.md, configs/ and pipeline/.
+REPO = Path(__file__).resolve().parents[1]
+
 
 def tiny_overrides(root: Path, trials: int = 3) -> list[str]:
     """Config overrides that keep every output of a run inside `root`."""

@@ -13,7 +13,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from sklearn.metrics import log_loss as sk_log_loss
 
 from pipeline.core.errors import DataError
-from pipeline.riskmath import metrics
+from pipeline.riskmath import metrics, stability
 
 # Eight loans sorted by PD, 3 defaults (n_bad = 3) and 5 non-defaults (n_good = 5).
 Y8 = np.array([1, 1, 0, 1, 0, 0, 0, 0])
@@ -270,8 +270,8 @@ def test_psi_two_bins_by_hand():
     expected = np.array([0] * 5 + [1] * 5)
     actual = np.array([0] * 8 + [1] * 2)
     hand = 0.3 * math.log(1.6) + 0.3 * math.log(2.5)
-    assert metrics.psi(expected, actual, bins=2) == pytest.approx(hand)
-    table = metrics.psi_table(expected, actual, bins=2)
+    assert stability.psi(expected, actual, bins=2) == pytest.approx(hand)
+    table = stability.psi_table(expected, actual, bins=2)
     assert table["bin"].tolist() == ["(-inf, 0]", "(0, inf)"]
     np.testing.assert_allclose(table["expected_share"], [0.5, 0.5])
     np.testing.assert_allclose(table["actual_share"], [0.8, 0.2])
@@ -282,14 +282,14 @@ def test_psi_two_bins_by_hand():
 def test_psi_identical_is_zero_and_shift_is_large():
     rng = np.random.default_rng(7)
     x = rng.normal(size=4000)
-    assert metrics.psi(x, x) == 0.0
-    assert metrics.psi(x, rng.permutation(x)) == 0.0
+    assert stability.psi(x, x) == 0.0
+    assert stability.psi(x, rng.permutation(x)) == 0.0
     # A one-standard-deviation shift of a normal: PSI close to 1 (the symmetric KL is d^2 = 1).
-    shifted = metrics.psi(x, rng.normal(loc=1.0, size=4000))
+    shifted = stability.psi(x, rng.normal(loc=1.0, size=4000))
     assert shifted > 0.5
-    assert metrics.psi_status(shifted) == "alert"
+    assert stability.psi_status(shifted) == "alert"
     # Another sample from the same distribution: small.
-    assert metrics.psi(x, rng.normal(size=4000)) < 0.05
+    assert stability.psi(x, rng.normal(size=4000)) < 0.05
 
 
 def test_psi_categorical_with_unseen_category_by_hand():
@@ -298,10 +298,10 @@ def test_psi_categorical_with_unseen_category_by_hand():
     #   a: 0;  b: (0.3 - 0.5) ln(0.3 / 0.5);  <unseen>: (0.2 - 1e-4) ln(0.2 / 1e-4)
     expected = np.array(["a"] * 5 + ["b"] * 5, dtype=object)
     actual = pd.Series(["a"] * 5 + ["b"] * 3 + ["c"] * 2)
-    eps = metrics.PSI_EPS
+    eps = stability.PSI_EPS
     hand = (0.3 - 0.5) * math.log(0.3 / 0.5) + (0.2 - eps) * math.log(0.2 / eps)
-    assert metrics.psi(expected, actual) == pytest.approx(hand)
-    table = metrics.psi_table(expected, actual)
+    assert stability.psi(expected, actual) == pytest.approx(hand)
+    table = stability.psi_table(expected, actual)
     assert table["bin"].tolist() == ["a", "b", "<unseen>"]
     assert table["actual_n"].tolist() == [5, 3, 2]
     assert table["expected_share"].tolist() == [0.5, 0.5, 0.0]
@@ -315,15 +315,15 @@ def test_psi_numeric_missing_values_are_their_own_bin():
     expected = [1.0, 2.0, 3.0, np.nan]
     actual = [1.0, 2.0, 3.0] + [np.nan] * 5
     hand = 3 * (1 / 8 - 1 / 4) * math.log(0.5) + (5 / 8 - 1 / 4) * math.log(2.5)
-    assert metrics.psi(expected, actual, bins=3) == pytest.approx(hand)
-    table = metrics.psi_table(expected, actual, bins=3)
+    assert stability.psi(expected, actual, bins=3) == pytest.approx(hand)
+    table = stability.psi_table(expected, actual, bins=3)
     assert table["bin"].tolist()[-1] == "<missing>"
     assert table["actual_n"].tolist() == [1, 1, 1, 5]
 
 
 def test_psi_open_outer_bins_catch_out_of_range_values():
-    ref = metrics.reference_bins(np.arange(100.0), bins=4)
-    table = metrics.psi_table_from_reference(ref, np.array([-1000.0, 1000.0]))
+    ref = stability.reference_bins(np.arange(100.0), bins=4)
+    table = stability.psi_table_from_reference(ref, np.array([-1000.0, 1000.0]))
     assert table["actual_n"].iloc[0] == 1
     assert table["actual_n"].iloc[-1] == 1
     assert table["actual_n"].sum() == 2
@@ -334,22 +334,22 @@ def test_reference_bins_round_trip_equals_psi():
     train = pd.Series(rng.gamma(2.0, size=3000))
     train[rng.uniform(size=3000) < 0.05] = np.nan
     test = pd.Series(rng.gamma(2.3, size=2000))
-    ref = metrics.reference_bins(train)
+    ref = stability.reference_bins(train)
     stored = json.loads(json.dumps(ref))  # what the score stage reads back
     assert stored == ref
     assert sum(ref["shares"]) + ref["missing_share"] == pytest.approx(1.0)
-    assert metrics.psi_from_reference(stored, test) == metrics.psi(train, test)
+    assert stability.psi_from_reference(stored, test) == stability.psi(train, test)
 
     cats = pd.Series(rng.choice(["x", "y", "z"], size=500), dtype="category")
-    ref_cat = json.loads(json.dumps(metrics.reference_bins(cats)))
+    ref_cat = json.loads(json.dumps(stability.reference_bins(cats)))
     new = pd.Series(rng.choice(["x", "y", "w"], size=300))
-    assert metrics.psi_from_reference(ref_cat, new) == metrics.psi(cats, new)
+    assert stability.psi_from_reference(ref_cat, new) == stability.psi(cats, new)
 
 
 def test_reference_bins_with_heavy_ties_has_no_empty_expected_bins():
     # 70% zeros, then 1..30: no cut is duplicated and none sits at the maximum.
     x = np.r_[np.zeros(70), np.arange(1.0, 31.0)]
-    ref = metrics.reference_bins(x, bins=10)
+    ref = stability.reference_bins(x, bins=10)
     assert ref["edges"] == sorted(set(ref["edges"]))
     assert max(ref["edges"]) < 30
     assert min(ref["shares"]) > 0
@@ -357,9 +357,9 @@ def test_reference_bins_with_heavy_ties_has_no_empty_expected_bins():
 
 
 def test_psi_rejects_mismatched_kind():
-    ref = metrics.reference_bins([1.0, 2.0, 3.0])
+    ref = stability.reference_bins([1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="numeric"):
-        metrics.psi_from_reference(ref, ["a", "b"])
+        stability.psi_from_reference(ref, ["a", "b"])
 
 
 @pytest.mark.parametrize(
@@ -367,7 +367,7 @@ def test_psi_rejects_mismatched_kind():
     [(0.0, "stable"), (0.0999, "stable"), (0.1, "warning"), (0.25, "warning"), (0.2501, "alert")],
 )
 def test_psi_status_thresholds(value, status):
-    assert metrics.psi_status(value) == status
+    assert stability.psi_status(value) == status
 
 
 def test_psi_frame_sorted_with_status():
@@ -386,19 +386,19 @@ def test_psi_frame_sorted_with_status():
             "region": rng.choice(["n", "s", "e"], size=2000, p=[0.45, 0.45, 0.1]),
         }
     )
-    frame = metrics.psi_frame(train, test, ["same", "shifted", "region"])
+    frame = stability.psi_frame(train, test, ["same", "shifted", "region"])
     assert list(frame.columns) == ["feature", "psi", "status"]
     assert frame["psi"].is_monotonic_decreasing
     by_name = frame.set_index("feature")
     assert by_name.loc["same", "status"] == "stable"
     assert by_name.loc["shifted", "status"] == "alert"
     assert by_name.loc["region", "psi"] == pytest.approx(
-        metrics.psi(train["region"], test["region"])
+        stability.psi(train["region"], test["region"])
     )
-    refs = json.loads(json.dumps(metrics.reference_bins_frame(train)))
-    pd.testing.assert_frame_equal(metrics.psi_frame_from_reference(refs, test), frame)
+    refs = json.loads(json.dumps(stability.reference_bins_frame(train)))
+    pd.testing.assert_frame_equal(stability.psi_frame_from_reference(refs, test), frame)
     with pytest.raises(DataError, match="shifted"):
-        metrics.psi_frame(train, test.drop(columns="shifted"))
+        stability.psi_frame(train, test.drop(columns="shifted"))
 
 
 # ---------------------------------------------------------------- segments

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from pipeline.config import ScoringConfig
 from pipeline.plotting import performance as plots
-from pipeline.riskmath import metrics
+from pipeline.riskmath import metrics, stability
 from pipeline.riskmath.scaling import points
 
 CFG = ScoringConfig()
@@ -103,7 +103,7 @@ def test_psi_plot(tmp_path):
     frame = pd.DataFrame(
         {"feature": [f"f{i}" for i in range(40)], "psi": np.linspace(0.0, 0.4, 40)}
     )
-    frame["status"] = frame["psi"].map(metrics.psi_status)
+    frame["status"] = frame["psi"].map(stability.psi_status)
     fig = plots.psi_plot(frame, top=30)
     ax = fig.axes[0]
     assert len(fig.axes) == 1 and len(ax.lines) == 2

@@ -9,7 +9,7 @@ class is pickled; everything the model needs is a plain file among its artefacts
     categories.json   {categorical feature: [categories seen in training]}
     scoring.json      ScoringConfig (PDO scaling and tiers)
     reference.json    training distributions for drift: {feature: bins, "__score__": bins of
-                      the points, "__pd__": bins of the PD} (`metrics.reference_bins`)
+                      the points, "__pd__": bins of the PD} (`stability.reference_bins`)
 
 After `mlflow.pyfunc.load_model(uri).unwrap_python_model()` the helpers `prepare`,
 `predict_prepared`, `contributions` and the attributes `booster`, `specs`, `calibrator`,
@@ -41,6 +41,7 @@ from pipeline.core.metadata import FeatureSpec
 from pipeline.modelling.calibration import Calibrator
 from pipeline.modelling.matrix import to_model_frame
 from pipeline.riskmath import scaling
+from pipeline.riskmath.stability import reference_bins, reference_bins_frame
 
 if TYPE_CHECKING:
     from mlflow.models.model import ModelInfo
@@ -230,11 +231,9 @@ def log_model(
 def build_reference(
     X: pd.DataFrame, pd_values: np.ndarray, scoring_cfg: ScoringConfig
 ) -> dict[str, Any]:
-    """Training distributions for drift checks (JSON-able): `metrics.reference_bins` of every
+    """Training distributions for drift checks (JSON-able): `stability.reference_bins` of every
     column of `X` (a prepared frame, as the model sees it) under its name, of the score points
     under SCORE_KEY and of the PD under PD_KEY."""
-    from pipeline.riskmath.metrics import reference_bins, reference_bins_frame
-
     p = np.asarray(pd_values, dtype=float)
     return {
         **reference_bins_frame(X),

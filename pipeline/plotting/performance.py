@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike
 
 from pipeline.config import ScoringConfig
 from pipeline.plotting.figures import blank_figure, new_figure
-from pipeline.riskmath import metrics
+from pipeline.riskmath import metrics, stability
 from pipeline.riskmath.scaling import PD_CLIP, points, tier_bounds_points
 
 __all__ = [
@@ -252,7 +252,7 @@ def score_distribution_plot(
 
 
 def psi_plot(psi_frame: pd.DataFrame, top: int = 30) -> Figure:
-    """Horizontal PSI bars for the `top` largest features of `metrics.psi_frame`, coloured by
+    """Horizontal PSI bars for the `top` largest features of `stability.psi_frame`, coloured by
     status, largest at the top, with the 0.1 and 0.25 thresholds (1 axes, 2 lines)."""
     _require(psi_frame, ["feature", "psi"])
     if psi_frame.empty:
@@ -260,13 +260,13 @@ def psi_plot(psi_frame: pd.DataFrame, top: int = 30) -> Figure:
     data = psi_frame.sort_values(["psi", "feature"], ascending=[False, True], kind="stable")
     data = data.head(top).iloc[::-1]
     status = (
-        data["status"] if "status" in data else data["psi"].map(metrics.psi_status)
+        data["status"] if "status" in data else data["psi"].map(stability.psi_status)
     ).to_numpy()
     colours = [STATUS_COLOURS.get(s, STATUS_COLOURS["n/a"]) for s in status]
     fig, ax = new_figure((7, max(2.5, 0.28 * len(data) + 1.2)))
     ax.barh(data["feature"].astype(str), data["psi"].to_numpy(), color=colours)
-    ax.axvline(metrics.PSI_WARNING, ls="--", color=STATUS_COLOURS["warning"], lw=1)
-    ax.axvline(metrics.PSI_ALERT, ls="--", color=STATUS_COLOURS["alert"], lw=1)
+    ax.axvline(stability.PSI_WARNING, ls="--", color=STATUS_COLOURS["warning"], lw=1)
+    ax.axvline(stability.PSI_ALERT, ls="--", color=STATUS_COLOURS["alert"], lw=1)
     handles = [Patch(color=c, label=s) for s, c in STATUS_COLOURS.items() if s in set(status)]
     ax.legend(handles=handles, loc="lower right", title="status")
     shown = f"top {len(data)} of {len(psi_frame)}" if len(psi_frame) > len(data) else "all"

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.modelling.model import PD_KEY, SCORE_KEY, LoanRiskModel
-from pipeline.riskmath import metrics, scaling
+from pipeline.riskmath import scaling, stability
 from pipeline.scoring.core import ScoringModel
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -119,9 +119,9 @@ class Accumulator:
         p = np.concatenate(self.pd)
         psi_score, psi_features = self._drift(np.concatenate(self.points), p)
         psi_pd, pd_dist = self._pd_distribution(p)
-        status = {k: metrics.psi_status(v) for k, v in psi_features.items()}
+        status = {k: stability.psi_status(v) for k, v in psi_features.items()}
         if psi_score is not None:
-            status = {"score": metrics.psi_status(psi_score), **status}
+            status = {"score": stability.psi_status(psi_score), **status}
         return ScoreSummary(
             output=str(out_path),
             model_uri=model.uri,
@@ -152,7 +152,7 @@ class Accumulator:
         ref = (self.model.reference or {}).get(PD_KEY)
         if ref is None:
             return None, []
-        table = metrics.psi_table_from_reference(ref, p)
+        table = stability.psi_table_from_reference(ref, p)
         rows = [
             {
                 "bin": str(r.bin),
@@ -169,14 +169,14 @@ class Accumulator:
         ref = self.model.reference or {}
         psi_score = None
         if SCORE_KEY in ref:
-            psi_score = metrics.psi_from_reference(ref[SCORE_KEY], points)
+            psi_score = stability.psi_from_reference(ref[SCORE_KEY], points)
         elif PD_KEY in ref:
-            psi_score = metrics.psi_from_reference(ref[PD_KEY], p)
+            psi_score = stability.psi_from_reference(ref[PD_KEY], p)
         sample = pd.concat(self.sample) if self.sample else pd.DataFrame()
         psi: dict[str, float] = {}
         if len(sample):
             for name in self.model.feature_names:
                 if name in ref:
-                    psi[name] = metrics.psi_from_reference(ref[name], sample[name])
+                    psi[name] = stability.psi_from_reference(ref[name], sample[name])
         # largest first, so the summary reads as a ranking
         return psi_score, dict(sorted(psi.items(), key=lambda kv: (-kv[1], kv[0])))

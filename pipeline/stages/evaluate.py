@@ -22,7 +22,7 @@ from pipeline.modelling import dataset
 from pipeline.modelling.baseline import baseline_auc
 from pipeline.plotting import performance as plots
 from pipeline.plotting.figures import save_png
-from pipeline.riskmath import fairness, metrics
+from pipeline.riskmath import fairness, metrics, stability
 from pipeline.riskmath.scaling import points
 from pipeline.runs.context import RunContext
 from pipeline.simulator.known_truth import KnownTruth, known_truth
@@ -97,8 +97,8 @@ def evaluate(
     tables[catalogue.CALIBRATION_TEST] = cal["test"]
     X = data.X()
     idx = data.split.index
-    psi = metrics.psi_frame(X.iloc[idx["train"]], X.iloc[idx["test"]], list(X.columns))
-    score_psi = metrics.psi(
+    psi = stability.psi_frame(X.iloc[idx["train"]], X.iloc[idx["test"]], list(X.columns))
+    score_psi = stability.psi(
         points(by_split["train"]["pd"].to_numpy(), cfg.scoring), points(p_test, cfg.scoring)
     )
     tables[catalogue.PSI_TRAIN_TEST] = psi

@@ -27,11 +27,9 @@ from pipeline.core.metadata import LABEL_COLUMN
 from pipeline.core.secrets import mask_secrets, mask_value
 from pipeline.modelling import dataset, tune
 from pipeline.modelling.calibration import fit_calibrator
-from pipeline.modelling.model import log_model
+from pipeline.modelling.model import build_reference, log_model
 from pipeline.modelling.registry import register_and_promote
 from pipeline.plotting import tuning as tuning_plots
-from pipeline.riskmath.metrics import reference_bins
-from pipeline.riskmath.scaling import points
 from pipeline.runs import tracking
 from pipeline.runs.context import KIND_TAG, TRAINING
 
@@ -110,10 +108,7 @@ def run(cfg: Config, show_progress: bool = True) -> TrainResult:
         )
         for name, fig in tuning_plots.study_figures(best.study).items():
             mlflow.log_figure(fig, f"{catalogue.ARTEFACT_TUNING}/{name}")
-        X_train = parts["train"][0]
-        reference = {s.name: reference_bins(X_train[s.name]) for s in specs}
-        reference["__score__"] = reference_bins(points(p_cal["train"], cfg.scoring))
-        reference["__pd__"] = reference_bins(p_cal["train"])
+        reference = build_reference(parts["train"][0], p_cal["train"], cfg.scoring)
         example = _input_example(data.frame.iloc[data.split.index["train"]], specs)
         info = log_model(
             booster, calibrator, specs, data.categories, cfg.scoring, reference, example
