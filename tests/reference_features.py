@@ -13,7 +13,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from pipeline.features.specs import CHANNEL_WINDOWS, CRM_CHANNELS, WINDOWS, feature_names
+from pipeline.core.contract import CRM_CHANNELS
+from pipeline.features.specs import CHANNEL_WINDOWS, WINDOWS, feature_names
 
 DAY = pd.Timedelta(days=1)
 MONTH_DAYS = 30.4375

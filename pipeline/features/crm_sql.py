@@ -10,8 +10,8 @@ are several times cheaper than strings there.
 
 from __future__ import annotations
 
-from pipeline.core.contract import CRM_TYPES
-from pipeline.features.specs import CHANNEL_WINDOWS, CRM_CHANNELS
+from pipeline.core.contract import CRM_CHANNELS, CRM_TYPES
+from pipeline.features.specs import CHANNEL_WINDOWS
 
 LENDER_INITIATED = ("payment_reminder", "proactive_checkin", "marketing")
 TYPE = {name: code for code, name in enumerate(CRM_TYPES)}  # any other type: 99

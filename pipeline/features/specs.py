@@ -8,12 +8,11 @@ exact definition of every feature is in the docstring of `pipeline.features`.
 
 from __future__ import annotations
 
+from pipeline.core.contract import CRM_CHANNELS
 from pipeline.core.metadata import Direction, FeatureSpec
 
-CRM_CHANNELS = ("phone", "app", "branch", "email", "chat", "sms")
 WINDOWS = (3, 6, 12)
 CHANNEL_WINDOWS = (3, 12)
-CATEGORICALS = ("product", "employment_type", "region", "loan_channel")
 
 
 def feature_specs() -> list[FeatureSpec]:

@@ -11,7 +11,6 @@ selects a matplotlib backend: Agg draws our figures whatever backend pyplot uses
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,9 +78,3 @@ def save_png(fig: Figure, path: Path | str, dpi: int = DPI, tight: bool = True) 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
     return path
-
-
-def png_bytes(fig: Figure, dpi: int = DPI, tight: bool = True) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
-    return buf.getvalue()

@@ -79,11 +79,6 @@ class RunContext:
         self.client.log_table(self.run_id, table, artifact_file)
 
 
-def start_context(cfg: Config, run_id: str, experiment_id: str) -> RunContext:
-    """The context of a run train has just created (tracking already set up)."""
-    return RunContext(run_id, experiment_id, RunFiles.of(cfg.output.reports_dir, run_id), _client())
-
-
 def open_run(cfg: Config, run_id: str) -> RunContext:
     """The training run `run_id` of the configured store and experiment."""
     experiment_id = tracking.setup(cfg.mlflow)

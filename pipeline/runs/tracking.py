@@ -93,10 +93,6 @@ def _git(*args: str) -> str | None:
     return res.stdout if res.returncode == 0 else None
 
 
-def file_fingerprint(path: Path) -> str:
-    return file_sha256(path)
-
-
 def data_fingerprints(cfg: Config) -> dict[str, Any]:
     """What the run's data is, by hash: the modelling file as read now, and the manifests of the
     stages that built it (input tables' content and interim files, the features' inputs).
