@@ -56,3 +56,21 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
     seconds = time.perf_counter() - start
     metrics = json.loads((cfg.output.reports_dir / "metrics.json").read_text())
     return TinyRun(root, config_path, cfg.mlflow.tracking_uri, metrics["run_id"], seconds)
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    """The tiny model of tests/tiny_model.py logged once per module: (model_info, parts,
+    tracking_uri)."""
+    import mlflow
+    from tiny_model import tiny_parts, use_store
+
+    from pipeline.modelling.model import log_model
+
+    previous = mlflow.get_tracking_uri()
+    uri = use_store(tmp_path_factory.mktemp("mlflow"))
+    parts = tiny_parts()
+    with mlflow.start_run():
+        info = log_model(**parts)
+    yield info, parts, uri
+    mlflow.set_tracking_uri(previous)

@@ -18,9 +18,11 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.helpers import REPO
+
 pytestmark = pytest.mark.training
 
-ROOT = Path(__file__).parents[1]
+ROOT = REPO
 NOTEBOOKS = ROOT / "notebooks"
 CELL_TIMEOUT_S = 120
 

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from test_model import logged, make_book  # noqa: F401  (logged: fixture)
+from tiny_model import make_book
 
 from pipeline.config import Config, MlflowConfig, ScoringConfig
 from pipeline.scoring.run import early_warning_path, run_score, summary_path
@@ -23,7 +23,7 @@ def spark():
         yield session
 
 
-def test_spark_engine_matches_local(tmp_path, logged, spark):  # noqa: F811
+def test_spark_engine_matches_local(tmp_path, logged, spark):
     from pipeline.scoring.spark import write_spark_scores
 
     uri = logged[0].model_uri

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from test_model import logged  # noqa: F401  (module fixture: a tiny model in a tmp store)
 from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.core.contract import TABLES
+from tests.helpers import REPO
 
-DATA = Path(__file__).parent / "data"
+DATA = REPO / "tests" / "data"
 GOOD, BAD = DATA / "good", DATA / "bad"
 runner = CliRunner()
 
@@ -132,7 +132,7 @@ def _no_outputs_written(tmp: Path) -> None:
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     args = _args("wrong_type", tmp_path, None)
-    root = Path(__file__).parents[1]
+    root = REPO
     env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "pipeline.cli"]
     plain = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, cwd=root)

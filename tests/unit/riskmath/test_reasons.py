@@ -128,8 +128,8 @@ def test_top_k_zero_and_shape_errors(X):
 
 
 def test_reasons_follow_model_contributions():
-    from test_model import FEATURES, make_book, train_tiny, training_frame
-    from test_model import SPECS as MODEL_SPECS
+    from tiny_model import FEATURES, make_book, train_tiny, training_frame
+    from tiny_model import SPECS as MODEL_SPECS
 
     book = make_book(300, seed=3)
     booster = train_tiny(book)

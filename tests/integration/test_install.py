@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 import tomllib
 from importlib import metadata
-from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-ROOT = Path(__file__).parents[1]
+from tests.helpers import REPO
+
+ROOT = REPO
 
 
 def _pins() -> dict[str, str]:

@@ -18,8 +18,9 @@ import typer
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from tests.helpers import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 README = (ROOT / "README.md").read_text()
 EXECUTED = {"generate", "example-data"}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 
 import mlflow
 import numpy as np
@@ -20,8 +19,7 @@ from pipeline.effects import estimation, stage
 from pipeline.effects import study as effects
 from pipeline.effects.design import assign_treatment, study_frame, treatment_counts
 from pipeline.effects.inference import cluster_mean, fit_dr, verdict
-from pipeline.effects.truth import add_truth, true_effects
-from pipeline.simulator.simulate import Effects, generate, simulate
+from pipeline.simulator.simulate import generate, simulate
 from pipeline.stages import ingest
 from tests.helpers import tiny_overrides
 
@@ -265,52 +263,3 @@ def test_run_without_ingested_tables_is_a_data_error(tmp_path):
     cfg = load_config(None, tiny_overrides(tmp_path))
     with pytest.raises(DataError, match="loanrisk ingest"):
         stage.run(cfg)
-
-
-# -- against the truth (slow) --------------------------------------------------------------------
-SLOW_SEED = 1
-SLOW_CUSTOMERS = "6000"
-SLOW_SNAPSHOTS = [
-    D(2020, 7, 1),
-    D(2021, 1, 1),
-    D(2021, 7, 1),
-    D(2022, 1, 1),
-    D(2022, 7, 1),
-    D(2023, 1, 1),
-]
-
-
-@pytest.mark.slow
-def test_estimates_cover_the_simulated_truth(monkeypatch):
-    """Each 95% CI covers the simulator's true effect; the null lever is not significant; the
-    naive difference is biased upwards for the risk-targeted contacts."""
-    t0 = time.perf_counter()
-    ecfg = EffectsConfig(refutations=("placebo",))
-    monkeypatch.setattr(effects, "effects_config", lambda cfg: ecfg)
-    gen = GenerateConfig(size=SLOW_CUSTOMERS)
-    book = simulate(gen, seed=SLOW_SEED)
-    study = effects.run_study(book.tables(), Config(), snapshots=SLOW_SNAPSHOTS)
-    t_est = time.perf_counter() - t0
-
-    # Marketing is the planted null: no term of the hazard reads it, so its truth is 0.
-    assert Effects().marketing == 0.0
-    causal = [lv for lv in ecfg.levers if lv.name != "marketing"]
-    kept = {k: r.loc[r["kept"]] for k, r in study.rows.items()}
-    truth = true_effects(gen, SLOW_SEED, causal, SLOW_SNAPSHOTS, rows=kept)
-    truth = pd.concat([truth, pd.DataFrame([{"lever": "marketing", "true_effect_pp": 0.0}])])
-    table = add_truth(study.table, truth).set_index("lever")
-    print(
-        table[["true_effect_pp", "naive_pp", "ate_pp", "ci_low_pp", "ci_high_pp", "n_treated"]]
-        .round(2)
-        .to_string(),
-        f"\nestimation {t_est:.0f} s, total {time.perf_counter() - t0:.0f} s",
-    )
-
-    assert (table["n_snapshots"] == len(SLOW_SNAPSHOTS)).all()
-    assert table["covered"].all(), table[["true_effect_pp", "ci_low_pp", "ci_high_pp"]]
-    assert table.loc["marketing", "verdict"] == "cannot tell"
-    for lever in ("proactive_checkin", "payment_reminder"):
-        r = table.loc[lever]
-        assert r["naive_pp"] > r["ci_high_pp"]  # the naive difference lies outside the CI
-        assert r["naive_pp"] - r["true_effect_pp"] > 1.0  # by more than a PD point
-    assert table["placebo_pass"].all()

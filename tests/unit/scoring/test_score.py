@@ -10,7 +10,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from test_model import FEATURES, logged, make_book  # noqa: F401  (logged: fixture)
+from tiny_model import FEATURES, make_book
 
 from pipeline.config import Config, ExplainConfig, GenerateConfig, MlflowConfig, ScoringConfig
 from pipeline.core.errors import ConfigError, DataError, ModelError
@@ -19,17 +19,18 @@ from pipeline.modelling.model import build_reference, log_model
 from pipeline.scoring import run as score_mod
 from pipeline.scoring.core import load_scoring_model, score_frame
 from pipeline.scoring.run import run_score, summary_path
+from tests.helpers import REPO
 
 REASONS = ["reason_1", "reason_2", "reason_3"]
 COLUMNS = ["loan_id", "as_of_date", "pd", "points", "tier", *REASONS, "model_name", "model_version"]
 
 
 @pytest.fixture(scope="module")
-def uri(logged):  # noqa: F811
+def uri(logged):
     return logged[0].model_uri
 
 
-def _cfg(logged, chunk_rows: int = 200_000) -> Config:  # noqa: F811
+def _cfg(logged, chunk_rows: int = 200_000) -> Config:
     return Config(
         mlflow=MlflowConfig(tracking_uri=logged[2]),
         scoring=ScoringConfig(chunk_rows=chunk_rows),
@@ -46,7 +47,7 @@ def _portfolio(tmp_path, n=60, seed=21, shift=0.0, name="portfolio.parquet"):
     return book, path
 
 
-def test_scores_written_with_summary(tmp_path, logged, uri):  # noqa: F811
+def test_scores_written_with_summary(tmp_path, logged, uri):
     book, src = _portfolio(tmp_path)
     out = tmp_path / "scores" / "scored.parquet"
     summary = run_score(src, out, model_uri=uri, cfg=_cfg(logged))
@@ -74,7 +75,7 @@ def test_scores_written_with_summary(tmp_path, logged, uri):  # noqa: F811
     assert "Scored 60 loans" in str(summary)
 
 
-def test_chunked_and_unchunked_outputs_identical(tmp_path, logged, uri):  # noqa: F811
+def test_chunked_and_unchunked_outputs_identical(tmp_path, logged, uri):
     _, src = _portfolio(tmp_path, n=50)
     one = run_score(src, tmp_path / "one.parquet", model_uri=uri, cfg=_cfg(logged))
     seven = run_score(src, tmp_path / "seven.parquet", model_uri=uri, cfg=_cfg(logged, 7))
@@ -90,7 +91,7 @@ def pq_row_groups(path) -> int:
     return pq.ParquetFile(path).metadata.num_row_groups
 
 
-def test_csv_in_and_out_match_parquet(tmp_path, logged, uri):  # noqa: F811
+def test_csv_in_and_out_match_parquet(tmp_path, logged, uri):
     _, src_pq = _portfolio(tmp_path, n=30)
     _, src_csv = _portfolio(tmp_path, n=30, name="portfolio.csv")
     run_score(src_pq, tmp_path / "a.parquet", model_uri=uri, cfg=_cfg(logged))
@@ -103,7 +104,7 @@ def test_csv_in_and_out_match_parquet(tmp_path, logged, uri):  # noqa: F811
     assert len(b) == 30  # header written once
 
 
-def test_atomic_when_scoring_fails_midway(tmp_path, logged, uri, monkeypatch):  # noqa: F811
+def test_atomic_when_scoring_fails_midway(tmp_path, logged, uri, monkeypatch):
     _, src = _portfolio(tmp_path, n=30)
     real = load_scoring_model(uri)
     calls = {"n": 0}
@@ -134,7 +135,7 @@ def test_atomic_when_scoring_fails_midway(tmp_path, logged, uri, monkeypatch):  
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
-def test_missing_columns_listed(tmp_path, logged, uri, suffix):  # noqa: F811
+def test_missing_columns_listed(tmp_path, logged, uri, suffix):
     book = make_book(10, seed=2).drop(columns=["dpd_now", "product", "loan_id"])
     src = tmp_path / f"bad{suffix}"
     book.to_parquet(src) if suffix == ".parquet" else book.to_csv(src, index=False)
@@ -144,14 +145,14 @@ def test_missing_columns_listed(tmp_path, logged, uri, suffix):  # noqa: F811
     assert not out.exists()
 
 
-def test_extra_columns_ignored(tmp_path, logged, uri):  # noqa: F811
+def test_extra_columns_ignored(tmp_path, logged, uri):
     book = make_book(25, seed=3)
     model = load_scoring_model(uri)
     noisy = book.assign(customer_name="Jane Doe", notes="x", dpd_now_copy=book["dpd_now"] * 9)
     pd.testing.assert_frame_equal(score_frame(model, noisy), score_frame(model, book))
 
 
-def test_drift_flagged_on_shifted_portfolio_only(tmp_path, logged, uri):  # noqa: F811
+def test_drift_flagged_on_shifted_portfolio_only(tmp_path, logged, uri):
     _, stable_src = _portfolio(tmp_path, n=2000, seed=31, name="stable.parquet")
     _, shifted_src = _portfolio(tmp_path, n=2000, seed=32, shift=1.0, name="shifted.parquet")
     stable = run_score(stable_src, tmp_path / "s.parquet", model_uri=uri, cfg=_cfg(logged, 500))
@@ -163,13 +164,13 @@ def test_drift_flagged_on_shifted_portfolio_only(tmp_path, logged, uri):  # noqa
     assert max(shifted.psi_features.values()) == next(iter(shifted.psi_features.values()))
 
 
-def test_unresolvable_model_uri_is_a_model_error_with_a_hint(tmp_path, logged):  # noqa: F811
+def test_unresolvable_model_uri_is_a_model_error_with_a_hint(tmp_path, logged):
     _, src = _portfolio(tmp_path, n=5)
     with pytest.raises(ModelError, match=r"(?s)models:/nope@champion.*not found.*loanrisk train"):
         run_score(src, tmp_path / "x.parquet", model_uri="models:/nope@champion", cfg=_cfg(logged))
 
 
-def test_registered_alias_gives_name_and_version(tmp_path, logged):  # noqa: F811
+def test_registered_alias_gives_name_and_version(tmp_path, logged):
     from pipeline.modelling.registry import register_and_promote
 
     info = logged[0]
@@ -183,7 +184,7 @@ def test_registered_alias_gives_name_and_version(tmp_path, logged):  # noqa: F81
     assert (out["model_name"] == "lr-score").all()
 
 
-def test_bad_options_and_inputs(tmp_path, logged, uri):  # noqa: F811
+def test_bad_options_and_inputs(tmp_path, logged, uri):
     _, src = _portfolio(tmp_path, n=5)
     cfg = _cfg(logged)
     with pytest.raises(ConfigError, match="format"):
@@ -197,7 +198,7 @@ def test_bad_options_and_inputs(tmp_path, logged, uri):  # noqa: F811
     assert not (tmp_path / "x.parquet").exists()
 
 
-def test_as_of_selects_one_snapshot_of_a_matrix(tmp_path, logged, uri):  # noqa: F811
+def test_as_of_selects_one_snapshot_of_a_matrix(tmp_path, logged, uri):
     a, b = make_book(10, seed=5), make_book(12, seed=6)
     b["snapshot_date"] = pd.Timestamp("2024-06-30")
     src = tmp_path / "two.parquet"
@@ -208,7 +209,7 @@ def test_as_of_selects_one_snapshot_of_a_matrix(tmp_path, logged, uri):  # noqa:
 
 
 @pytest.mark.training
-def test_raw_tables_folder_scored_at_data_end(tmp_path, logged):  # noqa: F811
+def test_raw_tables_folder_scored_at_data_end(tmp_path, logged):
     """Raw tables -> ingest + features at the data end -> same scores as the matrix built by
     hand, with a tiny model trained on the real feature set."""
     from pipeline.features.engine import build_features_from_frames
@@ -250,14 +251,14 @@ def test_raw_tables_folder_scored_at_data_end(tmp_path, logged):  # noqa: F811
 EW_COLUMNS = ["loan_id", "as_of_date", "pd", "points", "tier", "previous_tier", "trigger"]
 
 
-def _ew_cfg(logged, threshold: float, chunk_rows: int = 200_000) -> Config:  # noqa: F811
+def _ew_cfg(logged, threshold: float, chunk_rows: int = 200_000) -> Config:
     return Config(
         mlflow=MlflowConfig(tracking_uri=logged[2]),
         scoring=ScoringConfig(chunk_rows=chunk_rows, early_warning_pd=threshold),
     )
 
 
-def test_early_warning_lists_worsened_tiers_and_high_pd(tmp_path, logged, uri):  # noqa: F811
+def test_early_warning_lists_worsened_tiers_and_high_pd(tmp_path, logged, uri):
     from pipeline.scoring.run import early_warning_path
 
     _, src = _portfolio(tmp_path, n=200, seed=41)
@@ -312,7 +313,7 @@ def test_early_warning_lists_worsened_tiers_and_high_pd(tmp_path, logged, uri): 
     assert saved["n_early_warning"] == len(ew) and saved["early_warning"] == str(ew_file)
 
 
-def test_early_warning_without_previous_is_the_pd_threshold_list(tmp_path, logged, uri):  # noqa: F811
+def test_early_warning_without_previous_is_the_pd_threshold_list(tmp_path, logged, uri):
     from pipeline.scoring.run import early_warning_path
 
     _, src = _portfolio(tmp_path, n=80, seed=42)
@@ -337,7 +338,7 @@ def test_early_warning_without_previous_is_the_pd_threshold_list(tmp_path, logge
         (lambda d: d.assign(tier="Z"), "tier.*Z.*not tiers"),
     ],
 )
-def test_bad_previous_file_is_a_data_error(tmp_path, logged, uri, make, match):  # noqa: F811
+def test_bad_previous_file_is_a_data_error(tmp_path, logged, uri, make, match):
     _, src = _portfolio(tmp_path, n=20, seed=43)
     run_score(src, tmp_path / "a.parquet", model_uri=uri, cfg=_cfg(logged))
     make(pd.read_parquet(tmp_path / "a.parquet")).to_parquet(tmp_path / "prev.parquet")
@@ -352,7 +353,7 @@ def test_bad_previous_file_is_a_data_error(tmp_path, logged, uri, make, match): 
     assert not (tmp_path / "b.parquet").exists()
 
 
-def test_summary_pd_distribution_vs_training(tmp_path, logged, uri):  # noqa: F811
+def test_summary_pd_distribution_vs_training(tmp_path, logged, uri):
     from pipeline.modelling.model import PD_KEY
 
     _, src = _portfolio(tmp_path, n=300, seed=44)
@@ -377,7 +378,7 @@ def _cli(args):
     return CliRunner().invoke(app, args)
 
 
-def test_fail_on_drift_exit_code_through_the_cli(tmp_path, logged, uri):  # noqa: F811
+def test_fail_on_drift_exit_code_through_the_cli(tmp_path, logged, uri):
     from pipeline.cli import DRIFT_EXIT_CODE
 
     _, stable = _portfolio(tmp_path, n=2000, seed=31, name="stable.parquet")
@@ -400,7 +401,7 @@ def test_fail_on_drift_exit_code_through_the_cli(tmp_path, logged, uri):  # noqa
     assert usage.exit_code == 2 and "does not exist" in usage.output
 
 
-def test_mistyped_columns_listed(tmp_path, logged, uri):  # noqa: F811
+def test_mistyped_columns_listed(tmp_path, logged, uri):
     book = make_book(10, seed=7)
     book["dpd_now"] = pd.Timestamp("2024-01-01")
     book["late_count_6m"] = [[1.0]] * len(book)
@@ -415,7 +416,7 @@ def test_mistyped_columns_listed(tmp_path, logged, uri):  # noqa: F811
         run_score(src, tmp_path / "o.parquet", model_uri=uri, cfg=_cfg(logged))
 
 
-def test_unseen_category_scored_as_missing_and_extra_columns_ignored(tmp_path, logged, uri):  # noqa: F811
+def test_unseen_category_scored_as_missing_and_extra_columns_ignored(tmp_path, logged, uri):
     book = make_book(30, seed=8)
     unseen = book.assign(product="boat", customer_name="x", label=9)
     missing = book.assign(product=None)
@@ -430,7 +431,7 @@ def test_unseen_category_scored_as_missing_and_extra_columns_ignored(tmp_path, l
     assert not a["reason_1"].str.contains("boat").any()
 
 
-def test_chunked_and_unchunked_agree_exactly_csv_and_early_warning(tmp_path, logged, uri):  # noqa: F811
+def test_chunked_and_unchunked_agree_exactly_csv_and_early_warning(tmp_path, logged, uri):
     from pipeline.scoring.run import early_warning_path
 
     _, src = _portfolio(tmp_path, n=41, seed=45, name="p.csv")
@@ -442,7 +443,7 @@ def test_chunked_and_unchunked_agree_exactly_csv_and_early_warning(tmp_path, log
     assert outs[1] == outs[13] == outs[1000]
 
 
-def test_sigkill_mid_run_leaves_previous_output_intact(tmp_path, logged, uri):  # noqa: F811
+def test_sigkill_mid_run_leaves_previous_output_intact(tmp_path, logged, uri):
     """A real process killed while writing: the target keeps its old bytes, no partial file
     appears under the target's name, only a hidden temporary file is left, and a re-run works.
     Slow enough by construction: 20k loans in chunks of 50 (400 chunks, each written, ~25 s
@@ -452,9 +453,8 @@ def test_sigkill_mid_run_leaves_previous_output_intact(tmp_path, logged, uri):  
     import subprocess
     import sys
     import time
-    from pathlib import Path
 
-    root = Path(__file__).parents[1]
+    root = REPO
     _, src = _portfolio(tmp_path, n=20_000, seed=46)
     out = tmp_path / "out" / "scores.parquet"
     out.parent.mkdir()
@@ -491,7 +491,7 @@ def test_sigkill_mid_run_leaves_previous_output_intact(tmp_path, logged, uri):  
     assert len(pd.read_parquet(out)) == 20
 
 
-def test_progress_bar_counts_loans_over_the_chunks(tmp_path, logged, uri):  # noqa: F811
+def test_progress_bar_counts_loans_over_the_chunks(tmp_path, logged, uri):
     import io
 
     from rich.console import Console
@@ -503,7 +503,7 @@ def test_progress_bar_counts_loans_over_the_chunks(tmp_path, logged, uri):  # no
     assert "scoring" in screen.getvalue() and "40/40" in screen.getvalue()
 
 
-def test_reasons_only_for_flagged_tiers_when_configured(tmp_path, logged, uri):  # noqa: F811
+def test_reasons_only_for_flagged_tiers_when_configured(tmp_path, logged, uri):
     _, src = _portfolio(tmp_path, n=200)
     everyone = tmp_path / "all.parquet"
     run_score(src, everyone, model_uri=uri, cfg=_cfg(logged))

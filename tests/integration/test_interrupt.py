@@ -21,10 +21,10 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from tests.helpers import tiny_overrides
+from tests.helpers import REPO, tiny_overrides
 
 pytestmark = pytest.mark.training
-ROOT = Path(__file__).parents[1]
+ROOT = REPO
 runner = CliRunner()
 
 

@@ -21,6 +21,7 @@ from pipeline.simulator import simulate
 from pipeline.sources.configured_source import load_sql_tables
 from pipeline.sources.file_source import read_table
 from pipeline.stages import features, ingest
+from tests.helpers import REPO
 from tests.pg_server import missing_binaries, pg_server
 
 PASSWORD = "s3cr3t-Pa55word"
@@ -316,7 +317,7 @@ def test_the_commented_example_in_the_default_config_is_valid():
 
 
 def test_the_readme_database_example_is_a_valid_config(tmp_path):
-    readme = Path(__file__).parents[1].joinpath("README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     section = readme.split("### From a database", 1)[1]
     block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "my.yaml"
