@@ -11,6 +11,9 @@ MLFLOW_URI ?= sqlite:///mlruns.db
 PORT ?= 5000
 PORTFOLIO ?= data/raw
 SCORES ?= scores/portfolio_scores.parquet
+# pytest-xdist workers; each test pins LightGBM to one thread. Files stay whole on one worker
+# (--dist loadfile), so module fixtures (a trained tiny run) are built once.
+TEST_WORKERS ?= 2
 
 # Two shared cores: extra OpenMP threads slow LightGBM down tenfold when another process is busy.
 export OMP_WAIT_POLICY := PASSIVE
@@ -32,11 +35,11 @@ setup: $(STAMP) ## Create the virtualenv and install the package with its dev to
 train: $(STAMP) ## Generate the default book when no data is configured, then run every stage
 	$(BIN)/loanrisk run --config $(CONFIG)
 
-test: $(STAMP) ## Run the whole test suite (unit and integration tiers)
-	$(BIN)/python -m pytest -q
+test: $(STAMP) ## Run the whole test suite (unit and integration tiers) on TEST_WORKERS cores
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP) ## Run the unit tier only (tests/unit)
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests/unit
 
 lint: $(STAMP) ## Ruff lint and format check, and the import contracts (layers, no cycles)
 	$(BIN)/ruff check .

@@ -165,11 +165,38 @@ def test_sensitive_and_free_text_columns_are_never_features(book):
     assert (incomes % 100 == 0).all()
 
 
+# An image embedded in a page: PNG bytes, like the .png files the scan skips (and most of the
+# report's megabytes, which made the scan take minutes).
+EMBEDDED_IMAGE = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
+
+
 def _text_of(path: Path) -> str:
     if path.suffix == ".parquet":
         frame = pd.read_parquet(path)
         return " ".join(map(str, frame.columns)) + "\n" + frame.to_csv(index=False)
-    return path.read_bytes().decode("utf-8", errors="ignore")
+    return EMBEDDED_IMAGE.sub("", path.read_bytes().decode("utf-8", errors="ignore"))
+
+
+def _first_needle(text: str, needles: set[str]) -> str | None:
+    r"""A needle found in `text` as a whole value: no digit or dot before it, no digit after it
+    (what the regex `(?<![\d.])needle(?![\d])` finds; str.find per needle is ~50x faster than
+    one alternation of a thousand needles)."""
+    for needle in needles:
+        at = text.find(needle)
+        while at != -1:
+            end = at + len(needle)
+            before_ok = at == 0 or not (text[at - 1].isdigit() or text[at - 1] == ".")
+            if before_ok and not (end < len(text) and text[end].isdigit()):
+                return needle
+            at = text.find(needle, at + 1)
+    return None
+
+
+def test_whole_value_search_respects_number_boundaries():
+    assert _first_needle("income 52345.67 a year", {"52345.67"}) == "52345.67"
+    assert _first_needle("x 152345.67, 52345.678, 1.52345.67", {"52345.67"}) is None
+    assert _first_needle("end:52345.67", {"52345.67"}) == "52345.67"
+    assert _first_needle("Canaryname Jones", {"Canaryname"}) == "Canaryname"
 
 
 def test_no_personal_value_in_any_report_or_artefact(book, rerun):
@@ -195,10 +222,7 @@ def test_no_personal_value_in_any_report_or_artefact(book, rerun):
     needles = {f"{v:.2f}" for v in incomes} | {repr(float(v)) for v in incomes}
     needles |= set(customers["name"]) | set(customers["notes"])
     needles |= {"Canaryname", "canary-note"}
-    pattern = re.compile(
-        "|".join(rf"(?<![\d.]){re.escape(n)}(?![\d])" for n in sorted(needles, key=len)[::-1])
-    )
-    leaks = {f: m.group(0) for f, t in texts.items() if (m := pattern.search(t))}
+    leaks = {f: hit for f, t in texts.items() if (hit := _first_needle(t, needles))}
     assert not leaks, f"personal values found: {leaks}"
     # Birth years are too common as numbers to scan for as text: no table may hold a column
     # of them, under any name.

@@ -78,7 +78,8 @@ def test_a_train_finishing_inside_a_run_does_not_take_its_evaluation(tmp_path, m
 
 
 def test_run_and_train_started_together_each_keep_their_own_run(tmp_path):
-    _invoke("generate", *_opts(tmp_path))
+    for stage in ("generate", "ingest", "features"):  # train alone needs the features
+        _invoke(stage, *_opts(tmp_path))
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     base = [sys.executable, "-m", "pipeline.cli", "-q"]
     procs = {
