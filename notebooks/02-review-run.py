@@ -47,7 +47,7 @@ from pipeline.config import load_config
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep outputs short
 cfg = load_config(CONFIG)
-# The store of the config, set here and not at import time (see pipeline.tracking).
+# The store of the config, set here and not at import time (see pipeline.runs.tracking).
 mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
 client = MlflowClient()
 name, alias = cfg.mlflow.registered_model, cfg.mlflow.alias

@@ -38,7 +38,7 @@ class Section(BaseModel):
 
 
 class SqlSourceConfig(Section):
-    """The four tables read from a database instead of raw_dir (see pipeline/sql_source).
+    """The four tables read from a database instead of raw_dir (see pipeline/sources/sql_source.py).
 
     url: a SQLAlchemy URL, e.g. postgresql+psycopg://user@host:5432/db or sqlite:///book.db.
     It is never logged or shown with its password; better still, leave the password out and
@@ -138,7 +138,7 @@ class DataConfig(Section):
 
 
 class GenerateConfig(Section):
-    """The simulated lender's book (see pipeline/simulate)."""
+    """The simulated lender's book (see pipeline/simulator)."""
 
     size: str = "default"
     start: dt.date = dt.date(2019, 1, 1)
@@ -264,7 +264,7 @@ class ExplainConfig(Section):
 
 
 class PrivacyConfig(Section):
-    """Personal data in outputs (see pipeline/privacy.py)."""
+    """Personal data in outputs (see pipeline/core/privacy.py)."""
 
     # Replace loan/customer ids in reports and artefacts by keyed hashes (HMAC-SHA256).
     pseudonymise_ids: bool = False

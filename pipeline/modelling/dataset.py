@@ -91,7 +91,7 @@ def _load_table(cfg: Config) -> Dataset:
     df = df.rename(columns={d.target: LABEL_COLUMN})
     df[LABEL_COLUMN] = df[LABEL_COLUMN].astype(np.int8)
     _check_label(df[LABEL_COLUMN], str(path))
-    # Sensitive columns serve the fairness audit only (pipeline.fairness), never the model.
+    # Sensitive columns serve the fairness audit only (pipeline.riskmath.fairness), never the model.
     skip = {LABEL_COLUMN, d.id, d.time, *SENSITIVE}
     specs = []
     for col in df.columns:

@@ -51,7 +51,7 @@ ARTEFACTS = catalogue.MODEL_ARTEFACTS
 SCORE_KEY, PD_KEY = "__score__", "__pd__"
 MODEL_CODE = Path(__file__).with_name("model_code.py")
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the whole `pipeline` package
-# What the artefact needs to load and predict (scipy: pipeline.scaling; pydantic/pyyaml:
+# What the artefact needs to load and predict (scipy: pipeline.riskmath.scaling; pydantic/pyyaml:
 # pipeline.config).
 REQUIREMENTS = (
     "mlflow",
@@ -104,7 +104,7 @@ class LoanRiskModel(mlflow.pyfunc.PythonModel):
     def prepare(self, df: pd.DataFrame) -> pd.DataFrame:
         """Select the booster's features in its order; numerics float64, categoricals `category`
         with the training category lists (unseen values -> NaN, i.e. LightGBM's missing).
-        The same conversion as training (`pipeline.matrix.to_model_frame`)."""
+        The same conversion as training (`pipeline.modelling.matrix.to_model_frame`)."""
         missing = [f for f in self.feature_names if f not in df.columns]
         if missing:
             raise ModelError(

@@ -1,6 +1,6 @@
 """Fairness audit by sensitive group (gender, age band): used only here, never as features.
 
-For each optional sensitive column present in the data (`pipeline.contract.SENSITIVE`), on the
+For each optional sensitive column present in the data (`pipeline.core.contract.SENSITIVE`), on the
 out-of-time test rows, one row per group:
 
     n, defaults, default_rate       observed outcomes

@@ -9,7 +9,7 @@ Conventions used throughout:
   metrics (AUC, Gini, KS, PR-AUC) instead of raising, so a small segment or an early
   snapshot does not break a report.
 - Bad array input (different lengths, labels other than 0/1, PD outside [0, 1] or NaN) raises
-  `ValueError`; a column missing from a frame raises `pipeline.errors.DataError`.
+  `ValueError`; a column missing from a frame raises `pipeline.core.errors.DataError`.
 
 Population stability (drift) is in `pipeline.riskmath.stability`.
 """

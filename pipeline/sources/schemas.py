@@ -1,4 +1,4 @@
-"""pandera schemas for the four input tables (the data contract in `pipeline.contract`).
+"""pandera schemas for the four input tables (the data contract in `pipeline.core.contract`).
 
 The schemas check values, not types: `pipeline.sources.conversion` first converts every
 column to its contract type (ids stay int64 or text as read, which pandera cannot express as one
