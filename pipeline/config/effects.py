@@ -15,8 +15,9 @@ class Lever(BaseModel):
     kind: "contact" - treated if >= min_events events of `event_type` in the window;
         "resolution" - rows with >= min_events such events in the window; treated if all of them
         were resolved (complaint handling).
-    simulator_lever: the lever's name in `pipeline.simulator.simulate.LEVERS` for the counterfactual truth
-        (default: `name`); levers the simulator does not know get no true effect.
+    simulator_lever: the lever's name in `pipeline.simulator.simulate.LEVERS` for the
+        counterfactual truth (default: `name`); levers the simulator does not know get no true
+        effect.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -5,7 +5,8 @@ tuner once picked a model that ignored financial education (a planted effect) an
 marketing null 17th. Refitting the same parameters, for the same number of rounds, on the
 training customers drawn with replacement, and reading each refit's SHAP values on the same
 rows, shows which of the report's directions the data supports and which are one model's
-choice. `pipeline.riskmath.attribution.add_stability` turns the refits' contributions into a `stable_share` per feature.
+choice. `pipeline.riskmath.attribution.add_stability` turns the refits' contributions into a
+`stable_share` per feature.
 """
 
 from __future__ import annotations

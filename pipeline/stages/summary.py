@@ -13,7 +13,8 @@ from pipeline.modelling.split import SPLITS
 
 
 def train_table(result) -> Table:
-    """A rich table of a `pipeline.stages.train.TrainResult`; rows per split from its predictions."""
+    """A rich table of a `pipeline.stages.train.TrainResult`; rows per split from its
+    predictions."""
     table = Table(title=f"training run {result.run_id}", show_header=True, header_style="bold")
     table.add_column("")
     table.add_column("value", justify="right")
