@@ -1,0 +1,3 @@
+"""The model: the modelling data set and its out-of-time split, Optuna tuning of LightGBM,
+calibration, the logistic baseline, the MLflow pyfunc that returns PD, the registry and
+champion alias, and the refits behind SHAP stability."""
