@@ -16,6 +16,7 @@ figure, so it runs inside `pyplot_scope` (a fresh figure, closed afterwards).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -190,8 +191,10 @@ def dependence_plot(
     order = shap.utils.approximate_interactions(j, values[::step], X_num.iloc[::step])
     partner = next(int(k) for k in order if int(k) != j) if X_num.shape[1] > 1 else j
     fig, ax = new_figure((6, 4))
-    # shap adds the colour bar through pyplot.colorbar (pyplot's gcf)
-    with pyplot_scope(), global_numpy_seed(0):
+    # shap adds the colour bar through pyplot.colorbar, on pyplot's current figure, which
+    # matplotlib places beside our axes (and warns about); the scope closes that figure.
+    with pyplot_scope(), global_numpy_seed(0), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Adding colorbar to a different Figure")
         shap.dependence_plot(
             j,
             values,
