@@ -112,3 +112,26 @@ def test_each_make_target_exists(target: str) -> None:
         ["make", "-n", target], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def _package_map() -> dict[str, set[str]]:
+    """The README's package map: {subpackage: modules named in its row}."""
+    section = README.split("### The package map", 1)[1].split("\n\n", 3)[2]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        package = re.fullmatch(r"`(\w+)/`", cells[0])
+        if package:
+            rows[package.group(1)] = set(re.findall(r"`(\w+)`", cells[1]))
+    return rows
+
+
+def test_the_package_map_matches_the_tree() -> None:
+    tree = {
+        folder.name: {p.stem for p in folder.glob("*.py") if p.stem != "__init__"}
+        for folder in sorted((ROOT / "pipeline").iterdir())
+        if (folder / "__init__.py").exists()
+    }
+    assert _package_map() == tree
+    top = {p.name for p in (ROOT / "pipeline").glob("*.py") if p.stem != "__init__"}
+    assert top == {"cli.py", "runner.py"}
