@@ -10,7 +10,6 @@ estimates.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import math
 import time
@@ -22,6 +21,7 @@ from pipeline.config import DEFAULT_LEVERS, Config, GenerateConfig, Lever
 from pipeline.core import catalogue
 from pipeline.core.errors import ConfigError
 from pipeline.effects.schema import EffectStudy
+from pipeline.simulator.known_truth import known_truth
 from pipeline.simulator.simulate import LEVERS, simulate
 
 log = logging.getLogger(__name__)
@@ -102,10 +102,10 @@ def truth_for_book(
     """True effects when cfg.data.raw_dir holds the generated book (its truth/truth.json) and
     re-simulating it reproduces the tables; else (None, why not). The levers and the outcome
     window are those the study ran with (`study.config`)."""
-    path = catalogue.truth_dir(cfg.data.raw_dir) / catalogue.TRUTH_JSON
-    if not path.exists():
+    known = known_truth(cfg)
+    if known is None:
         return None, "no simulator truth (the data are not the generated book)"
-    truth = json.loads(path.read_text())
+    truth = known.spec
     ecfg = study.config
     window = ecfg.outcome_window_months or cfg.features.performance_window_months
     try:

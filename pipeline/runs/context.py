@@ -31,7 +31,6 @@ from pipeline.runs import tracking
 
 if TYPE_CHECKING:
     import pandas as pd
-    from matplotlib.figure import Figure
 
 # Tag that marks a top-level training run (Optuna trials are nested runs without it).
 KIND_TAG, TRAINING = "loanrisk.kind", "training"
@@ -70,9 +69,6 @@ class RunContext:
 
     def log_artifact(self, path: Path | str, folder: str) -> None:
         self.client.log_artifact(self.run_id, str(path), folder)
-
-    def log_figure(self, figure: Figure, artifact_file: str) -> None:
-        self.client.log_figure(self.run_id, figure, artifact_file)
 
     def log_table(self, table: pd.DataFrame, artifact_file: str) -> None:
         """A table MLflow's UI can show (JSON), e.g. "evaluation/gains_test.json"."""
