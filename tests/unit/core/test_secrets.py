@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.config import Config, DataConfig, MlflowConfig
-from pipeline.core.secrets import SecretFilter, mask_secrets, mask_value
+from pipeline.core.secrets import SecretFilter, mask_secrets, mask_value, safe_url
 from pipeline.stages import train
 
 SECRET = "s3cr3t-Pa55"
@@ -34,6 +34,18 @@ URL = f"postgresql+psycopg://loan_reader:{SECRET}@db.example:5432/book"
 )
 def test_mask_secrets(text: str, masked: str) -> None:
     assert mask_secrets(text) == masked
+
+
+def test_one_masking_for_urls_and_text() -> None:
+    """safe_url and mask_secrets are one mechanism: a password in the user info, in the query
+    string or given by value never shows (there were two functions, and one left ?password=)."""
+    url = "postgresql+psycopg://analyst:s3cr%40t@db:5432/lending?sslmode=require&password=q9"
+    shown = safe_url(url)
+    assert "s3cr" not in shown and "q9" not in shown
+    assert "analyst" in shown and "sslmode=require" in shown
+    assert mask_secrets("failed: s3cr@t at db", "s3cr@t") == "failed: *** at db"
+    assert mask_secrets(f"could not connect to {url}", "s3cr@t").count("***") == 2
+    assert safe_url("not a url, password=zz") == "not a url, password=***"
 
 
 def test_mask_value_recurses() -> None:
