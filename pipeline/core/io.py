@@ -38,6 +38,12 @@ def write_parquet(df: pd.DataFrame, target: Path | str) -> Path:
     return Path(target)
 
 
+def write_csv(df: pd.DataFrame, target: Path | str) -> Path:
+    with atomic_path(target) as tmp:
+        df.to_csv(tmp, index=False)
+    return Path(target)
+
+
 def write_json(obj: Any, target: Path | str) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=str))

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from pipeline.config import MlflowConfig
 from pipeline.core import catalogue
-from pipeline.core.io import atomic_path, write_json, write_text
+from pipeline.core.io import atomic_path, write_csv, write_json, write_text
 from pipeline.effects.report import html_section, summary_text
 from pipeline.effects.schema import EffectStudy
 from pipeline.plotting.effects import forest_plot, overlap_plot
@@ -45,9 +45,9 @@ def write_results(study: EffectStudy, out_dir: Path, truth_note: str = "") -> St
     table = study.table
     summary = summary_text(study, truth_note=truth_note)
     files = {
-        catalogue.EFFECTS_CSV: _write_csv(table, out_dir / catalogue.EFFECTS_CSV),
-        catalogue.EFFECTS_TIERS_CSV: _write_csv(study.tiers, out_dir / catalogue.EFFECTS_TIERS_CSV),
-        catalogue.EFFECTS_OVERLAP_CSV: _write_csv(
+        catalogue.EFFECTS_CSV: write_csv(table, out_dir / catalogue.EFFECTS_CSV),
+        catalogue.EFFECTS_TIERS_CSV: write_csv(study.tiers, out_dir / catalogue.EFFECTS_TIERS_CSV),
+        catalogue.EFFECTS_OVERLAP_CSV: write_csv(
             study.overlap, out_dir / catalogue.EFFECTS_OVERLAP_CSV
         ),
         catalogue.EFFECTS_JSON: write_json(
@@ -96,12 +96,6 @@ def log_results(study: EffectStudy, outputs: StudyOutputs, mlflow_cfg: MlflowCon
         ):
             mlflow.log_artifact(str(outputs.files[name]), folder)
         mlflow.log_text(outputs.summary, f"{folder}/{catalogue.EFFECTS_SUMMARY_TXT}")
-
-
-def _write_csv(df: pd.DataFrame, target: Path) -> Path:
-    with atomic_path(target) as tmp:
-        df.to_csv(tmp, index=False)
-    return target
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:

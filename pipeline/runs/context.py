@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
@@ -78,7 +77,7 @@ class RunContext:
 def open_run(cfg: Config, run_id: str) -> RunContext:
     """The training run `run_id` of the configured store and experiment."""
     experiment_id = tracking.setup(cfg.mlflow)
-    client = _client()
+    client = MlflowClient(tracking_uri=cfg.mlflow.tracking_uri)
     try:
         run = client.get_run(run_id)
     except MlflowException:
@@ -98,7 +97,7 @@ def open_run(cfg: Config, run_id: str) -> RunContext:
 def latest_run(cfg: Config) -> RunContext:
     """The latest finished training run of the configured experiment."""
     experiment_id = tracking.setup(cfg.mlflow)
-    client = _client()
+    client = MlflowClient(tracking_uri=cfg.mlflow.tracking_uri)
     runs = client.search_runs(
         [experiment_id],
         filter_string=f"tags.`{KIND_TAG}` = '{TRAINING}' and attributes.status = 'FINISHED'",
@@ -117,7 +116,3 @@ def latest_run(cfg: Config) -> RunContext:
 def resolve(cfg: Config, run_id: str | None) -> RunContext:
     """`--run-id` when given, else the latest finished training run."""
     return open_run(cfg, run_id) if run_id else latest_run(cfg)
-
-
-def _client() -> MlflowClient:
-    return MlflowClient(tracking_uri=mlflow.get_tracking_uri())

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.catalogue import TRUE_PD, TRUTH_JSON, table_file, truth_dir
-from pipeline.core.io import atomic_path, write_json, write_parquet
+from pipeline.core.io import write_csv, write_json, write_parquet
 
 
 @dataclass
@@ -37,11 +37,7 @@ def write_book(book: Book, out_dir: Path | str, fmt: str = "parquet") -> None:
     """The tables as parquet or csv; the truth as truth.json and a parquet true PD."""
     for name, df in book.tables().items():
         target = table_file(out_dir, name, f".{fmt}")
-        if fmt == "parquet":
-            write_parquet(df, target)
-        else:
-            with atomic_path(target) as tmp:
-                df.to_csv(tmp, index=False)
+        (write_parquet if fmt == "parquet" else write_csv)(df, target)
     write_parquet(book.true_pd, truth_dir(out_dir) / TRUE_PD)
     write_json(book.truth, truth_dir(out_dir) / TRUTH_JSON)
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.core import catalogue
-from pipeline.core.io import atomic_path, write_json
+from pipeline.core.io import write_csv, write_json
 from pipeline.core.metadata import LABEL_COLUMN
 from pipeline.modelling import dataset
 from pipeline.modelling.baseline import baseline_auc
@@ -52,9 +52,7 @@ def run(cfg: Config, run: RunContext) -> str:
         save_png(fig, run.files.png(name))
         run.log_artifact(run.files.png(name), catalogue.ARTEFACT_EVALUATION)
     for name, table in tables.items():
-        path = run.files.csv(name)
-        with atomic_path(path) as tmp:
-            table.to_csv(tmp, index=False)
+        path = write_csv(table, run.files.csv(name))
         run.log_table(table, catalogue.evaluation_table(name))
         run.log_artifact(path, catalogue.ARTEFACT_EVALUATION)
     out = {**out, "run_id": run.run_id, "model_uri": result["model_uri"]}
@@ -76,8 +74,9 @@ def run(cfg: Config, run: RunContext) -> str:
 def evaluate(
     cfg: Config, data: dataset.Dataset, preds: pd.DataFrame, truth: KnownTruth | None = None
 ) -> dict:
-    """All numbers, tables and figures of the evaluation (no I/O but the truth's true PD);
-    `truth`: the simulated book's, for the oracle AUC."""
+    """All numbers, tables and figures of the evaluation; nothing written or logged (it reads
+    the sensitive columns for the fairness table and, with `truth`, the simulated book's true
+    PD for the oracle AUC)."""
     by_split = {k: preds[preds["split"] == k] for k in ("train", "valid", "test")}
     splits: dict[str, dict[str, Any]] = {}
     for k, f in by_split.items():

@@ -23,7 +23,7 @@ import pandas as pd
 from pipeline.config import Config
 from pipeline.core import catalogue
 from pipeline.core.catalogue import RunFiles
-from pipeline.core.io import atomic_path, write_json
+from pipeline.core.io import write_csv, write_json
 from pipeline.core.metadata import LABEL_COLUMN
 from pipeline.modelling import dataset, shap_stability
 from pipeline.plotting import shap_plots
@@ -95,20 +95,16 @@ def monotone_features(booster) -> frozenset[str]:
 
 
 def write_outputs(
-    ex: Explanation, files: RunFiles | Path, cfg: Config, ids: np.ndarray | None = None
+    ex: Explanation, files: RunFiles, cfg: Config, ids: np.ndarray | None = None
 ) -> list[Path]:
     """Tables (CSV), plots (PNG) and explain_summary.json into the run's folder; returns the
     paths. ids: loan id of each row of `ex.X` (the waterfall titles and example loans; ids
     only)."""
-    files = files if isinstance(files, RunFiles) else RunFiles(Path(files))
     files.root.mkdir(parents=True, exist_ok=True)
     ids = np.asarray(ids) if ids is not None else ex.X.index.to_numpy()
     written: dict[str, Path] = {}
     for name, table in _tables(ex).items():
-        path = files.csv(name)
-        with atomic_path(path) as tmp:
-            table.to_csv(tmp, index=False)
-        written[name] = path
+        written[name] = write_csv(table, files.csv(name))
     plots = shap_plots.make_all(
         ex,
         files,

@@ -15,8 +15,6 @@ import logging
 import tempfile
 from pathlib import Path
 
-import mlflow
-
 from pipeline.config import Config
 from pipeline.core import catalogue
 from pipeline.core.catalogue import RunFiles
@@ -64,7 +62,7 @@ def gather(cfg: Config, run: RunContext) -> ReportInputs:
     inputs.run_params = dict(r.data.params)
     inputs.run_tags = dict(r.data.tags)
     children = client.search_runs(
-        [r.info.experiment_id],
+        [run.experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{run_id}'",
         max_results=5000,
     )
@@ -78,14 +76,7 @@ def gather(cfg: Config, run: RunContext) -> ReportInputs:
     ]
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            local = Path(
-                mlflow.artifacts.download_artifacts(
-                    run_id=run_id,
-                    dst_path=tmp,
-                    artifact_path=catalogue.ARTEFACT_TUNING,
-                    tracking_uri=cfg.mlflow.tracking_uri,
-                )
-            )
+            local = Path(client.download_artifacts(run_id, catalogue.ARTEFACT_TUNING, tmp))
         except Exception as exc:  # the tuning plots are optional: a run may have none
             log.debug("no tuning plots for run %s: %s", run_id, exc)
         else:

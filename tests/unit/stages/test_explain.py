@@ -319,7 +319,7 @@ def test_write_outputs_files_for_the_report(fitted, tmp_path):
     cfg = Config.model_validate({"explain": {"plot_rows": 300, "top_features_plot": 4}})
     ex = explain(booster.predict(X, pred_contrib=True), X, SPECS)
     ids = np.arange(1000, 1000 + len(X))
-    paths = write_outputs(ex, tmp_path, cfg, ids=ids)
+    paths = write_outputs(ex, RunFiles(tmp_path), cfg, ids=ids)
     assert plt.get_fignums() == []  # every figure closed
     assert all(p.exists() and p.stat().st_size > 0 for p in paths)
     summary = json.loads(RunFiles(tmp_path).explain_summary.read_text())
@@ -365,7 +365,7 @@ def test_unused_relationship_factor_gets_no_dependence_plot(tmp_path):
     contribs = _synthetic_contribs(X)
     contribs[:, 3] = 0.0  # reminders_3m: never used by the model
     cfg = Config.model_validate({"explain": {"plot_rows": 200, "top_features_plot": 3}})
-    write_outputs(explain(contribs, X, SPECS), tmp_path, cfg)
+    write_outputs(explain(contribs, X, SPECS), RunFiles(tmp_path), cfg)
     summary = json.loads(RunFiles(tmp_path).explain_summary.read_text())
     assert summary["unused_relationship_factors"] == ["reminders_3m"]
     assert "reminders_3m" not in summary["files"]["plots"]["dependence"]
