@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+from filelock import FileLock
+from sqlalchemy.engine import make_url
 
 from pipeline.config import Config, MlflowConfig
 from pipeline.core import catalogue
@@ -44,17 +47,37 @@ def setup(cfg: MlflowConfig) -> str:
     """Point MLflow at the configured store and experiment; return the experiment id.
 
     The artefact location is set explicitly: left to MLflow, artefacts land in `./mlruns` of
-    whatever folder the command ran in.
+    whatever folder the command ran in. The first opening of a new store creates its tables and
+    the experiment: done under the store's lock, or two commands started together on a fresh
+    store both migrate it and one fails ("no such column").
     """
     mlflow.set_tracking_uri(cfg.tracking_uri)
-    exp = mlflow.get_experiment_by_name(cfg.experiment)
-    if exp is None:
-        location = Path(cfg.artifact_location).resolve().as_uri()
-        exp_id = mlflow.create_experiment(cfg.experiment, artifact_location=location)
-    else:
-        exp_id = exp.experiment_id
+    with store_lock(cfg.tracking_uri):
+        exp = mlflow.get_experiment_by_name(cfg.experiment)
+        if exp is None:
+            location = Path(cfg.artifact_location).resolve().as_uri()
+            exp_id = mlflow.create_experiment(cfg.experiment, artifact_location=location)
+        else:
+            exp_id = exp.experiment_id
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
+
+
+def store_lock(
+    tracking_uri: str, timeout: float = 600.0
+) -> contextlib.AbstractContextManager[object]:
+    """An inter-process lock for one tracking store, held around read-decide-write sequences.
+
+    A SQLite store is a file, so its lock is a file beside it and serialises every loanrisk
+    process on this machine. A server store (http, postgresql, ...) coordinates its own writes;
+    nothing here can lock it across machines, so no lock is taken.
+    """
+    url = make_url(tracking_uri) if "://" in tracking_uri else None
+    if url is None or url.get_backend_name() != "sqlite" or not url.database:
+        return contextlib.nullcontext()
+    db = Path(url.database)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(f"{db}.lock", timeout=timeout)
 
 
 def package_versions() -> dict[str, str]:
