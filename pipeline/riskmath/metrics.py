@@ -433,12 +433,15 @@ def _bin_stats(y: np.ndarray, p: np.ndarray, codes: np.ndarray) -> pd.DataFrame:
 
 
 def _wilson(k: np.ndarray, n: np.ndarray, z: float = 1.959964) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for k successes out of n (95% by default)."""
+    """Wilson score interval for k successes out of n (95% by default), inside [0, 1].
+
+    The clip only removes rounding: at k = 0 the lower bound is 0 in exact arithmetic but
+    comes out as -3e-18 in floating point."""
     rate = k / n
     denom = 1.0 + z**2 / n
     centre = (rate + z**2 / (2 * n)) / denom
     half = z * np.sqrt(rate * (1 - rate) / n + z**2 / (4 * n**2)) / denom
-    return centre - half, centre + half
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
 
 
 def require_columns(df: pd.DataFrame, columns: Sequence[str], where: str) -> None:
