@@ -21,6 +21,7 @@ from pipeline.config.schema import (
     SqlSourceConfig,
     Tier,
     TrainConfig,
+    ValidationConfig,
 )
 
 __all__ = [
@@ -45,5 +46,6 @@ __all__ = [
     "SqlSourceConfig",
     "Tier",
     "TrainConfig",
+    "ValidationConfig",
     "load_config",
 ]

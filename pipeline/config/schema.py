@@ -263,6 +263,15 @@ class ExplainConfig(Section):
     stability_rows: int = Field(2000, ge=100)  # test rows the refits' SHAP is read on
 
 
+class ValidationConfig(Section):
+    """What the evaluation adds for a model validator (see pipeline/riskmath/calibration_tests.py
+    and uncertainty.py)."""
+
+    # Resamples of customers for the test AUC/Gini/KS intervals (0 = no intervals).
+    bootstrap_resamples: int = Field(500, ge=0, le=10_000)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+
+
 class PrivacyConfig(Section):
     """Personal data in outputs (see pipeline/core/privacy.py)."""
 
@@ -287,6 +296,7 @@ class Config(Section):
     mlflow: MlflowConfig = MlflowConfig()
     scoring: ScoringConfig = ScoringConfig()
     explain: ExplainConfig = ExplainConfig()
+    validation: ValidationConfig = ValidationConfig()
     effects: EffectsConfig = EffectsConfig()
     output: OutputConfig = OutputConfig()
     privacy: PrivacyConfig = PrivacyConfig()

@@ -15,6 +15,7 @@ import pandas as pd
 from pipeline.core import catalogue
 from pipeline.core.catalogue import RunFiles
 from pipeline.reporting import html as h
+from pipeline.reporting import validation
 from pipeline.reporting.inputs import EFFECTS_PLOTS, PLOTS, TUNING_PLOTS, ReportInputs
 
 SPLITS = ("train", "valid", "test")
@@ -45,6 +46,7 @@ def render(inp: ReportInputs) -> str:
         _performance(inp, plots_for("performance")),
         _gains(inp, plots_for("gains")),
         _segments(inp),
+        validation.section(inp, plots_for("validation")),
         _stability(inp, plots_for("stability")),
         _tuning(inp),
         _promotion(inp),

@@ -21,9 +21,12 @@ from pipeline.core.metadata import LABEL_COLUMN
 from pipeline.modelling import dataset
 from pipeline.modelling.baseline import baseline_auc
 from pipeline.plotting import performance as plots
+from pipeline.plotting import validation as validation_plots
 from pipeline.plotting.figures import save_png
 from pipeline.riskmath import fairness, metrics, stability
-from pipeline.riskmath.scaling import points
+from pipeline.riskmath.calibration_tests import calibration_tests
+from pipeline.riskmath.scaling import points, tier
+from pipeline.riskmath.uncertainty import cluster_bootstrap
 from pipeline.runs.context import RunContext
 from pipeline.simulator.known_truth import KnownTruth, known_truth
 from pipeline.sources.sensitive import sensitive_groups
@@ -47,6 +50,11 @@ def run(cfg: Config, run: RunContext) -> str:
     for k in ("oracle_auc", "baseline_auc", "score_psi_train_test"):
         if out.get(k) is not None:
             flat[k] = float(out[k])
+    for k, v in out["calibration"].items():
+        if isinstance(v, (int, float)) and np.isfinite(v):
+            flat[f"test_calibration_{k}"] = float(v)
+    for stat, (lower, upper) in out["intervals"].items():
+        flat[f"test_{stat}_lower"], flat[f"test_{stat}_upper"] = lower, upper
     run.log_metrics(flat)
     for name, fig in figures.items():
         save_png(fig, run.files.png(name))
@@ -67,6 +75,11 @@ def run(cfg: Config, run: RunContext) -> str:
         msg += f"; oracle AUC {out['oracle_auc']:.4f}"
     if out.get("baseline_auc") is not None:
         msg += f"; logistic baseline AUC {out['baseline_auc']:.4f}"
+    c = out["calibration"]
+    msg += (
+        f"; calibration O/E {c['o_e']:.3f} ({c['n_defaults']} observed vs "
+        f"{c['expected_defaults']:.1f} expected defaults, {c['light']})"
+    )
     log.info(msg)
     return msg
 
@@ -116,6 +129,35 @@ def evaluate(
         tables[catalogue.FAIRNESS] = fairness.fairness_table(
             groups, y_test, p_test, cfg.scoring.early_warning_pd
         )
+    cal_frame = seg_frame.assign(tier=tier(p_test, cfg.scoring))
+    groups = {"tier": "tier", **{c: c for c in SEGMENTS if c in cal_frame.columns}}
+    tests = calibration_tests(cal_frame, LABEL_COLUMN, "pd", groups)
+    tables[catalogue.CALIBRATION_TESTS] = tests
+    overall = tests.iloc[0].to_dict()
+    calibration = {k: overall[k] for k in tests.columns if k not in ("scope", "group")}
+    calibration.update(cal["test"].attrs)
+    if "snapshot_date" in preds.columns:  # a prepared table may have no dates
+        by_snapshot = performance_by_snapshot(preds)
+        tables[catalogue.BY_SNAPSHOT] = by_snapshot
+        figures[catalogue.OVER_TIME_PNG] = validation_plots.over_time_plot(by_snapshot)
+    intervals: dict[str, tuple[float, float]] = {}
+    resampled = None
+    if cfg.validation.bootstrap_resamples:
+        frame = data.frame.iloc[idx["test"]]
+        # A customer's rows resample together; a prepared table without ids resamples rows.
+        ids = [c for c in ("customer_id", "loan_id") if c in frame.columns]
+        clusters = frame[ids[0]].to_numpy() if ids else np.arange(len(frame))
+        resampled = ids[0] if ids else "row"
+        boot = cluster_bootstrap(
+            y_test,
+            p_test,
+            clusters,
+            cfg.validation.bootstrap_resamples,
+            cfg.validation.confidence,
+            seed=cfg.seed,
+        )
+        tables[catalogue.BOOTSTRAP_TEST] = boot
+        intervals = {r.statistic: (float(r.lower), float(r.upper)) for r in boot.itertuples()}
     curves = {k: (f[LABEL_COLUMN].to_numpy(), f["pd"].to_numpy()) for k, f in by_split.items()}
     figures[catalogue.ROC_PNG] = plots.roc_curve_plot(curves)
     figures[catalogue.KS_PNG] = plots.ks_plot(y_test, p_test)
@@ -131,9 +173,21 @@ def evaluate(
         "splits": splits,
         "test": splits["test"],
         "score_psi_train_test": float(score_psi),
+        "calibration": calibration,
+        "intervals": intervals,
+        "interval_confidence": cfg.validation.confidence,
+        "interval_resampled": resampled,
         "oracle_auc": truth.oracle_auc(test, cfg) if truth is not None else None,
         "baseline_auc": baseline_auc(data),
         "_figures": figures,
         "_tables": tables,
     }
     return out
+
+
+def performance_by_snapshot(preds: pd.DataFrame) -> pd.DataFrame:
+    """Per snapshot date (and its split): rows, defaults, default rate, mean PD, O/E, AUC, KS."""
+    table = metrics.segment_summary(preds, LABEL_COLUMN, "pd", by=["snapshot_date", "split"])
+    table = table.assign(o_e=table["n_defaults"] / (table["mean_pd"] * table["n"]))
+    cols = ["snapshot_date", "split", "n", "n_defaults", "default_rate", "mean_pd", "o_e"]
+    return table[[*cols, "auc", "ks"]]

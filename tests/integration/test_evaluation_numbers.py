@@ -221,6 +221,12 @@ def mismatches(
             if not math.isclose(float(got[key]), float(want), rel_tol=1e-9, abs_tol=TOL):
                 out.append(f"segment {row['segment']}={row['value']} {key}: {got[key]} != {want}")
 
+    out += _calibration_test_mismatches(cfg, tables[catalogue.CALIBRATION_TESTS], seg)
+    out += _snapshot_mismatches(tables[catalogue.BY_SNAPSHOT], preds)
+    for stat, (lower, upper) in reported["intervals"].items():
+        if not lower <= reported["test"][stat] <= upper:
+            out.append(f"test {stat} {reported['test'][stat]} outside [{lower}, {upper}]")
+
     train_x = preds_features(by_split["train"], features)
     test_x = preds_features(test, features)
     psi = tables[catalogue.PSI_TRAIN_TEST].set_index("feature")["psi"]
@@ -242,6 +248,54 @@ def mismatches(
         want = skm.roc_auc_score(joined[LABEL_COLUMN], joined["true_pd"].fillna(0))
         if not math.isclose(reported["oracle_auc"], want, rel_tol=1e-9):
             out.append(f"oracle_auc: {reported['oracle_auc']} != {want}")
+    return out
+
+
+def _calibration_test_mismatches(cfg: Config, got: pd.DataFrame, seg: pd.DataFrame) -> list[str]:
+    """Counts, expected defaults and O/E per tier and segment (the tests' formulas are checked
+    by hand in tests/unit/riskmath/test_calibration_tests.py)."""
+    bounds = [0.0, *(t.max_pd for t in cfg.scoring.tiers)]
+    names = [t.name for t in cfg.scoring.tiers]
+    seg = seg.assign(
+        tier=pd.cut(seg["pd"], bounds, labels=names, right=True, include_lowest=True),
+        all="all",
+    )
+    out = []
+    got = got.assign(group=got["group"].astype(str)).set_index(["scope", "group"])
+    for scope, col in (("all", "all"), ("tier", "tier"), *((c, c) for c in ("product", "region"))):
+        for value, part in seg.groupby(col, observed=True, dropna=False):
+            row = got.loc[(scope, str(value))]
+            want = (len(part), int(part[LABEL_COLUMN].sum()), part["pd"].sum())
+            have = (row["n"], row["n_defaults"], row["expected_defaults"])
+            if not np.allclose(have, want, rtol=1e-9) or not math.isclose(
+                row["o_e"], want[1] / want[2], rel_tol=1e-9
+            ):
+                out.append(f"calibration test {scope}={value}: {have} != {want}")
+    if len(got) != 1 + sum(seg[c].nunique(dropna=False) for c in ("tier", "product", "region")):
+        out.append(f"calibration tests: {len(got)} rows")
+    return out
+
+
+def _snapshot_mismatches(got: pd.DataFrame, preds: pd.DataFrame) -> list[str]:
+    out = []
+    got = got.assign(snapshot_date=pd.to_datetime(got["snapshot_date"])).set_index("snapshot_date")
+    for date, part in preds.groupby("snapshot_date"):
+        y, p = part[LABEL_COLUMN].to_numpy(dtype="int64"), part["pd"].to_numpy()
+        row = got.loc[date]
+        want = {
+            "n": len(part),
+            "default_rate": y.mean(),
+            "mean_pd": p.mean(),
+            "o_e": y.sum() / p.sum(),
+            "auc": skm.roc_auc_score(y, p) if 0 < y.sum() < y.size else np.nan,
+        }
+        for key, value in want.items():
+            if not np.isclose(row[key], value, rtol=1e-9, equal_nan=True):
+                out.append(f"snapshot {date.date()} {key}: {row[key]} != {value}")
+        if row["split"] != part["split"].iloc[0]:
+            out.append(f"snapshot {date.date()} split {row['split']}")
+    if len(got) != preds["snapshot_date"].nunique():
+        out.append(f"by snapshot: {len(got)} rows")
     return out
 
 
@@ -277,6 +331,8 @@ def test_every_reported_number_matches_an_independent_recomputation(inputs):
             catalogue.CALIBRATION_TEST,
             catalogue.SEGMENTS_TEST,
             catalogue.PSI_TRAIN_TEST,
+            catalogue.CALIBRATION_TESTS,
+            catalogue.BY_SNAPSHOT,
         )
     }
     assert set(preds["split"]) == {"train", "valid", "test"}
@@ -335,6 +391,14 @@ def _no_floor(_: float) -> float:
     return 1e-3
 
 
+def _tier_shifted(fn: Callable) -> Callable:
+    return lambda p, cfg: fn(np.minimum(p * 1.5, 1.0), cfg)
+
+
+def _snapshot_o_e(fn: Callable) -> Callable:
+    return lambda preds: fn(preds).assign(o_e=lambda t: t["o_e"] * 1.01)
+
+
 BREAKAGES = {
     "auc": (metrics, "_auc_from", lambda f: _scaled(f, 0.99)),
     "ks": (metrics, "_ks_from", _ks_scaled),
@@ -347,23 +411,38 @@ BREAKAGES = {
     "Wilson interval": (metrics, "_wilson", _wilson_90),
     "PSI bin edges": (stability, "_quantile_edges", _linear_quantiles),
     "PSI empty-bin floor": (stability, "PSI_EPS", _no_floor),
+    "tiers of the calibration tests": (evaluate_stage, "tier", _tier_shifted),
+    "O/E per snapshot": (evaluate_stage, "performance_by_snapshot", _snapshot_o_e),
 }
 
 
-@pytest.mark.parametrize("name", list(BREAKAGES))
-def test_breaking_one_formula_of_evaluate_is_noticed(inputs, monkeypatch, name):
+@pytest.fixture
+def evaluate_quickly(inputs, monkeypatch):
+    """evaluate() on the run's predictions without the parts not under test here, which cost
+    most of the time: pictures, the baseline refit, most bootstrap resamples."""
     cfg, _, preds, data, features, truth, true_pd = inputs
-    # Pictures and the baseline refit are not under test here and cost most of the time.
     for plot in ("roc_curve_plot", "ks_plot", "gains_plot", "calibration_plot", "psi_plot"):
         monkeypatch.setattr(evaluate_stage.plots, plot, lambda *a, **k: None)
     monkeypatch.setattr(evaluate_stage.plots, "score_distribution_plot", lambda *a, **k: None)
+    monkeypatch.setattr(evaluate_stage.validation_plots, "over_time_plot", lambda *a: None)
     monkeypatch.setattr(evaluate_stage, "baseline_auc", lambda d: 0.5)
+    quick = cfg.model_copy(
+        update={"validation": cfg.validation.model_copy(update={"bootstrap_resamples": 50})}
+    )
 
     def check() -> list[str]:
-        out = evaluate_stage.evaluate(cfg, data, preds, truth)
-        return mismatches(cfg, out, out["_tables"], preds, features, true_pd)
+        out = evaluate_stage.evaluate(quick, data, preds, truth)
+        return mismatches(quick, out, out["_tables"], preds, features, true_pd)
 
-    assert check() == []  # the comparison itself agrees with an intact evaluate
+    return check
+
+
+def test_the_comparison_agrees_with_an_intact_evaluate(evaluate_quickly):
+    assert evaluate_quickly() == []
+
+
+@pytest.mark.parametrize("name", list(BREAKAGES))
+def test_breaking_one_formula_of_evaluate_is_noticed(evaluate_quickly, monkeypatch, name):
     module, attr, breaker = BREAKAGES[name]
     monkeypatch.setattr(module, attr, breaker(getattr(module, attr)))
-    assert check() != []
+    assert evaluate_quickly() != []

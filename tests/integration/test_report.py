@@ -25,6 +25,7 @@ SECTIONS = (
     "Model performance",
     "Gains, lift and calibration",
     "Segments (test split)",
+    "Validation: calibration, uncertainty, time",
     "Population stability (PSI)",
     "Tuning",
     "Promotion decision",
@@ -80,6 +81,12 @@ def test_run_writes_a_self_contained_report_then_train_prints_a_summary(tmp_path
     assert f"{metrics['test']['auc']:.4f}" in page
     assert f"{metrics['oracle_auc']:.4f}" in page and f"{metrics['baseline_auc']:.4f}" in page
     assert "what the model uses, not what causes default" in page
+    # The validation section: the overall calibration test, coloured, and the intervals.
+    cal, (lo, hi) = metrics["calibration"], metrics["intervals"]["auc"]
+    assert f"O/E <b>{cal['o_e']:.3f}</b>" in page
+    assert f'<td class="light-{cal["light"]}">{cal["light"]}</td>' in page
+    assert f"AUC {metrics['test']['auc']:.4f} [{lo:.4f}, {hi:.4f}]" in page
+    assert "performance_over_time" not in page  # a known plot: captioned, not "More plots"
     assert "out of time" in page and "The split is random" not in page
     # The simulated book's truth table; under monotone constraints a direction is imposed, and
     # the page says so rather than counting it as found.

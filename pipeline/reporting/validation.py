@@ -1,0 +1,110 @@
+"""The report's validation section: are the PD levels right (calibration tests), how sure is the
+test AUC (intervals by customer), and does the model hold up from one snapshot to the next."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipeline.core import catalogue
+from pipeline.core.catalogue import RunFiles
+from pipeline.reporting import html as h
+from pipeline.reporting.inputs import ReportInputs
+
+TEST_COLUMNS = {
+    "scope": "scope",
+    "group": "group",
+    "n": "loans",
+    "n_defaults": "observed",
+    "expected_defaults": "expected",
+    "o_e": "O/E",
+    "binomial_p": "binomial p",
+    "jeffreys_p": "Jeffreys p",
+    "spiegelhalter_p": "Spiegelhalter p",
+    "light": "light",
+}
+SNAPSHOT_COLUMNS = {
+    "snapshot_date": "snapshot",
+    "split": "split",
+    "n": "rows",
+    "default_rate": "default rate",
+    "mean_pd": "mean PD",
+    "o_e": "O/E",
+    "auc": "AUC",
+    "ks": "KS",
+}
+HOW_TO_READ = (
+    "<p>O/E is observed over expected defaults (the sum of PDs): above 1 the model "
+    "under-predicts. <i>Binomial</i> tests the count of defaults against the PDs (two-sided), "
+    "<i>Jeffreys</i> asks whether the PD is too low for the defaults seen (one-sided, as in the "
+    "ECB's IRB validation instructions), <i>Spiegelhalter</i> tests every loan's PD, not only the "
+    "total. Light: green p &ge; 0.05, amber 0.01 &le; p &lt; 0.05, red p &lt; 0.01 (worst test "
+    "of the row). A small group cannot show much: read its light with its number of "
+    "defaults.</p>"
+)
+
+
+def section(inp: ReportInputs, plots: str) -> str:
+    files = RunFiles(inp.run_dir)
+    tests = h.read_csv(files.csv(catalogue.CALIBRATION_TESTS))
+    by_snapshot = h.read_csv(files.csv(catalogue.BY_SNAPSHOT))
+    if tests is None and by_snapshot is None:
+        return ""
+    parts = [_intervals(inp), _calibration(inp, tests)]
+    if by_snapshot is not None:
+        parts.append("<h3>Performance per snapshot</h3>")
+        parts.append(
+            "<p>Each snapshot date on its own: a falling AUC or an O/E drifting away from 1 "
+            "shows where the model would need recalibration. The gap between train and "
+            "valid is the purge gap: training snapshots whose performance window reaches into "
+            "validation are left out.</p>"
+        )
+        parts.append(plots)
+        parts.append(
+            h.table(_renamed(by_snapshot, SNAPSHOT_COLUMNS), pct=("default rate", "mean PD"))
+        )
+    return h.section("validation", "Validation: calibration, uncertainty, time", "".join(parts))
+
+
+def _intervals(inp: ReportInputs) -> str:
+    intervals = inp.metrics.get("intervals") or {}
+    if not intervals:
+        return ""
+    test = inp.metrics.get("test") or {}
+    cells = ", ".join(
+        f"{h.esc(stat.upper() if stat != 'gini' else 'Gini')} {h.fmt(test.get(stat))} "
+        f"[{h.fmt(lo)}, {h.fmt(hi)}]"
+        for stat, (lo, hi) in intervals.items()
+    )
+    level = inp.metrics.get("interval_confidence", 0.95)
+    unit = inp.metrics.get("interval_resampled") or "row"
+    how = (
+        "rows (the table has no customer id)"
+        if unit == "row"
+        else f"{unit.removesuffix('_id')}s (all of a {unit.removesuffix('_id')}'s rows together)"
+    )
+    return f"<p>Test split with {level:.0%} intervals from resampling {how}: {cells}.</p>"
+
+
+def _calibration(inp: ReportInputs, tests: pd.DataFrame | None) -> str:
+    cal = inp.metrics.get("calibration") or {}
+    if tests is None or not cal:
+        return ""
+    hl = (
+        f"Hosmer-Lemeshow on PD deciles: statistic {h.fmt(cal.get('hosmer_lemeshow'), 2)}, "
+        f"{cal.get('hl_dof')} degrees of freedom, p {h.fmt(cal.get('hl_pvalue'))}."
+    )
+    head = (
+        f"<p>Test split: <b>{cal.get('n_defaults')}</b> defaults observed against "
+        f"<b>{h.fmt(cal.get('expected_defaults'), 1)}</b> expected, O/E "
+        f"<b>{h.fmt(cal.get('o_e'), 3)}</b>: <b>{h.esc(cal.get('light'))}</b>. {hl}</p>"
+    )
+    return (
+        "<h3>Calibration tests</h3>"
+        + head
+        + HOW_TO_READ
+        + h.table(_renamed(tests, TEST_COLUMNS), lights=("light",))
+    )
+
+
+def _renamed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    return frame[[c for c in columns if c in frame.columns]].rename(columns=columns)
