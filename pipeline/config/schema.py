@@ -270,6 +270,8 @@ class ValidationConfig(Section):
     # Resamples of customers for the test AUC/Gini/KS intervals (0 = no intervals).
     bootstrap_resamples: int = Field(500, ge=0, le=10_000)
     confidence: float = Field(0.95, gt=0.5, lt=1)
+    # Fit the WOE scorecard challenger (optbinning) in evaluate.
+    scorecard: bool = True
 
 
 class PrivacyConfig(Section):

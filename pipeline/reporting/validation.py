@@ -22,6 +22,19 @@ TEST_COLUMNS = {
     "spiegelhalter_p": "Spiegelhalter p",
     "light": "light",
 }
+CHALLENGER_COLUMNS = {
+    "model": "model",
+    "auc": "AUC",
+    "gini": "Gini",
+    "ks": "KS",
+    "brier": "Brier",
+    "o_e": "O/E",
+    "calibration": "calibration",
+    "lead": "lead (AUC)",
+    "lead_lower": "lead lower",
+    "lead_upper": "lead upper",
+    "verdict": "verdict",
+}
 SNAPSHOT_COLUMNS = {
     "snapshot_date": "snapshot",
     "split": "split",
@@ -49,7 +62,7 @@ def section(inp: ReportInputs, plots: str) -> str:
     by_snapshot = h.read_csv(files.csv(catalogue.BY_SNAPSHOT))
     if tests is None and by_snapshot is None:
         return ""
-    parts = [_intervals(inp), _calibration(inp, tests)]
+    parts = [_intervals(inp), _challengers(files), _calibration(inp, tests)]
     if by_snapshot is not None:
         parts.append("<h3>Performance per snapshot</h3>")
         parts.append(
@@ -83,6 +96,32 @@ def _intervals(inp: ReportInputs) -> str:
         else f"{unit.removesuffix('_id')}s (all of a {unit.removesuffix('_id')}'s rows together)"
     )
     return f"<p>Test split with {level:.0%} intervals from resampling {how}: {cells}.</p>"
+
+
+def _challengers(files: RunFiles) -> str:
+    table = h.read_csv(files.csv(catalogue.CHALLENGERS))
+    if table is None:
+        return ""
+    out = [
+        "<h3>Challengers on the same test rows</h3>",
+        "<p>A credit team's usual model, a WOE logistic scorecard (monotonic optimal binning, "
+        "then logistic regression, then points), and a plain logistic regression, fitted on the "
+        "same training split. <i>Lead</i> is this run's AUC minus the challenger's, with its "
+        "interval from resampling customers (both models scored on each resample): an interval "
+        "holding 0 means the test split cannot tell the two apart.</p>",
+        h.table(_renamed(table, CHALLENGER_COLUMNS), lights=("calibration",)),
+    ]
+    iv = h.read_csv(files.csv(catalogue.SCORECARD_IV))
+    if iv is not None and "selected" in iv:
+        chosen = iv[iv["selected"].astype(bool)].drop(columns=["selected"])
+        out.append(
+            f"<p>The scorecard's {len(chosen)} characteristics (strongest information value "
+            "first; a characteristic whose weights of evidence correlate above 0.7 with a "
+            "stronger one is left out). Its points per bin are in "
+            f"<code>{h.esc(files.csv(catalogue.SCORECARD_POINTS).name)}</code>.</p>"
+        )
+        out.append(h.table(chosen.rename(columns={"iv": "IV", "n_bins": "bins"})))
+    return "".join(out)
 
 
 def _calibration(inp: ReportInputs, tests: pd.DataFrame | None) -> str:

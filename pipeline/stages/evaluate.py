@@ -1,9 +1,10 @@
 """Evaluate stage: the metrics and plots a credit-risk reviewer asks for, logged into the run.
 
-Reads the run's predictions, adds a logistic-regression baseline on the same features and, when
-the data is the simulated book, the oracle AUC (its true PD); writes `metrics.json`, tables and
-plots into the run's folder (names in `pipeline.core.catalogue`) and a copy of `metrics.json` to
-the reports folder.
+Reads the run's predictions, compares them with two challengers fitted on the same split (a
+logistic-regression baseline and a WOE scorecard), tests their calibration and, when the data is
+the simulated book, adds the oracle AUC (its true PD); writes `metrics.json`, tables and plots
+into the run's folder (names in `pipeline.core.catalogue`) and a copy of `metrics.json` to the
+reports folder.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from pipeline.config import Config
 from pipeline.core import catalogue
 from pipeline.core.io import write_csv, write_json
 from pipeline.core.metadata import LABEL_COLUMN
-from pipeline.modelling import dataset
-from pipeline.modelling.baseline import baseline_auc
+from pipeline.modelling import challengers, dataset
 from pipeline.plotting import performance as plots
 from pipeline.plotting import validation as validation_plots
 from pipeline.plotting.figures import save_png
@@ -47,7 +47,7 @@ def run(cfg: Config, run: RunContext) -> str:
         for k, v in vals.items():
             if v is not None and np.isfinite(v):
                 flat[f"{split}_{k}"] = float(v)
-    for k in ("oracle_auc", "baseline_auc", "score_psi_train_test"):
+    for k in ("oracle_auc", "baseline_auc", "scorecard_auc", "score_psi_train_test"):
         if out.get(k) is not None:
             flat[k] = float(out[k])
     for k, v in out["calibration"].items():
@@ -75,6 +75,8 @@ def run(cfg: Config, run: RunContext) -> str:
         msg += f"; oracle AUC {out['oracle_auc']:.4f}"
     if out.get("baseline_auc") is not None:
         msg += f"; logistic baseline AUC {out['baseline_auc']:.4f}"
+    if out.get("scorecard_auc") is not None:
+        msg += f"; WOE scorecard AUC {out['scorecard_auc']:.4f}"
     c = out["calibration"]
     msg += (
         f"; calibration O/E {c['o_e']:.3f} ({c['n_defaults']} observed vs "
@@ -141,13 +143,12 @@ def evaluate(
         tables[catalogue.BY_SNAPSHOT] = by_snapshot
         figures[catalogue.OVER_TIME_PNG] = validation_plots.over_time_plot(by_snapshot)
     intervals: dict[str, tuple[float, float]] = {}
-    resampled = None
+    frame = data.frame.iloc[idx["test"]]
+    # A customer's rows resample together; a prepared table without ids resamples rows.
+    ids = [c for c in ("customer_id", "loan_id") if c in frame.columns]
+    clusters = frame[ids[0]].to_numpy() if ids else np.arange(len(frame))
+    resampled = ids[0] if ids else "row"
     if cfg.validation.bootstrap_resamples:
-        frame = data.frame.iloc[idx["test"]]
-        # A customer's rows resample together; a prepared table without ids resamples rows.
-        ids = [c for c in ("customer_id", "loan_id") if c in frame.columns]
-        clusters = frame[ids[0]].to_numpy() if ids else np.arange(len(frame))
-        resampled = ids[0] if ids else "row"
         boot = cluster_bootstrap(
             y_test,
             p_test,
@@ -158,6 +159,11 @@ def evaluate(
         )
         tables[catalogue.BOOTSTRAP_TEST] = boot
         intervals = {r.statistic: (float(r.lower), float(r.upper)) for r in boot.itertuples()}
+    comparison = challengers.compare(cfg, data, y_test, p_test, clusters)
+    tables[catalogue.CHALLENGERS] = comparison.table
+    if comparison.scorecard is not None:
+        tables[catalogue.SCORECARD_IV] = comparison.scorecard.iv
+        tables[catalogue.SCORECARD_POINTS] = comparison.scorecard.points
     curves = {k: (f[LABEL_COLUMN].to_numpy(), f["pd"].to_numpy()) for k, f in by_split.items()}
     figures[catalogue.ROC_PNG] = plots.roc_curve_plot(curves)
     figures[catalogue.KS_PNG] = plots.ks_plot(y_test, p_test)
@@ -178,7 +184,8 @@ def evaluate(
         "interval_confidence": cfg.validation.confidence,
         "interval_resampled": resampled,
         "oracle_auc": truth.oracle_auc(test, cfg) if truth is not None else None,
-        "baseline_auc": baseline_auc(data),
+        "baseline_auc": comparison.auc(challengers.BASELINE),
+        "scorecard_auc": comparison.auc(challengers.SCORECARD),
         "_figures": figures,
         "_tables": tables,
     }

@@ -25,7 +25,7 @@ from pipeline.config import Config, load_config
 from pipeline.core import catalogue
 from pipeline.core.catalogue import RunFiles
 from pipeline.core.metadata import LABEL_COLUMN
-from pipeline.modelling import dataset
+from pipeline.modelling import challengers, dataset
 from pipeline.riskmath import metrics, stability
 from pipeline.riskmath.scaling import points
 from pipeline.simulator.known_truth import known_truth
@@ -223,6 +223,7 @@ def mismatches(
 
     out += _calibration_test_mismatches(cfg, tables[catalogue.CALIBRATION_TESTS], seg)
     out += _snapshot_mismatches(tables[catalogue.BY_SNAPSHOT], preds)
+    out += _challenger_mismatches(reported, tables[catalogue.CHALLENGERS])
     for stat, (lower, upper) in reported["intervals"].items():
         if not lower <= reported["test"][stat] <= upper:
             out.append(f"test {stat} {reported['test'][stat]} outside [{lower}, {upper}]")
@@ -273,6 +274,26 @@ def _calibration_test_mismatches(cfg: Config, got: pd.DataFrame, seg: pd.DataFra
                 out.append(f"calibration test {scope}={value}: {have} != {want}")
     if len(got) != 1 + sum(seg[c].nunique(dropna=False) for c in ("tier", "product", "region")):
         out.append(f"calibration tests: {len(got)} rows")
+    return out
+
+
+def _challenger_mismatches(reported: dict, table: pd.DataFrame) -> list[str]:
+    """The model's row is the test split's numbers; each challenger's AUC is the one reported
+    and its lead is the difference of the two AUCs, inside its own interval."""
+    out = []
+    rows = table.set_index("model")
+    model = rows.loc[challengers.MODEL]
+    for key in ("auc", "gini", "ks", "brier"):
+        if not math.isclose(model[key], reported["test"][key], rel_tol=1e-9):
+            out.append(f"challengers: model {key} {model[key]} != {reported['test'][key]}")
+    named = {challengers.BASELINE: "baseline_auc", challengers.SCORECARD: "scorecard_auc"}
+    for name, row in rows.drop(index=challengers.MODEL).iterrows():
+        if not math.isclose(row["auc"], reported[named[name]], rel_tol=1e-9):
+            out.append(f"challengers: {name} AUC {row['auc']} != {reported[named[name]]}")
+        if not math.isclose(row["lead"], model["auc"] - row["auc"], abs_tol=1e-12):
+            out.append(f"challengers: {name} lead {row['lead']}")
+        if not row["lead_lower"] <= row["lead"] <= row["lead_upper"]:
+            out.append(f"challengers: {name} lead outside its interval")
     return out
 
 
@@ -333,6 +354,7 @@ def test_every_reported_number_matches_an_independent_recomputation(inputs):
             catalogue.PSI_TRAIN_TEST,
             catalogue.CALIBRATION_TESTS,
             catalogue.BY_SNAPSHOT,
+            catalogue.CHALLENGERS,
         )
     }
     assert set(preds["split"]) == {"train", "valid", "test"}
@@ -425,10 +447,10 @@ def evaluate_quickly(inputs, monkeypatch):
         monkeypatch.setattr(evaluate_stage.plots, plot, lambda *a, **k: None)
     monkeypatch.setattr(evaluate_stage.plots, "score_distribution_plot", lambda *a, **k: None)
     monkeypatch.setattr(evaluate_stage.validation_plots, "over_time_plot", lambda *a: None)
-    monkeypatch.setattr(evaluate_stage, "baseline_auc", lambda d: 0.5)
-    quick = cfg.model_copy(
-        update={"validation": cfg.validation.model_copy(update={"bootstrap_resamples": 50})}
-    )
+    test_pd = preds.loc[preds["split"] == "test", "pd"].to_numpy()
+    monkeypatch.setattr(challengers, "baseline_pd", lambda d: np.sqrt(test_pd))
+    fast = {"bootstrap_resamples": 50, "scorecard": False}
+    quick = cfg.model_copy(update={"validation": cfg.validation.model_copy(update=fast)})
 
     def check() -> list[str]:
         out = evaluate_stage.evaluate(quick, data, preds, truth)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from pipeline.riskmath.uncertainty import cluster_bootstrap
+from pipeline.riskmath.uncertainty import auc_difference, cluster_bootstrap
 
 
 def _book(customers: int, loans_each: int, seed: int):
@@ -40,3 +40,14 @@ def test_resampling_customers_gives_wider_intervals_than_resampling_rows():
     width = lambda t: (t["upper"] - t["lower"]).to_numpy()  # noqa: E731
     # Ten rows per customer: about sqrt(10) = 3.2 times wider.
     assert (width(by_customer) > 2 * width(by_row)).all()
+
+
+def test_auc_difference_of_a_model_with_itself_is_zero_and_of_a_better_one_positive():
+    y, p, cust = _book(600, 4, seed=5)
+    same = auc_difference(y, p, p, cust, n_resamples=200, seed=1)
+    assert same == (0.0, 0.0, 0.0)
+    rng = np.random.default_rng(9)
+    worse = np.clip(p + rng.normal(0, 0.3, p.size), 0, 1)
+    lead, lo, hi = auc_difference(y, p, worse, cust, n_resamples=200, seed=1)
+    assert lead == pytest.approx(roc_auc_score(y, p) - roc_auc_score(y, worse))
+    assert 0 < lo < lead < hi
