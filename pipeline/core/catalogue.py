@@ -124,6 +124,10 @@ class RunFiles:
     def report(self) -> Path:
         return self.root / "report.html"
 
+    @property
+    def model_card(self) -> Path:
+        return self.root / "model_card.md"
+
     def csv(self, table: str) -> Path:
         return self.root / f"{table}.csv"
 

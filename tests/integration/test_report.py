@@ -106,7 +106,19 @@ def test_run_writes_a_self_contained_report_then_train_prints_a_summary(tmp_path
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns.db'}")
     logged = [a.path for a in MlflowClient().list_artifacts(run_id, "report")]
-    assert logged == ["report/report.html"]
+    assert logged == ["report/model_card.md", "report/report.html"]
+    # The model card: in the run folder and as the registered version's description.
+    card = (tmp_path / "reports" / run_id / "model_card.md").read_text()
+    version = json.loads((tmp_path / "reports" / run_id / "train_result.json").read_text())
+    assert card.startswith(f"# Model card: loanrisk v{version['model_version']}")
+    for heading in ("Intended use", "Default definition", "Calibration", "Challengers"):
+        assert f"\n## {heading}\n" in card, heading
+    assert "90+ days past due" in card and "No materiality threshold" in card
+    assert f"- AUC {metrics['test']['auc']:.4f} [{lo:.4f}, {hi:.4f}]" in card
+    assert "| dpd_now | rises |" in card  # a constrained feature and its direction
+    described = MlflowClient().get_model_version("loanrisk", version["model_version"])
+    assert described.description == card
+    assert not _occurs(str(SENTINEL_BIRTH_YEAR), card)
 
     # `loanrisk train` alone ends with its summary table; `loanrisk report` renders that run.
     out = _invoke("train", *ov).output
