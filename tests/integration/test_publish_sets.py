@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -29,7 +30,8 @@ from tests.helpers import REPO
 runner = CliRunner()
 
 # Runs `loanrisk <argv...>` after hooking a writer so that the process signals itself: "table N"
-# after ingest wrote its N-th table, "rename N" after the N-th table was renamed into interim.
+# after ingest wrote its N-th table, "rename N" after the N-th table was renamed into interim,
+# "to_parquet N" after the N-th Parquet file, "duckdb N" once the N-th DuckDB connection is open.
 HOOKED_CLI = textwrap.dedent(
     """
     import os, pathlib, signal, sys
@@ -44,7 +46,22 @@ HOOKED_CLI = textwrap.dedent(
         if count[0] == n:
             os.kill(os.getpid(), sig)
 
-    if point == "table":
+    if point == "to_parquet":  # killed while writing a Parquet file
+        import pandas as pd
+        real_to_parquet = pd.DataFrame.to_parquet
+        def to_parquet(self, *args, **kwargs):
+            real_to_parquet(self, *args, **kwargs)
+            hit()
+        pd.DataFrame.to_parquet = to_parquet
+    elif point == "duckdb":  # killed while DuckDB builds the features
+        import duckdb
+        real_connect = duckdb.connect
+        def connect(*args, **kwargs):
+            con = real_connect(*args, **kwargs)
+            hit()
+            return con
+        duckdb.connect = connect
+    elif point == "table":
         real_write = ingest.write_parquet
         def write_parquet(frame, target):
             path = real_write(frame, target)
@@ -100,6 +117,8 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 def _hooked(root: Path, point: str, n: int, sig: int, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    if (root / "tmp").is_dir():
+        env["TMPDIR"] = str(root / "tmp")
     cmd = [sys.executable, "-c", HOOKED_CLI, point, str(n), str(int(sig)), str(root / "interim")]
     return subprocess.run(
         [*cmd, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
@@ -154,6 +173,26 @@ def test_sigterm_during_ingest_exits_143_and_says_what_is_true(ingested):
     message = " ".join(termed.stderr.split())
     assert "terminated (SIGTERM)" in message and "never a mix" in message
     assert "Traceback" not in message
+
+
+# -- 8: the next run removes the temporaries of a killed one ------------------------------------
+def test_killed_features_leave_temporaries_the_next_run_removes(ingested, monkeypatch):
+    root, _ = ingested
+    system_tmp = root / "tmp"  # the temporary folder of the killed runs and of the next one
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    assert _cli("features", *_opts(root)).exit_code == 0
+    killed = _hooked(root, "duckdb", 1, signal.SIGKILL, "features", *_opts(root))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert list(system_tmp.iterdir())  # DuckDB's spill folder
+    assert _cli("features", *_opts(root)).exit_code == 0
+    assert list(system_tmp.iterdir()) == []
+    killed = _hooked(root, "to_parquet", 1, signal.SIGKILL, "features", *_opts(root))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert [p.name for p in (root / "features").iterdir() if p.name.startswith(".")]
+    assert _cli("features", *_opts(root)).exit_code == 0
+    assert [p.name for p in (root / "features").iterdir() if p.name.startswith(".")] == []
+    assert list(system_tmp.iterdir()) == []
 
 
 # -- 9: a full disk or a folder we may not write is the user's to fix ---------------------------
