@@ -111,10 +111,11 @@ def _run_guarded(fn: Callable[[], Any]) -> Any:
         return fn()
     except Terminated:
         err_console.print(
-            "[yellow]terminated (SIGTERM):[/] the stage was stopped. Its output folders hold "
-            "their previous files or, if it was publishing them, its complete new set, never a "
-            "mix; an MLflow run it had started is marked FAILED; the registry and the champion "
-            "alias are unchanged."
+            "[yellow]terminated (SIGTERM):[/] the stage was stopped. Ingest, features, explain "
+            "and effects publish their files as whole sets: each folder keeps its previous set, "
+            "or holds the complete new one if the signal came while publishing. An MLflow run "
+            "the stage had started is marked FAILED; the registry and the champion alias are "
+            "unchanged."
         )
         raise typer.Exit(143) from None
     except LoanriskError as exc:

@@ -78,8 +78,10 @@ def output_errors(folder: Path | str) -> Iterator[None]:
         if exc.errno not in OUTPUT_ERRNOS or not _concerns(exc, folder):
             raise
         reason = exc.strerror or str(exc)
+        # A set's private folder is an implementation detail: name the folder the user chose.
+        shown = folder.parent if _TEMP_NAME.match(folder.name) else folder
         raise OutputError(
-            f"cannot write to {folder}: {reason}. Nothing there was half written; free some "
+            f"cannot write to {shown}: {reason}. Nothing there was half written; free some "
             "space, make the folder writable, or point this output at another folder."
         ) from exc
 
