@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.core import catalogue
+from pipeline.core.errors import DataError
 from pipeline.core.io import write_json
 
 
@@ -51,9 +52,17 @@ def write_manifest(
 
 
 def read_manifest(folder: Path | str, name: str = catalogue.MANIFEST) -> dict[str, Any] | None:
-    """The manifest `folder/<name>`, or None when there is none."""
+    """The manifest `folder/<name>`, or None when there is none. DataError when it cannot be
+    read (a power cut can leave a renamed file without its content)."""
     path = Path(folder) / name
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise DataError(
+            f"{path} is not a readable manifest: re-run the stage that writes {folder}"
+        ) from None
 
 
 def files_sha256(folder: Path | str, names: list[str]) -> dict[str, str]:

@@ -60,6 +60,9 @@ def test_read_set_refuses_a_mix_and_names_the_stage_to_rerun(tmp_path):
     (tmp_path / "a.csv").unlink()
     with pytest.raises(DataError, match=r"a\.csv, b\.csv are missing.*--run-id x"):
         read_set(tmp_path, rerun="loanrisk explain --run-id x")
+    (tmp_path / "manifest.json").write_bytes(b"")  # renamed, content lost in a power cut
+    with pytest.raises(DataError, match="not a readable manifest"):
+        read_set(tmp_path)
 
 
 def test_sigterm_while_publishing_waits_until_the_set_is_whole(tmp_path, monkeypatch):
