@@ -7,6 +7,7 @@ when a drift alert (PSI > 0.25) is raised.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -20,7 +21,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from pipeline.config import DEFAULT_CONFIG, Config, load_config
-from pipeline.core.errors import LoanriskError, Terminated
+from pipeline.core.errors import OUTPUT_ERRNOS, LoanriskError, Terminated
 from pipeline.core.secrets import SecretFilter, mask_secrets
 
 app = typer.Typer(
@@ -110,8 +111,11 @@ def _run_guarded(fn: Callable[[], Any]) -> Any:
         return fn()
     except Terminated:
         err_console.print(
-            "[yellow]terminated (SIGTERM):[/] the stage was stopped; its MLflow run is marked "
-            "FAILED and earlier outputs, the registry and the champion alias are unchanged."
+            "[yellow]terminated (SIGTERM):[/] the stage was stopped. Ingest, features, explain "
+            "and effects publish their files as whole sets: each folder keeps its previous set, "
+            "or holds the complete new one if the signal came while publishing. An MLflow run "
+            "the stage had started is marked FAILED; the registry and the champion alias are "
+            "unchanged."
         )
         raise typer.Exit(143) from None
     except LoanriskError as exc:
@@ -129,6 +133,12 @@ def _run_guarded(fn: Callable[[], Any]) -> Any:
     except Exception as exc:
         if _State.debug:
             raise
+        if isinstance(exc, OSError) and exc.errno in OUTPUT_ERRNOS:
+            # A full disk or a folder we may not write is the user's to fix, not a bug.
+            err_console.print(
+                f"[bold red]error:[/] {escape(_place_error(exc))}", highlight=False, soft_wrap=True
+            )
+            raise typer.Exit(2) from None
         err_console.print(
             f"[bold red]internal error:[/] {type(exc).__name__}: {escape(mask_secrets(str(exc)))}\n"
             "Re-run with --debug for the traceback and report it.",
@@ -136,6 +146,19 @@ def _run_guarded(fn: Callable[[], Any]) -> Any:
             soft_wrap=True,
         )
         raise typer.Exit(1) from None
+
+
+def _place_error(exc: OSError) -> str:
+    """One line for an OSError about a place (full disk, read-only, no permission)."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return f"{reason}: free some space or point the output at another folder."
+    path = Path(os.fsdecode(exc.filename))
+    folder = path if path.is_dir() else path.parent
+    return (
+        f"{reason}: {path} (folder {folder}). Free some space, make it writable, or point the "
+        "output at another folder."
+    )
 
 
 def _config(config: Path, overrides: list[str] | None) -> Config:

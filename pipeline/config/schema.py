@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from pipeline.config.effects import EffectsConfig
+from pipeline.core import lineage
 from pipeline.core.contract import TABLES
 from pipeline.core.errors import ConfigError
 from pipeline.core.secrets import safe_url
@@ -125,6 +126,17 @@ class DataConfig(Section):
     generate_if_missing: bool = True
     # Read the four tables from a database instead of raw_dir.
     sql: SqlSourceConfig | None = None
+    # interim_dir and features_dir remember the source they were built from; ingest and features
+    # refuse to overwrite another source's data there unless this is true.
+    replace_derived: bool = False
+
+    def source(self) -> dict:
+        """The source of the four tables, as recorded in the derived data's manifests
+        (`pipeline.core.lineage`): the raw folder, or the database (password masked)."""
+        if self.sql is not None:
+            tables = {t: self.sql.source_for(t) for t in TABLES}
+            return lineage.sql_source(safe_url(self.sql.url), tables)
+        return lineage.files_source(self.raw_dir)
 
     @model_validator(mode="after")
     def _table_mode_complete(self) -> DataConfig:

@@ -81,6 +81,8 @@ SHAP_IMPORTANCE = "shap_importance"
 SHAP_BY_FAMILY = "shap_by_family"
 RELATIONSHIP_FACTORS = "relationship_factors"
 TRUTH_RECOVERY = "truth_recovery"
+# The manifest of explain's files in the run folder (published as one set, `core.publish`).
+EXPLAIN_MANIFEST = "explain_manifest.json"
 # The metrics of the latest `evaluate`, copied to the reports folder for scripts (see README).
 METRICS_JSON = "metrics.json"
 

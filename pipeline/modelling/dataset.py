@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Config
-from pipeline.core import catalogue
+from pipeline.core import catalogue, lineage
 from pipeline.core.contract import SENSITIVE
 from pipeline.core.errors import DataError
 from pipeline.core.metadata import LABEL_COLUMN, FeatureSpec, load_metadata
+from pipeline.core.publish import read_set
 from pipeline.modelling.matrix import categories_of, to_model_frame
 from pipeline.modelling.split import Split, out_of_time, stratified_random
 from pipeline.sources.messages import format_cell
@@ -46,10 +47,15 @@ def load(cfg: Config) -> Dataset:
 
 
 def _load_features(cfg: Config) -> Dataset:
-    path = cfg.data.features_dir / catalogue.FEATURES
-    meta = cfg.data.features_dir / catalogue.FEATURE_METADATA
+    folder = Path(cfg.data.features_dir)
+    path = folder / catalogue.FEATURES
+    meta = folder / catalogue.FEATURE_METADATA
     if not path.exists() or not meta.exists():
         raise DataError(f"no feature matrix at {path}: run `loanrisk features` first")
+    # One whole set of the features stage, built from the configured source: never a matrix
+    # beside another run's metadata, nor another book's features.
+    built = read_set(folder)
+    lineage.require_source(folder, lineage.recorded(built, folder), cfg.data.source(), "features")
     df = pd.read_parquet(path)
     specs = load_metadata(meta)
     labelled = df[df[LABEL_COLUMN].notna()].reset_index(drop=True)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from pipeline.config import Config, MlflowConfig
 from pipeline.core import catalogue
 from pipeline.core.fingerprint import file_sha256, read_manifest
+from pipeline.core.publish import FILES
 
 # Everything that can change a number in a run: model, data handling, tuning, explanation.
 PACKAGES = (
@@ -132,7 +133,8 @@ def data_fingerprints(cfg: Config) -> dict[str, Any]:
     out["ingest"] = read_manifest(cfg.data.interim_dir)
     out["features"] = read_manifest(cfg.data.features_dir)
     if out["features"] is not None:
-        if out["features"]["outputs_sha256"].get(catalogue.FEATURES) != out["files"]["features"]:
+        published = out["features"].get(FILES) or out["features"].get("outputs_sha256") or {}
+        if published.get(catalogue.FEATURES) != out["files"]["features"]:
             out["stale"].append(f"{features} changed after the features stage wrote it")
         for name, sha in out["features"]["inputs_sha256"].items():
             path = Path(cfg.data.interim_dir) / name

@@ -20,6 +20,7 @@ from pipeline.core import catalogue
 from pipeline.core.catalogue import RunFiles
 from pipeline.core.io import write_text
 from pipeline.core.metadata import load_metadata
+from pipeline.core.publish import read_set
 from pipeline.reporting.inputs import TUNING_PLOTS, ReportInputs
 from pipeline.reporting.model_card import Definition, render_card
 from pipeline.reporting.page import render
@@ -50,6 +51,9 @@ def gather(cfg: Config, run: RunContext) -> ReportInputs:
     latest = run.train_result()
     run_id = run.run_id
     run_dir = run.run_dir
+    # Explain's and the effect study's files are read only as the whole sets they published:
+    # a stage killed while publishing is re-run, not shown half (DataError).
+    read_set(run_dir, catalogue.EXPLAIN_MANIFEST, rerun=f"loanrisk explain --run-id {run_id}")
     metrics_path = run.files.metrics
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     if not metrics:
@@ -65,6 +69,7 @@ def gather(cfg: Config, run: RunContext) -> ReportInputs:
     )
     effects = catalogue.effects_dir(cfg.output.reports_dir)
     if (effects / catalogue.EFFECTS_HTML).exists():
+        read_set(effects)
         inputs.effects_dir = effects
     client = run.client
     r = client.get_run(run_id)
