@@ -41,6 +41,9 @@ CASES = {
         "ingest", ("customers.customer_id", "unique", "row 3: 3; row 5: 3", "1 problem")
     ),
     "orphan_foreign_key": Case("ingest", ("loans.customer_id", "exists in customers", "999")),
+    "implausible_amount": Case(
+        "ingest", ("loans.principal", "<= 1,000,000,000,000", "row 2: 1e+300", "1 of 5 rows")
+    ),
     "negative_amount": Case("ingest", ("repayments.amount_due", ">= 0", "-3366.67")),
     "paid_years_before_due": Case("ingest", ("repayments.paid_date", "365 days", "2018-03-13")),
     "events_after_as_of": Case(
