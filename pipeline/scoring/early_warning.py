@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.core.errors import DataError
+from pipeline.core.io import spreadsheet_text
 from pipeline.modelling.model import LoanRiskModel
 from pipeline.riskmath import scaling
 from pipeline.scoring.core import ID_COLUMN
@@ -89,6 +90,8 @@ def _read_previous(path: Path, order: list[str]) -> pd.Series:
             header = pd.read_csv(path, nrows=0).columns
             _require_previous_columns(header, need, path)
             df = pd.read_csv(path, usecols=need, dtype={"tier": "str"}, keep_default_na=False)
+            # text ids as scored: undo the spreadsheet escaping of write_csv ('-17 -> -17)
+            df[ID_COLUMN] = spreadsheet_text(df[ID_COLUMN])
         else:
             schema = pq.read_schema(path)
             _require_previous_columns(schema.names, need, path)

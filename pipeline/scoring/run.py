@@ -33,7 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pipeline.config import Config
 from pipeline.core import catalogue
 from pipeline.core.errors import ConfigError, DataError
-from pipeline.core.io import atomic_path, write_json
+from pipeline.core.io import append_csv, atomic_path, write_json
 from pipeline.scoring.core import ScoredChunks, ScoringModel, as_date, load_scoring_model
 from pipeline.scoring.early_warning import EarlyWarning
 from pipeline.scoring.local import local_scored_chunks
@@ -188,7 +188,7 @@ def _csv_sink(path: Path):
     def write(df: pd.DataFrame | None) -> None:
         if df is None:
             return
-        df.to_csv(path, mode="w" if state["header"] else "a", header=state["header"], index=False)
+        append_csv(df, path, header=state["header"])  # escaped as core.io.write_csv does
         state["header"] = False
 
     return write

@@ -521,3 +521,23 @@ def test_reasons_only_for_flagged_tiers_when_configured(tmp_path, logged, uri):
     # The flagged rows get the very reasons a full run gives them.
     assert part.loc[flagged, "reason_1"].tolist() == full.loc[flagged, "reason_1"].tolist()
     np.testing.assert_array_equal(part["pd"], full["pd"])
+
+
+def test_csv_output_escapes_formula_ids_and_reads_back_as_previous(tmp_path, logged, uri):
+    """Text ids such as "=HYPERLINK(..)" or "-17" are written so a spreadsheet shows them as
+    text (OWASP CSV injection); the same file as --previous still matches every loan."""
+    import csv
+
+    book = make_book(40, seed=13)
+    ids = ['=HYPERLINK("http://evil","x")', "-17", "+1", "@A1", *[f"L{i}" for i in range(36)]]
+    book["loan_id"] = pd.Series(ids, dtype="str")
+    src = tmp_path / "p.parquet"
+    book.to_parquet(src)
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    run_score(src, first, model_uri=uri, cfg=_cfg(logged, 7))
+    with open(first, newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    assert [r[0] for r in rows[:4]] == ["'" + i for i in ids[:4]]
+    assert all(not r[2].startswith("'") for r in rows)  # pd stays a number
+    s = run_score(src, second, model_uri=uri, cfg=_cfg(logged), previous=first)
+    assert s.n_matched_previous == 40 and s.n_tier_worsened == 0
