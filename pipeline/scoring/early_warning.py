@@ -17,6 +17,7 @@ from pipeline.core.io import spreadsheet_text
 from pipeline.modelling.model import LoanRiskModel
 from pipeline.riskmath import scaling
 from pipeline.scoring.core import ID_COLUMN
+from pipeline.scoring.keys import key_problem
 from pipeline.scoring.summary import ScoreSummary
 
 
@@ -98,13 +99,9 @@ def _read_previous(path: Path, order: list[str]) -> pd.Series:
             df = pd.read_parquet(path, columns=need)
     except (OSError, ValueError, pa.ArrowException, pd.errors.ParserError) as exc:
         raise DataError(f"cannot read previous scores {path}: {exc}") from None
-    dup = df[ID_COLUMN].duplicated()
-    if dup.any():
-        examples = ", ".join(map(str, df.loc[dup, ID_COLUMN].head(5)))
-        raise DataError(
-            f"previous scores {path}: {int(dup.sum())} repeated {ID_COLUMN}(s) (e.g. {examples});"
-            " expected one row per loan, as one scoring run writes"
-        )
+    problem = key_problem(df[ID_COLUMN])  # the portfolio's rule (pipeline.scoring.keys)
+    if problem:
+        raise DataError(f"previous scores {path}: {problem}")
     unknown = sorted(set(df["tier"].astype(str)) - set(order))
     if unknown:
         raise DataError(

@@ -36,6 +36,7 @@ from pipeline.core.errors import ConfigError, DataError
 from pipeline.core.io import append_csv, atomic_path, write_json
 from pipeline.scoring.core import ScoredChunks, ScoringModel, as_date, load_scoring_model
 from pipeline.scoring.early_warning import EarlyWarning
+from pipeline.scoring.keys import LoanKeys
 from pipeline.scoring.local import local_scored_chunks
 from pipeline.scoring.spark import spark_scored_chunks
 from pipeline.scoring.summary import Accumulator, ScoreSummary
@@ -93,6 +94,7 @@ def run_score(
 
     with scored_chunks(input_path, out_path, model, as_of_date, cfg) as (scored, n_rows):
         acc = Accumulator(model.model, n_rows, cfg.seed)
+        keys = LoanKeys()
         with atomic_path(out_path) as tmp, atomic_path(ew_path) as ew_tmp:
             write = _parquet_sink(tmp) if fmt == "parquet" else _csv_sink(tmp)
             write_ew = _parquet_sink(ew_tmp) if fmt == "parquet" else _csv_sink(ew_tmp)
@@ -100,6 +102,7 @@ def run_score(
                 with _progress_bar(progress, n_rows) as advance:
                     for out, X in scored:
                         acc.add(out, X)
+                        keys.add(out)
                         write(out)
                         write_ew(warn.select(out))
                         advance(len(out))
@@ -110,6 +113,7 @@ def run_score(
                 raise DataError(
                     f"{input_path}: no loans to score" + (f" at {as_of_date}" if as_of_date else "")
                 )
+            keys.check(input_path)  # before the rename: a refused portfolio leaves no output
     summary = acc.summary(model, out_path, time.perf_counter() - start)
     summary.engine = engine
     warn.fill(summary, ew_path)

@@ -334,7 +334,7 @@ def test_early_warning_without_previous_is_the_pd_threshold_list(tmp_path, logge
     ("make", "match"),
     [
         (lambda d: d.drop(columns=["tier"]), "lack column.*tier"),
-        (lambda d: pd.concat([d, d.head(2)]), "2 repeated loan_id"),
+        (lambda d: pd.concat([d, d.head(2)]), r"2 loan_id\(s\) appear more than once"),
         (lambda d: d.assign(tier="Z"), "tier.*Z.*not tiers"),
     ],
 )
@@ -541,3 +541,38 @@ def test_csv_output_escapes_formula_ids_and_reads_back_as_previous(tmp_path, log
     assert all(not r[2].startswith("'") for r in rows)  # pd stays a number
     s = run_score(src, second, model_uri=uri, cfg=_cfg(logged), previous=first)
     assert s.n_matched_previous == 40 and s.n_tier_worsened == 0
+
+
+def test_repeated_or_missing_loan_ids_are_refused_in_the_portfolio_as_in_previous(
+    tmp_path, logged, uri
+):
+    """One rule for the portfolio and --previous: a loan_id once per as-of date, never empty;
+    both refused naming the ids, and no output is written."""
+    book = make_book(30, seed=44)
+    book.loc[[3, 20], "loan_id"] = book.loc[5, "loan_id"]  # three rows of one loan
+    src = tmp_path / "p.parquet"
+    book.to_parquet(src)
+    out = tmp_path / "o.parquet"
+    repeated = rf"1 loan_id\(s\) appear more than once at one as-of date: {book.loc[5, 'loan_id']}"
+    with pytest.raises(DataError, match=repeated + r" \(3 rows at 2024-03-31\)"):
+        run_score(src, out, model_uri=uri, cfg=_cfg(logged, 7))
+    assert not out.exists()
+    # the same loans at two as-of dates are two snapshots, not a repeat
+    two = pd.concat(
+        [
+            make_book(30, seed=45),
+            make_book(30, seed=45).assign(snapshot_date=pd.Timestamp("2024-06-30")),
+        ]
+    )
+    two.to_parquet(tmp_path / "two.parquet")
+    assert run_score(tmp_path / "two.parquet", out, model_uri=uri, cfg=_cfg(logged)).n_loans == 60
+
+    text = make_book(30, seed=46)
+    text["loan_id"] = pd.Series([None, *[f"L{i % 28}" for i in range(29)]], dtype="str")
+    text.to_parquet(src)
+    with pytest.raises(DataError, match=r"1 row\(s\) have no loan_id \(rows 1\).*'L0' \(2 rows"):
+        run_score(src, out, model_uri=uri, cfg=_cfg(logged))
+    prev = tmp_path / "prev.csv"
+    pd.DataFrame({"loan_id": ["L1", "L1"], "tier": ["A", "B"]}).to_csv(prev, index=False)
+    with pytest.raises(DataError, match=r"prev.csv: 1 loan_id\(s\) appear more than once: 'L1'"):
+        run_score(tmp_path / "two.parquet", out, model_uri=uri, cfg=_cfg(logged), previous=prev)
