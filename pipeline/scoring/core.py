@@ -18,10 +18,10 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from mlflow.exceptions import MlflowException
 
 from pipeline.core.errors import ConfigError, ModelError
 from pipeline.modelling.model import LoanRiskModel
+from pipeline.modelling.trust import load_trusted_model
 from pipeline.riskmath.reasons import reasons_for_scoring
 
 ID_COLUMN = "loan_id"
@@ -44,18 +44,10 @@ class ScoringModel:
 
 
 def load_scoring_model(model_uri: str) -> ScoringModel:
-    """Load a loanrisk pyfunc model; ModelError with a hint when the URI does not resolve."""
-    try:
-        pyfunc = mlflow.pyfunc.load_model(model_uri)
-    except (MlflowException, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        store = mlflow.get_tracking_uri()
-        raise ModelError(
-            f"model {model_uri!r} could not be loaded: {first}\n"
-            f"Hint: `loanrisk train` trains and registers one; see the registered models in "
-            f"`mlflow ui --backend-store-uri {store}` (or pass --model with a models:/ or "
-            "runs:/ URI)."
-        ) from None
+    """Load a loanrisk pyfunc model; ModelError with a hint when the URI does not resolve, and
+    before running any of its code when the folder is not a loanrisk model."""
+    # checked before any of the folder's code runs (pipeline.modelling.trust)
+    pyfunc = load_trusted_model(model_uri)
     impl = pyfunc.unwrap_python_model()
     if not isinstance(impl, LoanRiskModel):
         raise ModelError(f"model {model_uri!r} is not a loanrisk PD model ({type(impl).__name__})")
