@@ -354,6 +354,14 @@ def score(
     engine: Annotated[
         str, typer.Option(help="local (pandas, in chunks) or spark (mlflow spark_udf).")
     ] = "local",
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit with code 2, writing nothing, when a categorical feature holds values the "
+            "model never saw in training (default: score them as missing, with a warning).",
+        ),
+    ] = False,
     config: ConfigOpt = DEFAULT_CONFIG,
     override: OverrideOpt = None,
 ) -> None:
@@ -376,6 +384,7 @@ def score(
             previous=previous,
             engine=engine,
             progress=bar,
+            strict=strict,
         )
         typer.echo(str(summary))
         if fail_on_drift and summary.drift_alerts:

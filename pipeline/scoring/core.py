@@ -29,8 +29,10 @@ DATE_COLUMN = "snapshot_date"
 PREDICTION_COLUMNS = ("pd", "points", "tier")
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?/?$")
 
-# What an engine yields: (output frame, prepared features) per chunk, in input order.
-ScoredChunks = Iterator[tuple[pd.DataFrame, pd.DataFrame]]
+# What an engine yields: (output frame, prepared features, unseen category levels) per chunk,
+# in input order; see `score_chunk` and `unseen_levels`.
+ScoredChunks = Iterator[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]
+UNSEEN_COLUMNS = ("column", "value", ID_COLUMN)
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,9 @@ def score_chunk(
     reasons_for: str = "all",
     flagged_tiers: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(output frame, prepared features) of one chunk; reasons for all rows or only the rows
-    in `flagged_tiers` (explain.reasons_for), the others get empty reasons and no SHAP."""
+    """(output frame, prepared features, unseen levels) of one chunk; reasons for all rows or
+    only the rows in `flagged_tiers` (explain.reasons_for), the others get empty reasons and no
+    SHAP."""
     if ID_COLUMN not in df.columns:
         raise ModelError(f"scoring input has no {ID_COLUMN} column (needed to key the output)")
     X = model.model.prepare(df)
@@ -82,7 +85,34 @@ def score_chunk(
         reasons = reasons_for_scoring(
             model.model, X, pred["tier"].to_numpy(), top_k, reasons_for, flagged_tiers
         )
-    return output_frame(model, df, pred, reasons), X
+    return output_frame(model, df, pred, reasons), X, unseen_levels(model.model, df, X)
+
+
+def unseen_levels(model: LoanRiskModel, df: pd.DataFrame, X: pd.DataFrame) -> pd.DataFrame:
+    """Categorical values of `df` that training never saw, one row each: column, value (as
+    text), loan_id. `prepare` scores them as missing, as LightGBM treats an unseen level; the
+    run reports them (an upper-cased product or a region code would otherwise only show as
+    drift). X: `model.prepare(df)`, same rows."""
+    parts = []
+    for spec in model.specs:
+        if spec.kind != "categorical":
+            continue
+        raw = df[spec.name]
+        mask = (raw.notna() & X[spec.name].isna()).to_numpy(dtype=bool)
+        if mask.any():
+            values = raw[mask].astype("str").to_numpy()
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "column": spec.name,
+                        "value": values,
+                        ID_COLUMN: df[ID_COLUMN][mask].to_numpy(),
+                    }
+                )
+            )
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in UNSEEN_COLUMNS})
+    return pd.concat(parts, ignore_index=True)
 
 
 def output_frame(

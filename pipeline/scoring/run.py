@@ -40,6 +40,7 @@ from pipeline.scoring.keys import LoanKeys
 from pipeline.scoring.local import local_scored_chunks
 from pipeline.scoring.spark import spark_scored_chunks
 from pipeline.scoring.summary import Accumulator, ScoreSummary
+from pipeline.scoring.unseen import UnseenLevels
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def run_score(
     previous: Path | str | None = None,
     engine: str = "local",
     progress: Console | None = None,
+    strict: bool = False,
 ) -> ScoreSummary:
     """Score `input_path` with `model_uri`; write `out_path`, its early-warning list
     (`early_warning_path(out_path)`) and its summary (`summary_path(out_path)`).
@@ -75,6 +77,9 @@ def run_score(
     previous: an earlier output of this command for the same portfolio (.parquet or .csv, with
         loan_id and tier); loans whose tier is worse now go on the early-warning list.
     progress: a console to draw a progress bar over the chunks on (None: no bar).
+    strict: refuse (DataError, nothing written) a portfolio holding category values the model
+        never saw in training; without it they are scored as missing and reported in the log
+        and the summary (`unseen_categories`).
     Raises ModelError (model URI does not resolve, input lacks model columns), DataError (bad
     input), ConfigError (bad format, date or engine). On any error the outputs keep their old
     content.
@@ -95,14 +100,16 @@ def run_score(
     with scored_chunks(input_path, out_path, model, as_of_date, cfg) as (scored, n_rows):
         acc = Accumulator(model.model, n_rows, cfg.seed)
         keys = LoanKeys()
+        unseen = UnseenLevels()
         with atomic_path(out_path) as tmp, atomic_path(ew_path) as ew_tmp:
             write = _parquet_sink(tmp) if fmt == "parquet" else _csv_sink(tmp)
             write_ew = _parquet_sink(ew_tmp) if fmt == "parquet" else _csv_sink(ew_tmp)
             try:
                 with _progress_bar(progress, n_rows) as advance:
-                    for out, X in scored:
+                    for out, X, unseen_rows in scored:
                         acc.add(out, X)
                         keys.add(out)
+                        unseen.add(unseen_rows)
                         write(out)
                         write_ew(warn.select(out))
                         advance(len(out))
@@ -114,8 +121,10 @@ def run_score(
                     f"{input_path}: no loans to score" + (f" at {as_of_date}" if as_of_date else "")
                 )
             keys.check(input_path)  # before the rename: a refused portfolio leaves no output
+            unseen.report(input_path, strict, model.model.categories)
     summary = acc.summary(model, out_path, time.perf_counter() - start)
     summary.engine = engine
+    summary.unseen_categories = unseen.to_dict()
     warn.fill(summary, ew_path)
     write_json(summary.to_dict(), summary_path(out_path))
     log.info("%s", summary)

@@ -576,3 +576,34 @@ def test_repeated_or_missing_loan_ids_are_refused_in_the_portfolio_as_in_previou
     pd.DataFrame({"loan_id": ["L1", "L1"], "tier": ["A", "B"]}).to_csv(prev, index=False)
     with pytest.raises(DataError, match=r"prev.csv: 1 loan_id\(s\) appear more than once: 'L1'"):
         run_score(tmp_path / "two.parquet", out, model_uri=uri, cfg=_cfg(logged), previous=prev)
+
+
+def test_unseen_category_values_are_reported_per_column_and_refused_with_strict(
+    tmp_path, logged, uri, caplog
+):
+    """An upper-cased product is scored as missing as before, but no longer silently: the log
+    and the summary name the column, the values and their rows; --strict exits 2, no output."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    book = make_book(30, seed=9)
+    book.loc[:9, "product"] = book.loc[:9, "product"].str.upper()
+    src = tmp_path / "p.parquet"
+    book.to_parquet(src)
+    upper = book.loc[:9, "product"].value_counts()
+    with caplog.at_level("WARNING", logger="pipeline.scoring.unseen"):
+        s = run_score(src, tmp_path / "o.parquet", model_uri=uri, cfg=_cfg(logged, 7))
+    assert s.unseen_categories == {"product": {"rows": 10, "values": upper.to_dict()}}
+    assert json.loads(summary_path(tmp_path / "o.parquet").read_text())["unseen_categories"]
+    first = book.loc[0, "product"]
+    assert f"product: 10 rows: '{first}' ({upper[first]} rows, e.g. loan_id" in caplog.text
+    assert "category values unseen in training" in str(s)
+
+    out = tmp_path / "strict.parquet"
+    args = ["score", "--input", str(src), "--out", str(out), "--model", uri, "--strict"]
+    result = CliRunner().invoke(app, [*args, "-o", f"mlflow.tracking_uri={logged[2]}"])
+    assert result.exit_code == 2, result.output
+    flat = " ".join(result.output.split())
+    assert f"product: 10 rows: '{first}'" in flat and "The model knows: product: auto, card" in flat
+    assert not out.exists()
