@@ -329,7 +329,11 @@ def score(
     ] = None,
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="As-of date YYYY-MM-DD for raw tables (default: data end)."),
+        typer.Option(
+            "--as-of",
+            help="As-of date YYYY-MM-DD for raw tables (default: the day after the last payment "
+            "or CRM contact; instalments due later are not yet due).",
+        ),
     ] = None,
     fmt: Annotated[
         str | None, typer.Option("--format", help="parquet|csv (default: from --out suffix).")
