@@ -56,7 +56,7 @@ def key_problem(ids: pd.Series, dates: pd.Series | None = None) -> str | None:
     keyed = pd.DataFrame({"id": ids, "date": dates if dates is not None else 0})[~missing]
     repeated = keyed[keyed.duplicated(keep=False)]
     if len(repeated):
-        counts = repeated.groupby(["id", "date"], sort=False).size()
+        counts = repeated.groupby(["id", "date"], sort=False, dropna=False).size()
         shown = "; ".join(
             f"{_id(i)} ({n} rows{'' if dates is None else f' at {_date(d)}'})"
             for (i, d), n in counts.head(N_SHOWN).items()

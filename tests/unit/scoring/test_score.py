@@ -607,3 +607,13 @@ def test_unseen_category_values_are_reported_per_column_and_refused_with_strict(
     flat = " ".join(result.output.split())
     assert f"product: 10 rows: '{first}'" in flat and "The model knows: product: auto, card" in flat
     assert not out.exists()
+
+
+def test_key_rule_on_a_matrix_without_dates():
+    from pipeline.scoring.keys import key_problem
+
+    ids = pd.Series([7, 8, 7, 9])
+    no_date = pd.Series(pd.NaT, index=ids.index, dtype="datetime64[us]")
+    assert "7 (2 rows at no date)" in key_problem(ids, no_date)
+    assert "appear more than once: 7 (2 rows)" in key_problem(ids)
+    assert key_problem(pd.Series([7, 8])) is None
