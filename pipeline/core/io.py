@@ -80,7 +80,11 @@ def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
         s = df[column]
         if isinstance(s.dtype, pd.CategoricalDtype):
             s = s.astype(object)
-        if isinstance(s.dtype, pd.StringDtype):
+        textual = isinstance(s.dtype, pd.StringDtype)
+        if pd.api.types.is_object_dtype(s.dtype):
+            # all text (an id or reason column taken out as a numpy array): the fast path
+            textual = pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty")
+        if textual:
             is_text = s.notna()
         elif pd.api.types.is_object_dtype(s.dtype):
             # object columns may mix text with numbers: only str cells are text
