@@ -49,6 +49,10 @@ CASES = {
     "events_after_as_of": Case(
         "score", ("crm_interactions.timestamp", "after the as-of date 2022-06-01", "2030-01-01")
     ),
+    "unknown_crm_type": Case(
+        "ingest",
+        ("crm_interactions.type", "row 2: 'collections_call'", "complaint, payment_reminder"),
+    ),
     "empty_file": Case("ingest", ("customers.csv", "empty")),
     "header_only": Case("ingest", ("loans.csv", "header but no data rows")),
     "wrong_delimiter": Case("ingest", ("customers.csv", "';'", "comma")),
