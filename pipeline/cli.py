@@ -352,7 +352,11 @@ def score(
     ] = None,
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="As-of date YYYY-MM-DD for raw tables (default: data end)."),
+        typer.Option(
+            "--as-of",
+            help="As-of date YYYY-MM-DD for raw tables (default: the day after the last payment "
+            "or CRM contact; instalments due later are not yet due).",
+        ),
     ] = None,
     fmt: Annotated[
         str | None, typer.Option("--format", help="parquet|csv (default: from --out suffix).")
@@ -377,6 +381,14 @@ def score(
     engine: Annotated[
         str, typer.Option(help="local (pandas, in chunks) or spark (mlflow spark_udf).")
     ] = "local",
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit with code 2, writing nothing, when a categorical feature holds values the "
+            "model never saw in training (default: score them as missing, with a warning).",
+        ),
+    ] = False,
     config: ConfigOpt = DEFAULT_CONFIG,
     override: OverrideOpt = None,
 ) -> None:
@@ -399,6 +411,7 @@ def score(
             previous=previous,
             engine=engine,
             progress=bar,
+            strict=strict,
         )
         typer.echo(str(summary))
         if fail_on_drift and summary.drift_alerts:

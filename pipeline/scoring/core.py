@@ -18,10 +18,10 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from mlflow.exceptions import MlflowException
 
 from pipeline.core.errors import ConfigError, ModelError
 from pipeline.modelling.model import LoanRiskModel
+from pipeline.modelling.trust import load_trusted_model
 from pipeline.riskmath.reasons import reasons_for_scoring
 
 ID_COLUMN = "loan_id"
@@ -29,8 +29,10 @@ DATE_COLUMN = "snapshot_date"
 PREDICTION_COLUMNS = ("pd", "points", "tier")
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?/?$")
 
-# What an engine yields: (output frame, prepared features) per chunk, in input order.
-ScoredChunks = Iterator[tuple[pd.DataFrame, pd.DataFrame]]
+# What an engine yields: (output frame, prepared features, unseen category levels) per chunk,
+# in input order; see `score_chunk` and `unseen_levels`.
+ScoredChunks = Iterator[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]
+UNSEEN_COLUMNS = ("column", "value", ID_COLUMN)
 
 
 @dataclass(frozen=True)
@@ -44,18 +46,10 @@ class ScoringModel:
 
 
 def load_scoring_model(model_uri: str) -> ScoringModel:
-    """Load a loanrisk pyfunc model; ModelError with a hint when the URI does not resolve."""
-    try:
-        pyfunc = mlflow.pyfunc.load_model(model_uri)
-    except (MlflowException, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        store = mlflow.get_tracking_uri()
-        raise ModelError(
-            f"model {model_uri!r} could not be loaded: {first}\n"
-            f"Hint: `loanrisk train` trains and registers one; see the registered models in "
-            f"`mlflow ui --backend-store-uri {store}` (or pass --model with a models:/ or "
-            "runs:/ URI)."
-        ) from None
+    """Load a loanrisk pyfunc model; ModelError with a hint when the URI does not resolve, and
+    before running any of its code when the folder is not a loanrisk model."""
+    # checked before any of the folder's code runs (pipeline.modelling.trust)
+    pyfunc = load_trusted_model(model_uri)
     impl = pyfunc.unwrap_python_model()
     if not isinstance(impl, LoanRiskModel):
         raise ModelError(f"model {model_uri!r} is not a loanrisk PD model ({type(impl).__name__})")
@@ -79,8 +73,9 @@ def score_chunk(
     reasons_for: str = "all",
     flagged_tiers: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(output frame, prepared features) of one chunk; reasons for all rows or only the rows
-    in `flagged_tiers` (explain.reasons_for), the others get empty reasons and no SHAP."""
+    """(output frame, prepared features, unseen levels) of one chunk; reasons for all rows or
+    only the rows in `flagged_tiers` (explain.reasons_for), the others get empty reasons and no
+    SHAP."""
     if ID_COLUMN not in df.columns:
         raise ModelError(f"scoring input has no {ID_COLUMN} column (needed to key the output)")
     X = model.model.prepare(df)
@@ -90,7 +85,34 @@ def score_chunk(
         reasons = reasons_for_scoring(
             model.model, X, pred["tier"].to_numpy(), top_k, reasons_for, flagged_tiers
         )
-    return output_frame(model, df, pred, reasons), X
+    return output_frame(model, df, pred, reasons), X, unseen_levels(model.model, df, X)
+
+
+def unseen_levels(model: LoanRiskModel, df: pd.DataFrame, X: pd.DataFrame) -> pd.DataFrame:
+    """Categorical values of `df` that training never saw, one row each: column, value (as
+    text), loan_id. `prepare` scores them as missing, as LightGBM treats an unseen level; the
+    run reports them (an upper-cased product or a region code would otherwise only show as
+    drift). X: `model.prepare(df)`, same rows."""
+    parts = []
+    for spec in model.specs:
+        if spec.kind != "categorical":
+            continue
+        raw = df[spec.name]
+        mask = (raw.notna() & X[spec.name].isna()).to_numpy(dtype=bool)
+        if mask.any():
+            values = raw[mask].astype("str").to_numpy()
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "column": spec.name,
+                        "value": values,
+                        ID_COLUMN: df[ID_COLUMN][mask].to_numpy(),
+                    }
+                )
+            )
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in UNSEEN_COLUMNS})
+    return pd.concat(parts, ignore_index=True)
 
 
 def output_frame(

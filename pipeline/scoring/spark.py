@@ -48,6 +48,7 @@ from pipeline.scoring.core import (
     check_types,
     load_scoring_model,
     output_frame,
+    unseen_levels,
 )
 
 if TYPE_CHECKING:
@@ -255,7 +256,8 @@ def _chunks(parts: list[Path], model: ScoringModel, size: int) -> ScoredChunks:
                 reasons_cols = [c for c in df.columns if c.startswith("reason_")]
             X = model.model.prepare(df)
             reasons = df[reasons_cols] if reasons_cols else None
-            yield output_frame(model, df, df[list(PREDICTION_COLUMNS)], reasons), X
+            out = output_frame(model, df, df[list(PREDICTION_COLUMNS)], reasons)
+            yield out, X, unseen_levels(model.model, df, X)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -334,7 +334,7 @@ def test_early_warning_without_previous_is_the_pd_threshold_list(tmp_path, logge
     ("make", "match"),
     [
         (lambda d: d.drop(columns=["tier"]), "lack column.*tier"),
-        (lambda d: pd.concat([d, d.head(2)]), "2 repeated loan_id"),
+        (lambda d: pd.concat([d, d.head(2)]), r"2 loan_id\(s\) appear more than once"),
         (lambda d: d.assign(tier="Z"), "tier.*Z.*not tiers"),
     ],
 )
@@ -521,3 +521,99 @@ def test_reasons_only_for_flagged_tiers_when_configured(tmp_path, logged, uri):
     # The flagged rows get the very reasons a full run gives them.
     assert part.loc[flagged, "reason_1"].tolist() == full.loc[flagged, "reason_1"].tolist()
     np.testing.assert_array_equal(part["pd"], full["pd"])
+
+
+def test_csv_output_escapes_formula_ids_and_reads_back_as_previous(tmp_path, logged, uri):
+    """Text ids such as "=HYPERLINK(..)" or "-17" are written so a spreadsheet shows them as
+    text (OWASP CSV injection); the same file as --previous still matches every loan."""
+    import csv
+
+    book = make_book(40, seed=13)
+    ids = ['=HYPERLINK("http://evil","x")', "-17", "+1", "@A1", *[f"L{i}" for i in range(36)]]
+    book["loan_id"] = pd.Series(ids, dtype="str")
+    src = tmp_path / "p.parquet"
+    book.to_parquet(src)
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    run_score(src, first, model_uri=uri, cfg=_cfg(logged, 7))
+    with open(first, newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    assert [r[0] for r in rows[:4]] == ["'" + i for i in ids[:4]]
+    assert all(not r[2].startswith("'") for r in rows)  # pd stays a number
+    s = run_score(src, second, model_uri=uri, cfg=_cfg(logged), previous=first)
+    assert s.n_matched_previous == 40 and s.n_tier_worsened == 0
+
+
+def test_repeated_or_missing_loan_ids_are_refused_in_the_portfolio_as_in_previous(
+    tmp_path, logged, uri
+):
+    """One rule for the portfolio and --previous: a loan_id once per as-of date, never empty;
+    both refused naming the ids, and no output is written."""
+    book = make_book(30, seed=44)
+    book.loc[[3, 20], "loan_id"] = book.loc[5, "loan_id"]  # three rows of one loan
+    src = tmp_path / "p.parquet"
+    book.to_parquet(src)
+    out = tmp_path / "o.parquet"
+    repeated = rf"1 loan_id\(s\) appear more than once at one as-of date: {book.loc[5, 'loan_id']}"
+    with pytest.raises(DataError, match=repeated + r" \(3 rows at 2024-03-31\)"):
+        run_score(src, out, model_uri=uri, cfg=_cfg(logged, 7))
+    assert not out.exists()
+    # the same loans at two as-of dates are two snapshots, not a repeat
+    two = pd.concat(
+        [
+            make_book(30, seed=45),
+            make_book(30, seed=45).assign(snapshot_date=pd.Timestamp("2024-06-30")),
+        ]
+    )
+    two.to_parquet(tmp_path / "two.parquet")
+    assert run_score(tmp_path / "two.parquet", out, model_uri=uri, cfg=_cfg(logged)).n_loans == 60
+
+    text = make_book(30, seed=46)
+    text["loan_id"] = pd.Series([None, *[f"L{i % 28}" for i in range(29)]], dtype="str")
+    text.to_parquet(src)
+    with pytest.raises(DataError, match=r"1 row\(s\) have no loan_id \(rows 1\).*'L0' \(2 rows"):
+        run_score(src, out, model_uri=uri, cfg=_cfg(logged))
+    prev = tmp_path / "prev.csv"
+    pd.DataFrame({"loan_id": ["L1", "L1"], "tier": ["A", "B"]}).to_csv(prev, index=False)
+    with pytest.raises(DataError, match=r"prev.csv: 1 loan_id\(s\) appear more than once: 'L1'"):
+        run_score(tmp_path / "two.parquet", out, model_uri=uri, cfg=_cfg(logged), previous=prev)
+
+
+def test_unseen_category_values_are_reported_per_column_and_refused_with_strict(
+    tmp_path, logged, uri, caplog
+):
+    """An upper-cased product is scored as missing as before, but no longer silently: the log
+    and the summary name the column, the values and their rows; --strict exits 2, no output."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    book = make_book(30, seed=9)
+    book.loc[:9, "product"] = book.loc[:9, "product"].str.upper()
+    src = tmp_path / "p.parquet"
+    book.to_parquet(src)
+    upper = book.loc[:9, "product"].value_counts()
+    with caplog.at_level("WARNING", logger="pipeline.scoring.unseen"):
+        s = run_score(src, tmp_path / "o.parquet", model_uri=uri, cfg=_cfg(logged, 7))
+    assert s.unseen_categories == {"product": {"rows": 10, "values": upper.to_dict()}}
+    assert json.loads(summary_path(tmp_path / "o.parquet").read_text())["unseen_categories"]
+    first = book.loc[0, "product"]
+    assert f"product: 10 rows: '{first}' ({upper[first]} rows, e.g. loan_id" in caplog.text
+    assert "category values unseen in training" in str(s)
+
+    out = tmp_path / "strict.parquet"
+    args = ["score", "--input", str(src), "--out", str(out), "--model", uri, "--strict"]
+    result = CliRunner().invoke(app, [*args, "-o", f"mlflow.tracking_uri={logged[2]}"])
+    assert result.exit_code == 2, result.output
+    flat = " ".join(result.output.split())
+    assert f"product: 10 rows: '{first}'" in flat and "The model knows: product: auto, card" in flat
+    assert not out.exists()
+
+
+def test_key_rule_on_a_matrix_without_dates():
+    from pipeline.scoring.keys import key_problem
+
+    ids = pd.Series([7, 8, 7, 9])
+    no_date = pd.Series(pd.NaT, index=ids.index, dtype="datetime64[us]")
+    assert "7 (2 rows at no date)" in key_problem(ids, no_date)
+    assert "appear more than once: 7 (2 rows)" in key_problem(ids)
+    assert key_problem(pd.Series([7, 8])) is None
