@@ -286,6 +286,25 @@ class ValidationConfig(Section):
     scorecard: bool = True
 
 
+class FairnessConfig(Section):
+    """Attributes a credit decision must not rest on (age, gender: US ECOA/Regulation B, EU
+    non-discrimination law). They are audited on every run where the data has them, are not
+    model features unless `use_as_features`, and are never reason codes."""
+
+    protected: tuple[str, ...] = ("customer_age_years", "gender", "age_band")
+    use_as_features: bool = False
+    # A numeric protected attribute (age) is audited by band: these are the lower bounds of the
+    # bands after the first, e.g. (25, 35, 50, 62) -> <25, 25-34, 35-49, 50-61, 62+.
+    bands: tuple[float, ...] = (25, 35, 50, 62)
+
+    @field_validator("bands")
+    @classmethod
+    def _bands_increase(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if list(v) != sorted(set(v)):
+            raise ValueError("fairness.bands must be strictly increasing")
+        return v
+
+
 class PrivacyConfig(Section):
     """Personal data in outputs (see pipeline/core/privacy.py)."""
 
@@ -311,6 +330,7 @@ class Config(Section):
     scoring: ScoringConfig = ScoringConfig()
     explain: ExplainConfig = ExplainConfig()
     validation: ValidationConfig = ValidationConfig()
+    fairness: FairnessConfig = FairnessConfig()
     effects: EffectsConfig = EffectsConfig()
     output: OutputConfig = OutputConfig()
     privacy: PrivacyConfig = PrivacyConfig()

@@ -57,7 +57,7 @@ def _load_features(cfg: Config) -> Dataset:
     built = read_set(folder)
     lineage.require_source(folder, lineage.recorded(built, folder), cfg.data.source(), "features")
     df = pd.read_parquet(path)
-    specs = load_metadata(meta)
+    specs = model_specs(load_metadata(meta), cfg)
     labelled = df[df[LABEL_COLUMN].notna()].reset_index(drop=True)
     labelled[LABEL_COLUMN] = labelled[LABEL_COLUMN].astype(np.int8)
     _check_label(labelled[LABEL_COLUMN], str(path))
@@ -117,8 +117,17 @@ def _load_table(cfg: Config) -> Dataset:
         split = out_of_time(df, cfg.split, time_col=d.time, gap_months=cfg.split.gap_months or 0)
     else:
         split = stratified_random(df[LABEL_COLUMN], cfg.seed)
+    specs = model_specs(specs, cfg)
     cats = categories_of(df.iloc[split.index["train"]], specs)
     return Dataset(df, specs, split, d.id, d.time, cats)
+
+
+def model_specs(specs: list[FeatureSpec], cfg: Config) -> list[FeatureSpec]:
+    """The features the model may use: without the protected attributes (they stay in the frame
+    for the fairness audit) unless the configuration allows them."""
+    if cfg.fairness.use_as_features:
+        return specs
+    return [s for s in specs if s.name not in cfg.fairness.protected]
 
 
 def _check_label(y: pd.Series, where: str) -> None:

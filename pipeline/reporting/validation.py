@@ -62,7 +62,7 @@ def section(inp: ReportInputs, plots: str) -> str:
     by_snapshot = h.read_csv(files.csv(catalogue.BY_SNAPSHOT))
     if tests is None and by_snapshot is None:
         return ""
-    parts = [_intervals(inp), _challengers(files), _calibration(inp, tests)]
+    parts = [_intervals(inp), _challengers(files), _calibration(inp, tests), _fairness(inp, files)]
     if by_snapshot is not None:
         parts.append("<h3>Performance per snapshot</h3>")
         parts.append(
@@ -142,6 +142,36 @@ def _calibration(inp: ReportInputs, tests: pd.DataFrame | None) -> str:
         + head
         + HOW_TO_READ
         + h.table(_renamed(tests, TEST_COLUMNS), lights=("light",))
+    )
+
+
+def _fairness(inp: ReportInputs, files: RunFiles) -> str:
+    table = h.read_csv(files.csv(catalogue.FAIRNESS))
+    if table is None or table.empty:
+        return (
+            "<h3>Fairness</h3><p>No protected attribute (<code>fairness.protected</code>) in "
+            "this data: no fairness audit.</p>"
+        )
+    cost = inp.metrics.get("protected_auc") or {}
+    note = ""
+    if cost:
+        note = (
+            f"<p>Leaving the protected attributes out of the model costs "
+            f"<b>{h.fmt(cost['with'] - cost['without'])}</b> test AUC (a refit of this run's "
+            f"configuration with them: {h.fmt(cost['with'])}, without: "
+            f"{h.fmt(cost['without'])}).</p>"
+        )
+    return (
+        "<h3>Fairness by protected group (test split)</h3>"
+        "<p>Protected attributes are audited, not used: they are not model features (unless "
+        "<code>fairness.use_as_features</code>) and never reason codes. Per group: default "
+        "rate, mean PD, O/E and its calibration light, AUC inside the group, and the share not "
+        "flagged for early warning with its ratio to the best group (the four-fifths rule flags "
+        "a ratio below 0.8).</p>"
+        + note
+        + h.table(
+            table, pct=("default_rate", "mean_pd", "favourable_rate"), lights=("calibration",)
+        )
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import mlflow
 import numpy as np
 import pandas as pd
 
@@ -20,6 +21,7 @@ from pipeline.core import catalogue
 from pipeline.core.io import write_csv, write_json
 from pipeline.core.metadata import LABEL_COLUMN
 from pipeline.modelling import challengers, dataset
+from pipeline.modelling.protected_cost import protected_auc
 from pipeline.plotting import performance as plots
 from pipeline.plotting import validation as validation_plots
 from pipeline.plotting.figures import save_png
@@ -41,6 +43,10 @@ def run(cfg: Config, run: RunContext) -> str:
     preds = pd.read_parquet(run.files.predictions)
     data = dataset.load(cfg)
     out = evaluate(cfg, data, preds, known_truth(cfg))
+    model = mlflow.pyfunc.load_model(result["model_uri"]).unwrap_python_model()
+    out["protected_auc"] = protected_auc(
+        model.booster, data, cfg.fairness.protected, cfg.seed, cfg.train.n_jobs
+    )
     figures, tables = out.pop("_figures"), out.pop("_tables")
     flat = {}
     for split, vals in out["splits"].items():
@@ -53,6 +59,8 @@ def run(cfg: Config, run: RunContext) -> str:
     for k, v in out["calibration"].items():
         if isinstance(v, (int, float)) and np.isfinite(v):
             flat[f"test_calibration_{k}"] = float(v)
+    for k, v in (out["protected_auc"] or {}).items():
+        flat[f"test_auc_protected_{k}"] = float(v)
     for stat, (lower, upper) in out["intervals"].items():
         flat[f"test_{stat}_lower"], flat[f"test_{stat}_upper"] = lower, upper
     run.log_metrics(flat)
@@ -126,7 +134,7 @@ def evaluate(
     if seg_tables:
         tables[catalogue.SEGMENTS_TEST] = pd.concat(seg_tables, ignore_index=True)
     interim = cfg.data.interim_dir if cfg.data.kind == "tables" else None
-    groups = sensitive_groups(data.frame.iloc[idx["test"]], interim)
+    groups = sensitive_groups(data.frame.iloc[idx["test"]], interim, cfg.fairness)
     if groups is not None:
         tables[catalogue.FAIRNESS] = fairness.fairness_table(
             groups, y_test, p_test, cfg.scoring.early_warning_pd

@@ -224,6 +224,7 @@ def mismatches(
     out += _calibration_test_mismatches(cfg, tables[catalogue.CALIBRATION_TESTS], seg)
     out += _snapshot_mismatches(tables[catalogue.BY_SNAPSHOT], preds)
     out += _challenger_mismatches(reported, tables[catalogue.CHALLENGERS])
+    out += _fairness_mismatches(tables[catalogue.FAIRNESS], seg)
     for stat, (lower, upper) in reported["intervals"].items():
         if not lower <= reported["test"][stat] <= upper:
             out.append(f"test {stat} {reported['test'][stat]} outside [{lower}, {upper}]")
@@ -297,6 +298,31 @@ def _challenger_mismatches(reported: dict, table: pd.DataFrame) -> list[str]:
     return out
 
 
+def _fairness_mismatches(got: pd.DataFrame, seg: pd.DataFrame) -> list[str]:
+    """Age bands <25, 25-34, 35-49, 50-61, 62+ of the test rows, by pandas."""
+    bands = pd.cut(
+        seg["customer_age_years"],
+        [0, 25, 35, 50, 62, 200],
+        right=False,
+        labels=["<25", "25-34", "35-49", "50-61", "62+"],
+    )
+    want = seg.assign(band=bands.astype("string").fillna("missing")).groupby("band")
+    got = got.set_index("group")
+    out = []
+    for band, part in want:
+        row = got.loc[band]
+        y, p = part[LABEL_COLUMN].to_numpy(dtype="int64"), part["pd"].to_numpy()
+        auc = skm.roc_auc_score(y, p) if 0 < y.sum() < y.size else np.nan
+        values = {"n": len(part), "default_rate": y.mean(), "mean_pd": p.mean(), "auc": auc}
+        values["o_e"] = y.sum() / p.sum()
+        for key, value in values.items():
+            if not np.isclose(row[key], value, rtol=1e-9, equal_nan=True):
+                out.append(f"fairness {band} {key}: {row[key]} != {value}")
+    if len(got) != want.ngroups:
+        out.append(f"fairness: {len(got)} groups, {want.ngroups} expected")
+    return out
+
+
 def _snapshot_mismatches(got: pd.DataFrame, preds: pd.DataFrame) -> list[str]:
     out = []
     got = got.assign(snapshot_date=pd.to_datetime(got["snapshot_date"])).set_index("snapshot_date")
@@ -339,11 +365,13 @@ def inputs(tiny_run):
     truth = known_truth(cfg)
     true_pd = pd.read_parquet(truth.folder / catalogue.TRUE_PD)
     feature_cols = list(data.X().columns)
-    return cfg, files, preds, data, features[[*KEYS, *feature_cols]], truth, true_pd
+    # the protected attribute is no feature but is audited: the fairness check needs it
+    features = features[[*KEYS, *feature_cols, "customer_age_years"]]
+    return cfg, files, preds, data, features, truth, true_pd
 
 
 def test_every_reported_number_matches_an_independent_recomputation(inputs):
-    cfg, files, preds, _, features, _, true_pd = inputs
+    cfg, files, preds, data, features, _, true_pd = inputs
     reported = json.loads(files.metrics.read_text())
     tables = {
         name: pd.read_csv(files.csv(name))
@@ -355,11 +383,16 @@ def test_every_reported_number_matches_an_independent_recomputation(inputs):
             catalogue.CALIBRATION_TESTS,
             catalogue.BY_SNAPSHOT,
             catalogue.CHALLENGERS,
+            catalogue.FAIRNESS,
         )
     }
     assert set(preds["split"]) == {"train", "valid", "test"}
-    assert len(tables[catalogue.PSI_TRAIN_TEST]) == features.shape[1] - len(KEYS)
+    assert len(tables[catalogue.PSI_TRAIN_TEST]) == data.X().shape[1]
     assert reported["oracle_auc"] is not None
+    # protected attributes are audited, not used: the refit with them is a separate number
+    assert "customer_age_years" not in data.X().columns
+    assert 0.5 < reported["protected_auc"]["without"] <= 1
+    assert reported["protected_auc"]["attributes"] == 1
     assert mismatches(cfg, reported, tables, preds, features, true_pd) == []
 
 
