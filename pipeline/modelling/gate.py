@@ -88,6 +88,7 @@ class Verdict:
     promoted: bool
     reason: str
     checks: tuple[Check, ...]
+    forced: bool = False  # promoted only because of `force`
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "checks": [asdict(c) for c in self.checks]}
@@ -97,6 +98,7 @@ def decide(g: GateInput, checks: tuple[CheckFn, ...] | None = None) -> Verdict:
     """Promote when every floor check passes and, when there is a champion, every comparison
     passes too (or `force`). The reason names what was compared, on which rows."""
     results = tuple(c for fn in (checks or CHECKS) if (c := fn(g)) is not None)
+    forced = False
     floor_failed = [c for c in results if c.floor and not c.passed]
     other_failed = [c for c in results if not c.floor and not c.passed]
     who = f"v{g.challenger_version}"
@@ -113,7 +115,7 @@ def decide(g: GateInput, checks: tuple[CheckFn, ...] | None = None) -> Verdict:
     elif g.champion_version is None:
         promoted, end = True, f"no champion yet: {who} becomes champion"
     elif other_failed and g.force:
-        promoted = True
+        promoted = forced = True
         end = (
             f"forced by --promote over {', '.join(c.name for c in other_failed)}: "
             f"{who} becomes champion"
@@ -123,7 +125,7 @@ def decide(g: GateInput, checks: tuple[CheckFn, ...] | None = None) -> Verdict:
         end = f"champion stays v{g.champion_version}"
     else:
         promoted, end = True, f"{who} becomes champion"
-    return Verdict(promoted, f"{against}: {summary}; {end}", results)
+    return Verdict(promoted, f"{against}: {summary}; {end}", results, forced)
 
 
 CheckFn = Callable[[GateInput], Check | None]

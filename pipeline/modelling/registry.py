@@ -107,7 +107,7 @@ def promote(
             tolerance=cfg.promotion_tolerance,
             reason=verdict.reason,
             rows=ev.n,
-            forced=force,
+            forced=verdict.forced,
             checks=[asdict(c) for c in verdict.checks],
         )
         try:

@@ -112,15 +112,25 @@ def promote(
             trained.challenger, str(result.model_version), cfg.mlflow, force, before_move=record
         )
     except BaseException:
-        aborted = {"promoted": False, "aborted": True, "reason": "the run failed before promotion"}
-        try:
-            write_json({**asdict(result), "decision": aborted}, trained.files.train_result)
-        except OSError as exc:  # e.g. the disk that failed the run: keep the first error
-            log.warning("could not mark %s aborted: %s", trained.files.train_result, exc)
+        _record_abort(cfg, trained)
         raise
     final = replace(result, promoted=decision.promoted, promotion_reason=decision.reason)
     log.info("promotion: %s", decision.reason)
     return final
+
+
+def _record_abort(cfg: Config, trained: Trained) -> None:
+    """The run failed during its promotion step (the alias did not move): say so in
+    train_result.json and the MLflow run, which may already hold the decision."""
+    result = trained.result
+    aborted = {"promoted": False, "aborted": True, "reason": "the run failed before promotion"}
+    try:
+        write_json({**asdict(result), "decision": aborted}, trained.files.train_result)
+        client = mlflow.MlflowClient(tracking_uri=cfg.mlflow.tracking_uri)
+        client.log_dict(result.run_id, aborted, catalogue.PROMOTION_JSON)
+        client.log_metric(result.run_id, "promoted", 0.0)
+    except Exception as exc:  # e.g. the full disk that failed the run: keep the first error
+        log.warning("could not record the aborted promotion of run %s: %s", result.run_id, exc)
 
 
 def fit(cfg: Config, show_progress: bool = True) -> Trained:

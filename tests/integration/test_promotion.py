@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from pipeline import runner
 from pipeline.cli import app
 from pipeline.config import load_config
+from pipeline.core import catalogue
 from pipeline.core.errors import Terminated
 from pipeline.runs.context import latest_run, open_run
 from pipeline.stages import evaluate, report, train
@@ -65,6 +66,9 @@ def test_a_run_failing_at_its_report_leaves_the_champion(book, monkeypatch):
     assert newest.version != "1" and newest.tags["promotion"] == "aborted"
     result = json.loads(open_run(cfg, newest.run_id).files.train_result.read_text())
     assert result["decision"]["promoted"] is False and result["decision"]["aborted"] is True
+    logged = mlflow.artifacts.load_dict(f"runs:/{newest.run_id}/{catalogue.PROMOTION_JSON}")
+    assert logged["aborted"] is True
+    assert client.get_run(newest.run_id).data.metrics["promoted"] == 0.0
 
 
 def test_train_failing_to_write_its_files_leaves_the_champion(book, monkeypatch):

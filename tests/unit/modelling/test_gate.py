@@ -93,7 +93,7 @@ def test_a_champion_of_other_data_is_not_compared_unless_forced():
     assert not v.promoted
     assert "other data" in v.reason and "/small/raw" in v.reason and "--promote" in v.reason
     forced = decide(_gate(y, p, champion_version="2", champion_identity=other, force=True))
-    assert forced.promoted and "forced by --promote" in forced.reason
+    assert forced.promoted and forced.forced and "forced by --promote" in forced.reason
 
 
 def test_a_champion_that_cannot_be_rescored_is_kept():
@@ -127,3 +127,9 @@ def test_a_champion_without_data_identity_is_not_compared():
     y, p = _rows()
     v = decide(_gate(y, p, champion_version="1", champion_identity={}))
     assert not v.promoted and "records no data identity" in v.reason and "--promote" in v.reason
+
+
+def test_forced_only_when_force_overrode_a_check():
+    y, p = _rows()
+    v = decide(_gate(y, p, force=True))  # no champion: nothing to override
+    assert v.promoted and not v.forced
