@@ -110,8 +110,9 @@ def _run_guarded(fn: Callable[[], Any]) -> Any:
         return fn()
     except Terminated:
         err_console.print(
-            "[yellow]terminated (SIGTERM):[/] the stage was stopped; its MLflow run is marked "
-            "FAILED and earlier outputs, the registry and the champion alias are unchanged."
+            "[yellow]terminated (SIGTERM):[/] the stage was stopped; a training run in progress "
+            "is marked FAILED, a finished one keeps its status; earlier outputs and the champion "
+            "alias are unchanged."
         )
         raise typer.Exit(143) from None
     except LoanriskError as exc:
