@@ -42,8 +42,12 @@ def run(cfg: Config, force: bool = False) -> str:
     lines.append(str(trained.result))
     # This run's own context, not "the latest run": a train started meanwhile cannot take over.
     run = open_run(cfg, trained.result.run_id)
-    lines.append(evaluate.run(cfg, run))
-    lines.append(explain.run(cfg, run))
+    try:
+        lines.append(evaluate.run(cfg, run))
+        lines.append(explain.run(cfg, run))
+    except BaseException:
+        train.abandon(cfg, trained)  # the run is incomplete: its model is never champion
+        raise
     result = train.promote(
         cfg, trained, force, before_move=lambda: lines.append(report.run(cfg, run))
     )

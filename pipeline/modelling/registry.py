@@ -114,13 +114,19 @@ def promote(
             if before_move is not None:
                 before_move(decision)
         except BaseException:
-            _tag(client, name, version, "aborted", "the run failed before its promotion", None)
+            abandon(version, cfg)
             raise
         outcome = "promoted" if decision.promoted else "not_promoted"
         _tag(client, name, version, outcome, decision.reason, decision.champion_version)
         if decision.promoted:
             client.set_registered_model_alias(name, alias, version)
     return decision
+
+
+def abandon(version: str, cfg: MlflowConfig) -> None:
+    """Tag `version` `aborted`: its run failed before its promotion; the alias never moved."""
+    client = MlflowClient(tracking_uri=cfg.tracking_uri)
+    _tag(client, cfg.registered_model, version, "aborted", "the run failed before promotion", None)
 
 
 def judge(

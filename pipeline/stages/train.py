@@ -119,8 +119,18 @@ def promote(
     return final
 
 
+def abandon(cfg: Config, trained: Trained) -> None:
+    """A later stage of the run failed before its promotion: tag the version `aborted`, and say
+    so in train_result.json and the MLflow run. The alias never moved."""
+    try:
+        registry.abandon(str(trained.result.model_version), cfg.mlflow)
+    except Exception as exc:  # the store may be what failed: keep the stage's error
+        log.warning("could not tag version %s aborted: %s", trained.result.model_version, exc)
+    _record_abort(cfg, trained)
+
+
 def _record_abort(cfg: Config, trained: Trained) -> None:
-    """The run failed during its promotion step (the alias did not move): say so in
+    """The run failed before or during its promotion step (the alias did not move): say so in
     train_result.json and the MLflow run, which may already hold the decision."""
     result = trained.result
     aborted = {"promoted": False, "aborted": True, "reason": "the run failed before promotion"}

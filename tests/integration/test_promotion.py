@@ -16,7 +16,7 @@ from pipeline.config import load_config
 from pipeline.core import catalogue
 from pipeline.core.errors import Terminated
 from pipeline.runs.context import latest_run, open_run
-from pipeline.stages import evaluate, report, train
+from pipeline.stages import evaluate, explain, report, train
 from tests.helpers import tiny_overrides
 
 pytestmark = pytest.mark.training
@@ -102,3 +102,22 @@ def test_later_stages_never_reopen_the_training_run(book, monkeypatch):
     assert status["during"] == "FINISHED"
     assert run.client.get_run(run.run_id).info.status == "FINISHED"
     assert mlflow.active_run() is None
+
+
+def test_a_run_failing_at_explain_leaves_the_champion_and_says_so(book, monkeypatch):
+    cfg = _cfg(book)
+    before = _champion(cfg)
+
+    def sigterm(cfg_, run):
+        raise Terminated("signal 15")
+
+    monkeypatch.setattr(explain, "run", sigterm)
+    with pytest.raises(Terminated):
+        runner.run(cfg)
+    assert _champion(cfg) == before
+    client = MlflowClient(tracking_uri=cfg.mlflow.tracking_uri)
+    newest = max(client.search_model_versions("name='loanrisk'"), key=lambda v: int(v.version))
+    assert newest.tags["promotion"] == "aborted"
+    result = json.loads(open_run(cfg, newest.run_id).files.train_result.read_text())
+    assert result["decision"]["aborted"] is True
+    assert client.get_run(newest.run_id).info.status == "FINISHED"  # training itself finished
