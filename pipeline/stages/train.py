@@ -122,11 +122,15 @@ def promote(
 def abandon(cfg: Config, trained: Trained) -> None:
     """A later stage of the run failed before its promotion: tag the version `aborted`, and say
     so in train_result.json and the MLflow run. The alias never moved."""
-    try:
-        registry.abandon(str(trained.result.model_version), cfg.mlflow)
-    except Exception as exc:  # the store may be what failed: keep the stage's error
-        log.warning("could not tag version %s aborted: %s", trained.result.model_version, exc)
+    _abandon_version(str(trained.result.model_version), cfg)
     _record_abort(cfg, trained)
+
+
+def _abandon_version(version: str, cfg: Config) -> None:
+    try:
+        registry.abandon(version, cfg.mlflow)
+    except Exception as exc:  # the store may be what failed: keep the stage's error
+        log.warning("could not tag version %s aborted: %s", version, exc)
 
 
 def _record_abort(cfg: Config, trained: Trained) -> None:
@@ -225,7 +229,11 @@ def fit(cfg: Config, show_progress: bool = True) -> Trained:
             seconds=time.perf_counter() - start,
             run_dir=str(files.root),
         )
-        _write_result(result, None, files)
+        try:
+            _write_result(result, None, files)
+        except BaseException:
+            _abandon_version(version, cfg)  # a run without its files is never champion
+            raise
     log.info("%s", result)
     return Trained(result, challenger, files)
 

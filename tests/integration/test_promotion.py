@@ -71,18 +71,26 @@ def test_a_run_failing_at_its_report_leaves_the_champion(book, monkeypatch):
     assert client.get_run(newest.run_id).data.metrics["promoted"] == 0.0
 
 
-def test_train_failing_to_write_its_files_leaves_the_champion(book, monkeypatch):
+@pytest.mark.parametrize("writer", ["_write_predictions", "_write_result"])
+def test_train_failing_to_write_its_files_leaves_the_champion(book, monkeypatch, writer):
+    # A read-only reports folder: train used to move the alias first, then fail.
     cfg = _cfg(book)
     before = _champion(cfg)
+    client = MlflowClient(tracking_uri=cfg.mlflow.tracking_uri)
+    known = {v.version for v in client.search_model_versions("name='loanrisk'")}
 
     def read_only(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(cfg.output.reports_dir))
 
-    monkeypatch.setattr(train, "_write_predictions", read_only)
+    monkeypatch.setattr(train, writer, read_only)
     opts = [x for o in tiny_overrides(book, trials=2) for x in ("-o", o)]
     result = cli.invoke(app, ["train", *opts])
     assert result.exit_code == 1, result.output
     assert _champion(cfg) == before
+    new = [v for v in client.search_model_versions("name='loanrisk'") if v.version not in known]
+    # predictions are written before the model is registered, train_result.json after
+    assert len(new) == (writer == "_write_result")
+    assert all(v.tags["promotion"] == "aborted" for v in new)
 
 
 def test_later_stages_never_reopen_the_training_run(book, monkeypatch):
