@@ -113,9 +113,9 @@ def _run_guarded(fn: Callable[[], Any]) -> Any:
         err_console.print(
             "[yellow]terminated (SIGTERM):[/] the stage was stopped. Ingest, features, explain "
             "and effects publish their files as whole sets: each folder keeps its previous set, "
-            "or holds the complete new one if the signal came while publishing. An MLflow run "
-            "the stage had started is marked FAILED; the registry and the champion alias are "
-            "unchanged."
+            "or holds the complete new one if the signal came while publishing. A training run "
+            "in progress is marked FAILED, a finished one keeps its status; the champion alias "
+            "is unchanged."
         )
         raise typer.Exit(143) from None
     except LoanriskError as exc:
@@ -234,16 +234,30 @@ _stage("ingest", "Read and validate the four tables; write them to data.interim_
 _stage("features", "Build the point-in-time feature matrix and labels for every snapshot.")
 
 
+PromoteOpt = Annotated[
+    bool,
+    typer.Option(
+        "--promote",
+        help="Make this model champion even when the champion was built on other data (another "
+        "source, label or feature set) or compares worse; never below the gate's floor "
+        "(constant, no better than the logistic baseline, miscalibrated).",
+    ),
+]
+
+
 @app.command()
-def train(config: ConfigOpt = DEFAULT_CONFIG, override: OverrideOpt = None) -> None:
-    """Tune and train LightGBM on the out-of-time split; track and register in MLflow."""
+def train(
+    config: ConfigOpt = DEFAULT_CONFIG, override: OverrideOpt = None, promote: PromoteOpt = False
+) -> None:
+    """Tune and train LightGBM on the out-of-time split; track and register in MLflow; promote
+    to champion when the gate passes (the last step)."""
 
     def go() -> None:
         from pipeline.stages import summary
         from pipeline.stages import train as train_mod
 
         cfg = _config(config, override)
-        result = train_mod.run(cfg)
+        result = train_mod.run(cfg, force=promote)
         typer.echo(str(result))
         Console().print(summary.train_table(result))
 
@@ -298,14 +312,17 @@ _stage(
 
 
 @app.command()
-def run(config: ConfigOpt = DEFAULT_CONFIG, override: OverrideOpt = None) -> None:
-    """The whole job: [generate] -> ingest -> features -> train -> evaluate -> explain -> report."""
+def run(
+    config: ConfigOpt = DEFAULT_CONFIG, override: OverrideOpt = None, promote: PromoteOpt = False
+) -> None:
+    """The whole job: [generate] -> ingest -> features -> train -> evaluate -> explain -> report
+    -> promotion (the champion alias moves only once every file of the run is written)."""
 
     def go() -> None:
         from pipeline import runner
 
         cfg = _config(config, override)
-        summary = runner.run(cfg)
+        summary = runner.run(cfg, force=promote)
         typer.echo(summary)
 
     _guarded(go)

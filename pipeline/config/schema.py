@@ -221,6 +221,9 @@ class MlflowConfig(Section):
     registered_model: str = "loanrisk"
     alias: str = "champion"
     promotion_tolerance: float = Field(0.005, ge=0, le=1)
+    # Calibration floor of the promotion gate: observed defaults on the test rows within this
+    # many binomial standard deviations of the expected (3.29: a two-sided 99.9% interval).
+    promotion_calibration_z: float = Field(3.29, gt=0)
 
 
 class Tier(Section):

@@ -158,6 +158,14 @@ def evaluation_table(name: str) -> str:
 
 
 PROVENANCE_JSON = "provenance.json"
+
+
+def store_lock_file(db: Path, purpose: str | None = None) -> Path:
+    """The lock file beside a SQLite tracking store: `<db>.lock` (first opening), or
+    `<db>.<purpose>.lock` (e.g. promotion)."""
+    return Path(f"{db}.{purpose}.lock" if purpose else f"{db}.lock")
+
+
 PROMOTION_JSON = "promotion_decision.json"
 # Files inside the logged model (its `artifacts`), read back by the pyfunc wrapper.
 MODEL_ARTEFACTS = {

@@ -18,6 +18,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from mlflow.exceptions import MlflowException
 
 from pipeline.core.errors import ConfigError, ModelError
 from pipeline.modelling.model import LoanRiskModel
@@ -40,21 +41,45 @@ class ScoringModel:
     """A loaded loanrisk model and where it came from (written into every output row)."""
 
     model: LoanRiskModel
-    uri: str
+    uri: str  # as given (e.g. models:/loanrisk@champion)
     name: str
     version: str
+    loaded_uri: str = ""  # the exact model loaded (an alias resolved to models:/name/N)
+
+    @property
+    def pinned_uri(self) -> str:
+        """The URI of the very model loaded: engines that load it again (Spark) use this."""
+        return self.loaded_uri or self.uri
 
 
 def load_scoring_model(model_uri: str) -> ScoringModel:
     """Load a loanrisk pyfunc model; ModelError with a hint when the URI does not resolve, and
-    before running any of its code when the folder is not a loanrisk model."""
+    before running any of its code when the folder is not a loanrisk model.
+
+    An alias (models:/name@alias) is resolved to its version once, and that version is loaded:
+    a promotion while scoring cannot make the output name a version other than the one whose
+    PDs it holds.
+    """
+    try:
+        name, version = _registered(model_uri)
+    except MlflowException as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"model {model_uri!r} could not be loaded: {first}\n"
+            "Hint: `loanrisk train` trains and registers one (or pass --model with a models:/ "
+            "or runs:/ URI)."
+        ) from None
+    load_uri = f"models:/{name}/{version}" if version else model_uri
     # checked before any of the folder's code runs (pipeline.modelling.trust)
-    pyfunc = load_trusted_model(model_uri)
+    pyfunc = load_trusted_model(load_uri)
     impl = pyfunc.unwrap_python_model()
     if not isinstance(impl, LoanRiskModel):
         raise ModelError(f"model {model_uri!r} is not a loanrisk PD model ({type(impl).__name__})")
-    name, version = _name_and_version(model_uri, pyfunc.metadata)
-    return ScoringModel(model=impl, uri=model_uri, name=name, version=version)
+    if not version:  # not a registered model: the URI itself and the logged model id
+        meta = pyfunc.metadata
+        name = model_uri
+        version = str(getattr(meta, "model_id", None) or getattr(meta, "run_id", None) or "")
+    return ScoringModel(impl, model_uri, name, version, loaded_uri=load_uri)
 
 
 def score_frame(model: ScoringModel, features: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
@@ -193,13 +218,13 @@ def as_date(value: str | dt.date | None) -> dt.date | None:
         raise ConfigError(f"as-of date {value!r} is not a date (use YYYY-MM-DD)") from None
 
 
-def _name_and_version(uri: str, meta: Any) -> tuple[str, str]:
-    """Registered name and version for models:/name@alias and models:/name/N; otherwise the
-    URI itself and the logged model id (or run id)."""
+def _registered(uri: str) -> tuple[str, str | None]:
+    """(name, version) of models:/name/N, and of models:/name@alias by asking the registry once;
+    (uri, None) for any other URI."""
     m = _MODELS_URI.match(uri)
-    if m and (m["alias"] or m["version"]):
-        if m["version"]:
-            return m["name"], m["version"]
-        mv = mlflow.MlflowClient().get_model_version_by_alias(m["name"], m["alias"])
-        return m["name"], str(mv.version)
-    return uri, str(getattr(meta, "model_id", None) or getattr(meta, "run_id", None) or "")
+    if not m or not (m["alias"] or m["version"]):
+        return uri, None
+    if m["version"]:
+        return m["name"], m["version"]
+    mv = mlflow.MlflowClient().get_model_version_by_alias(m["name"], m["alias"])
+    return m["name"], str(mv.version)

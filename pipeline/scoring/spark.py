@@ -112,7 +112,9 @@ def score_spark_frame(
     from pyspark.sql.types import StringType, StructField, StructType
 
     lr = model.model
-    udf = mlflow.pyfunc.spark_udf(spark, model.uri, result_type=RESULT_TYPE, env_manager="local")
+    udf = mlflow.pyfunc.spark_udf(
+        spark, model.pinned_uri, result_type=RESULT_TYPE, env_manager="local"
+    )
     # The signature takes categoricals as string and numerics as double.
     inputs = [
         F.col(s.name).cast("string" if s.kind == "categorical" else "double").alias(s.name)

@@ -170,18 +170,43 @@ def test_unresolvable_model_uri_is_a_model_error_with_a_hint(tmp_path, logged):
         run_score(src, tmp_path / "x.parquet", model_uri="models:/nope@champion", cfg=_cfg(logged))
 
 
-def test_registered_alias_gives_name_and_version(tmp_path, logged):
-    from pipeline.modelling.registry import register_and_promote
-
+def _register(logged, name: str) -> str:
     info = logged[0]
-    mcfg = MlflowConfig(tracking_uri=logged[2], registered_model="lr-score")
-    decision = register_and_promote(info.run_id, info.model_uri, 0.7, mcfg)
+    return str(mlflow.register_model(info.model_uri, name).version)
+
+
+def test_registered_alias_gives_name_and_version(tmp_path, logged):
+    version = _register(logged, "lr-score")
+    mlflow.MlflowClient().set_registered_model_alias("lr-score", "champion", version)
     model = load_scoring_model("models:/lr-score@champion")
-    assert (model.name, model.version) == ("lr-score", decision.version)
-    assert load_scoring_model(f"models:/lr-score/{decision.version}").version == decision.version
+    assert (model.name, model.version) == ("lr-score", version)
+    assert model.pinned_uri == f"models:/lr-score/{version}"
+    assert load_scoring_model(f"models:/lr-score/{version}").version == version
     out = score_frame(model, make_book(5, seed=4), top_k=2)
     assert out.columns.tolist()[-4:] == ["reason_1", "reason_2", "model_name", "model_version"]
     assert (out["model_name"] == "lr-score").all()
+
+
+def test_a_promotion_while_loading_does_not_relabel_the_scores(logged, monkeypatch):
+    # The alias was resolved twice (to load, then to name the version): a promotion in between
+    # labelled v1's PDs as v2. Now it is resolved once and that version is what gets loaded.
+    client = mlflow.MlflowClient()
+    v1, v2 = _register(logged, "lr-race"), _register(logged, "lr-race")
+    client.set_registered_model_alias("lr-race", "champion", v1)
+    loaded = []
+    real_load = mlflow.pyfunc.load_model
+
+    def load_then_promote(uri, *a, **kw):
+        model = real_load(uri, *a, **kw)
+        alias_now = client.get_model_version_by_alias("lr-race", "champion").version
+        loaded.append(str(alias_now) if uri.endswith("@champion") else uri.rsplit("/", 1)[1])
+        client.set_registered_model_alias("lr-race", "champion", v2)  # another run promotes
+        return model
+
+    monkeypatch.setattr(mlflow.pyfunc, "load_model", load_then_promote)
+    model = load_scoring_model("models:/lr-race@champion")
+    assert loaded == [v1]
+    assert model.version == v1 != v2
 
 
 def test_bad_options_and_inputs(tmp_path, logged, uri):
