@@ -85,7 +85,9 @@ def test_train_failing_to_write_its_files_leaves_the_champion(book, monkeypatch,
     monkeypatch.setattr(train, writer, read_only)
     opts = [x for o in tiny_overrides(book, trials=2) for x in ("-o", o)]
     result = cli.invoke(app, ["train", *opts])
-    assert result.exit_code == 1, result.output
+    # an unwritable output folder is the user's to fix: exit 2 naming it (issue 14, point 9)
+    assert result.exit_code == 2, result.output
+    assert f"Permission denied: {cfg.output.reports_dir}" in result.output
     assert _champion(cfg) == before
     new = [v for v in client.search_model_versions("name='loanrisk'") if v.version not in known]
     # predictions are written before the model is registered, train_result.json after

@@ -194,16 +194,16 @@ def test_a_promotion_while_loading_does_not_relabel_the_scores(logged, monkeypat
     v1, v2 = _register(logged, "lr-race"), _register(logged, "lr-race")
     client.set_registered_model_alias("lr-race", "champion", v1)
     loaded = []
-    real_load = mlflow.pyfunc.load_model
+    real_download = mlflow.artifacts.download_artifacts
 
-    def load_then_promote(uri, *a, **kw):
-        model = real_load(uri, *a, **kw)
-        alias_now = client.get_model_version_by_alias("lr-race", "champion").version
-        loaded.append(str(alias_now) if uri.endswith("@champion") else uri.rsplit("/", 1)[1])
+    def download_then_promote(*a, artifact_uri, **kw):
+        path = real_download(*a, artifact_uri=artifact_uri, **kw)
+        loaded.append(artifact_uri.rsplit("/", 1)[1])  # the version the files came from
         client.set_registered_model_alias("lr-race", "champion", v2)  # another run promotes
-        return model
+        return path
 
-    monkeypatch.setattr(mlflow.pyfunc, "load_model", load_then_promote)
+    # models are fetched, checked, then loaded from the copy (pipeline.modelling.trust)
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", download_then_promote)
     model = load_scoring_model("models:/lr-race@champion")
     assert loaded == [v1]
     assert model.version == v1 != v2
