@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
+from pipeline.riskmath.calibration_tests import calibration_in_the_large
+
 # Data identity keys: a champion differing in any of them was built on other data.
 IDENTITY_KEYS = ("data.kind", "data.source", "data.label", "features.set")
 
@@ -37,7 +39,9 @@ class Evidence:
     brier: float
     observed: float  # defaults among the rows
     expected: float  # sum of the predicted PDs
-    variance: float  # sum of p (1 - p): the binomial variance of the default count
+    # (observed - expected) / binomial sd of the default count: the sum-of-binomials test of
+    # pipeline.riskmath.calibration_tests; 0 when the PDs have no variance (all 0 or 1)
+    calibration_z: float
     spread: float  # standard deviation of the PDs (0: a constant prediction)
 
     @classmethod
@@ -50,14 +54,9 @@ class Evidence:
             brier=float(brier_score_loss(y, p)) if two_classes else float("nan"),
             observed=float(y.sum()),
             expected=float(p.sum()),
-            variance=float((p * (1 - p)).sum()),
+            calibration_z=_binomial_z(y, p),
             spread=float(p.std()) if len(p) else 0.0,
         )
-
-    @property
-    def calibration_z(self) -> float:
-        """(observed - expected) / binomial sd: how far the default count is from the PDs'."""
-        return (self.observed - self.expected) / math.sqrt(self.variance) if self.variance else 0.0
 
 
 @dataclass(frozen=True)
@@ -229,3 +228,10 @@ CHECKS: tuple[CheckFn, ...] = (
     auc_vs_champion,
     brier_vs_champion,
 )
+
+
+def _binomial_z(y: np.ndarray, p: np.ndarray) -> float:
+    if not len(y) or not np.isfinite(p).all():
+        return 0.0
+    z = calibration_in_the_large(y, p)["binomial_z"]
+    return 0.0 if math.isnan(z) else z
