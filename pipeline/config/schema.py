@@ -203,6 +203,13 @@ class SplitConfig(Section):
     gap_months: int | None = Field(None, ge=0, le=120)
 
 
+class ExpectedDirection(Section):
+    """The direction the business expects the PD to move as a feature grows, and why."""
+
+    direction: Literal["raises", "lowers", "none"]
+    why: str = Field(min_length=1)
+
+
 class TrainConfig(Section):
     n_trials: int = Field(20, ge=1)
     timeout_seconds: float = Field(600, gt=0)
@@ -212,6 +219,9 @@ class TrainConfig(Section):
     monotone_constraints: bool = True
     calibration: Literal["auto", "isotonic", "platt", "none"] = "auto"
     max_depth_cap: int = Field(6, ge=2, le=64)
+    # Per feature, replaces the default expected direction (pipeline/features/specs.py) that a
+    # monotone constraint imposes; "none" lifts the constraint. Each needs its one-line reason.
+    expected: dict[str, ExpectedDirection] = Field(default_factory=dict)
 
 
 class MlflowConfig(Section):

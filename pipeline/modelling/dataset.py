@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pandas as pd
 from pipeline.config import Config
 from pipeline.core import catalogue, lineage
 from pipeline.core.contract import SENSITIVE
-from pipeline.core.errors import DataError
+from pipeline.core.errors import ConfigError, DataError
 from pipeline.core.metadata import LABEL_COLUMN, FeatureSpec, load_metadata
 from pipeline.core.publish import read_set
 from pipeline.modelling.matrix import categories_of, to_model_frame
@@ -123,11 +124,22 @@ def _load_table(cfg: Config) -> Dataset:
 
 
 def model_specs(specs: list[FeatureSpec], cfg: Config) -> list[FeatureSpec]:
-    """The features the model may use: without the protected attributes (they stay in the frame
-    for the fairness audit) unless the configuration allows them."""
-    if cfg.fairness.use_as_features:
-        return specs
-    return [s for s in specs if s.name not in cfg.fairness.protected]
+    """The features the model may use, with the configured expected directions: without the
+    protected attributes (they stay in the frame for the fairness audit) unless the
+    configuration allows them."""
+    out = []
+    for s in specs:
+        if s.name in cfg.fairness.protected and not cfg.fairness.use_as_features:
+            continue
+        override = cfg.train.expected.get(s.name)
+        if override is not None:
+            direction = "unknown" if override.direction == "none" else override.direction
+            s = dataclasses.replace(s, expected=direction)
+        out.append(s)
+    unknown = sorted(set(cfg.train.expected) - {s.name for s in specs})
+    if unknown:
+        raise ConfigError(f"train.expected names features the data does not have: {unknown}")
+    return out
 
 
 def _check_label(y: pd.Series, where: str) -> None:

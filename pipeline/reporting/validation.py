@@ -62,7 +62,13 @@ def section(inp: ReportInputs, plots: str) -> str:
     by_snapshot = h.read_csv(files.csv(catalogue.BY_SNAPSHOT))
     if tests is None and by_snapshot is None:
         return ""
-    parts = [_intervals(inp), _challengers(files), _calibration(inp, tests), _fairness(inp, files)]
+    parts = [
+        _intervals(inp),
+        _challengers(files),
+        _calibration(inp, tests),
+        _fairness(inp, files),
+        _constraints(files),
+    ]
     if by_snapshot is not None:
         parts.append("<h3>Performance per snapshot</h3>")
         parts.append(
@@ -171,6 +177,35 @@ def _fairness(inp: ReportInputs, files: RunFiles) -> str:
         + note
         + h.table(
             table, pct=("default_rate", "mean_pd", "favourable_rate"), lights=("calibration",)
+        )
+    )
+
+
+def _constraints(files: RunFiles) -> str:
+    table = h.read_csv(files.csv(catalogue.CONSTRAINTS_CHECK))
+    if table is None or table.empty:
+        return ""
+    bad = table[table["verdict"] == "contradicts"]["feature"].tolist()
+    summary = (
+        f"<p><b>{len(bad)} of {len(table)}</b> constraints contradict the training data's own "
+        f"trend: {h.esc(', '.join(bad))}. The constraint then forces the model against what the "
+        "data shows, which usually deletes the feature; set its direction to <code>none</code> "
+        "(or another) with a reason under <code>train.expected</code>.</p>"
+        if bad
+        else f"<p>None of the {len(table)} constraints contradicts the training data.</p>"
+    )
+    return (
+        "<h3>Monotone constraints against the data</h3>"
+        "<p>Each constrained feature's direction (the PD as the feature grows) against its trend "
+        "on the training rows: Kendall's tau with the default flag, significant at p &lt; 0.01, "
+        "and the default rate of its lowest and highest fifth. Under a constraint the model's "
+        "SHAP direction is imposed, so it is no evidence for the expectation; this table "
+        "is.</p>"
+        + summary
+        + h.table(
+            table,
+            pct=("rate_lowest_quintile", "rate_highest_quintile"),
+            lights=("light",),
         )
     )
 

@@ -28,6 +28,7 @@ from pipeline.plotting.figures import save_png
 from pipeline.riskmath import fairness, metrics, stability
 from pipeline.riskmath.calibration_tests import calibration_tests
 from pipeline.riskmath.scaling import points, tier
+from pipeline.riskmath.trends import direction_check
 from pipeline.riskmath.uncertainty import cluster_bootstrap
 from pipeline.runs.context import RunContext
 from pipeline.simulator.known_truth import KnownTruth, known_truth
@@ -167,6 +168,10 @@ def evaluate(
         )
         tables[catalogue.BOOTSTRAP_TEST] = boot
         intervals = {r.statistic: (float(r.lower), float(r.upper)) for r in boot.itertuples()}
+    if cfg.train.monotone_constraints:
+        expected = {s.name: s.expected for s in data.specs if s.expected != "unknown"}
+        train_x, train_y = data.parts()["train"]
+        tables[catalogue.CONSTRAINTS_CHECK] = direction_check(train_x, train_y, expected)
     comparison = challengers.compare(cfg, data, y_test, p_test, clusters)
     tables[catalogue.CHALLENGERS] = comparison.table
     if comparison.scorecard is not None:

@@ -121,3 +121,24 @@ def test_protected_attributes_are_audited_not_used_unless_allowed(tmp_path) -> N
     assert (bands[ages < 25] == "<25").all() and (bands[ages >= 62] == "62+").all()
     assert (bands[(ages >= 35) & (ages < 50)] == "35-49").all()
     assert sensitive_groups(default.frame, None, FairnessConfig(protected=("gender",))) is None
+
+
+def test_configured_directions_replace_the_defaults_and_unknown_names_are_refused(tmp_path):
+    from pipeline.config import ExpectedDirection, TrainConfig
+    from pipeline.core.metadata import FeatureSpec
+
+    specs = [
+        FeatureSpec("reminders_3m", "relationship", "Reminders", expected="lowers"),
+        FeatureSpec("dpd_now", "repayment", "Days past due", expected="raises"),
+    ]
+    why = "reminders go to customers already late"
+    cfg = Config(
+        train=TrainConfig(expected={"reminders_3m": ExpectedDirection(direction="none", why=why)})
+    )
+    out = {s.name: s.expected for s in dataset.model_specs(specs, cfg)}
+    assert out == {"reminders_3m": "unknown", "dpd_now": "raises"}
+    cfg = Config(
+        train=TrainConfig(expected={"dpd_nw": ExpectedDirection(direction="raises", why="x")})
+    )
+    with pytest.raises(ConfigError, match=r"train.expected names features.*\['dpd_nw'\]"):
+        dataset.model_specs(specs, cfg)
