@@ -21,7 +21,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from pipeline.config import DEFAULT_CONFIG, Config, load_config
-from pipeline.core.errors import OUTPUT_ERRNOS, LoanriskError, Terminated
+from pipeline.core.errors import OUTPUT_ERRNOS, ConfigError, LoanriskError, Terminated
 from pipeline.core.secrets import SecretFilter, mask_secrets
 
 app = typer.Typer(
@@ -324,6 +324,39 @@ def run(
         cfg = _config(config, override)
         summary = runner.run(cfg, force=promote)
         typer.echo(summary)
+
+    _guarded(go)
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Option("--version", help="Registered model version to approve.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it should serve (recorded).")],
+    approver: Annotated[
+        str | None,
+        typer.Option("--by", help="Who approves (recorded; default: the login name)."),
+    ] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    override: OverrideOpt = None,
+) -> None:
+    """Approve a model version as champion (mlflow.promotion_mode manual): moves the alias and
+    records who approved it, when and why on the version."""
+
+    def go() -> None:
+        import getpass
+
+        from pipeline.modelling import registry
+        from pipeline.runs import tracking
+
+        if not reason.strip():
+            raise ConfigError("--reason must say why this version should serve")
+        cfg = _config(config, override)
+        tracking.setup(cfg.mlflow)
+        who = approver or getpass.getuser()
+        before = registry.approve(version, reason.strip(), who, cfg.mlflow)
+        name = cfg.mlflow.registered_model
+        was = f"v{before}" if before else "no champion"
+        typer.echo(f"{name} v{version} is {cfg.mlflow.alias} (was {was}); approved by {who}")
 
     _guarded(go)
 

@@ -231,6 +231,10 @@ class MlflowConfig(Section):
     registered_model: str = "loanrisk"
     alias: str = "champion"
     promotion_tolerance: float = Field(0.005, ge=0, le=1)
+    # auto: a model that passes the gate becomes champion. manual: it is only proposed (tag
+    # promotion=proposed) and `loanrisk promote --version N --reason ...` moves the alias,
+    # recording who approved it and why.
+    promotion_mode: Literal["auto", "manual"] = "auto"
     # Calibration floor of the promotion gate: observed defaults on the test rows within this
     # many binomial standard deviations of the expected (3.29: a two-sided 99.9% interval).
     promotion_calibration_z: float = Field(3.29, gt=0)

@@ -6,14 +6,17 @@ as the last step of a run, under the store's promotion lock.
 champion, re-scores it on the challenger's own test rows, asks the gate
 (`pipeline.modelling.gate`), tags the version with the decision and moves the alias last. Two
 runs finishing together therefore decide one after the other, the second against the first's
-outcome. Aliases, not the deprecated stages.
+outcome. With `promotion_mode: manual` a version the gate passes is only `proposed`, and
+`approve` (`loanrisk promote`) moves the alias for a person, recording who and why. Aliases, not
+the deprecated stages.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import mlflow
@@ -23,11 +26,12 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from pipeline.config import MlflowConfig
+from pipeline.core.errors import ConfigError
 from pipeline.modelling.gate import IDENTITY_KEYS, Evidence, GateInput, Verdict, decide
 from pipeline.runs.tracking import store_lock
 
 AUC_TAG = "oot_auc"
-PROMOTION_TAG, PENDING = "promotion", "pending"
+PROMOTION_TAG, PENDING, PROPOSED = "promotion", "pending", "proposed"
 log = logging.getLogger(__name__)
 
 
@@ -116,11 +120,50 @@ def promote(
         except BaseException:
             abandon(version, cfg)
             raise
-        outcome = "promoted" if decision.promoted else "not_promoted"
+        if decision.promoted and cfg.promotion_mode == "manual":
+            decision = replace(
+                decision,
+                promoted=False,
+                reason=f"proposed for approval (promotion_mode manual): {decision.reason}. "
+                f'Approve with `loanrisk promote --version {version} --reason "..."`',
+            )
+            outcome = PROPOSED
+        else:
+            outcome = "promoted" if decision.promoted else "not_promoted"
         _tag(client, name, version, outcome, decision.reason, decision.champion_version)
         if decision.promoted:
             client.set_registered_model_alias(name, alias, version)
     return decision
+
+
+def approve(version: str, reason: str, approver: str, cfg: MlflowConfig) -> str | None:
+    """A person's decision: make `version` the champion, recording who approved it, when and
+    why, under the promotion lock. Refuses a version whose run did not complete (pending or
+    aborted). Returns the version that was champion before (None if there was none)."""
+    client = MlflowClient(tracking_uri=cfg.tracking_uri)
+    name, alias = cfg.registered_model, cfg.alias
+    with store_lock(cfg.tracking_uri, purpose="promotion"):
+        try:
+            mv = client.get_model_version(name, version)
+        except MlflowException:
+            raise ConfigError(f"no version {version} of registered model {name!r}") from None
+        state = mv.tags.get(PROMOTION_TAG, "")
+        if state in (PENDING, "aborted"):
+            raise ConfigError(
+                f"{name} v{version} is {state}: its run did not complete, so it has no report "
+                "or evaluation to approve; train again"
+            )
+        before = current(client, name, alias)
+        previous = str(before.version) if before is not None else None
+        _tag(client, name, version, "promoted", f"approved by {approver}: {reason}", previous)
+        for key, value in {
+            "approved_by": approver,
+            "approval_reason": reason[:5000],
+            "approved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }.items():
+            client.set_model_version_tag(name, version, key, value)
+        client.set_registered_model_alias(name, alias, version)
+    return previous
 
 
 def abandon(version: str, cfg: MlflowConfig) -> None:

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from tiny_model import make_book
 
 from pipeline.config import MlflowConfig
@@ -127,7 +128,7 @@ def test_a_constant_model_is_never_promoted(logged, rows, cfg):
     y = rows[1]
     d = _run(logged, rows, cfg, pd=np.full(len(y), y.mean()), force=True)
     assert not d.promoted and "constant prediction" in d.reason
-    with pytest.raises(Exception, match="alias"):
+    with pytest.raises(MlflowException, match="alias"):
         _champion(cfg)
 
 
@@ -166,3 +167,57 @@ def test_promotions_are_decided_one_at_a_time(logged, rows, cfg):
     d = out["d"]
     assert d.champion_version == best != first.version
     assert not d.promoted and _champion(cfg) == best
+
+
+def test_manual_mode_proposes_and_a_person_approves_with_a_reason(logged, rows, cfg):
+    manual = cfg.model_copy(update={"promotion_mode": "manual"})
+    d = _run(logged, rows, manual)
+    assert not d.promoted and "proposed for approval" in d.reason
+    assert f"loanrisk promote --version {d.version}" in d.reason
+    assert _tags(manual, d.version)["promotion"] == "proposed"
+    assert registry.current(MlflowClient(), cfg.registered_model, cfg.alias) is None
+    before = registry.approve(d.version, "validated by MRM, ticket 42", "a.reviewer", manual)
+    assert before is None and _champion(manual) == d.version
+    tags = _tags(manual, d.version)
+    assert (
+        tags["approved_by"] == "a.reviewer"
+        and tags["approval_reason"] == "validated by MRM, ticket 42"
+    )
+    assert tags["promotion"] == "promoted" and tags["approved_at"].startswith("20")
+
+
+def test_an_incomplete_or_unknown_version_cannot_be_approved(logged, rows, cfg):
+    from pipeline.core.errors import ConfigError
+
+    version = register(_challenger(logged, rows), cfg)  # pending: its run never finished
+    with pytest.raises(ConfigError, match=f"v{version} is pending"):
+        registry.approve(version, "looks fine", "someone", cfg)
+    with pytest.raises(ConfigError, match="no version 99"):
+        registry.approve("99", "looks fine", "someone", cfg)
+    with pytest.raises(MlflowException):
+        _champion(cfg)
+
+
+def test_promote_command_approves_and_refuses_with_exit_2(logged, rows, cfg, tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    manual = cfg.model_copy(update={"promotion_mode": "manual"})
+    d = _run(logged, rows, manual)
+    opts = [
+        "-o", f"mlflow.tracking_uri={cfg.tracking_uri}",
+        "-o", f"mlflow.registered_model={cfg.registered_model}",
+        "-o", f"mlflow.artifact_location={tmp_path / 'unused'}",
+    ]  # fmt: skip
+    cli = CliRunner()
+    blank = cli.invoke(app, ["promote", "--version", d.version, "--reason", " ", *opts])
+    assert blank.exit_code == 2 and "--reason must say why" in blank.output
+    missing = cli.invoke(app, ["promote", "--version", "99", "--reason", "ok", *opts])
+    assert missing.exit_code == 2 and "no version 99" in missing.output
+    ok = cli.invoke(
+        app, ["promote", "--version", d.version, "--reason", "MRM ok", "--by", "cro", *opts]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert f"v{d.version} is champion (was no champion); approved by cro" in ok.output
+    assert _champion(cfg) == d.version
