@@ -68,6 +68,9 @@ def main(
     _setup_logging(level)
     _State.debug = debug
     _State.quiet = quiet
+    # MLflow draws a tqdm bar per artefact download (the model, the tuning plots): a screenful of
+    # bars in a log. A user who wants them sets the variable to true.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def _setup_logging(level: int) -> None:
@@ -357,6 +360,33 @@ def promote(
         name = cfg.mlflow.registered_model
         was = f"v{before}" if before else "no champion"
         typer.echo(f"{name} v{version} is {cfg.mlflow.alias} (was {was}); approved by {who}")
+
+    _guarded(go)
+
+
+@app.command()
+def backtest(
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="Snapshot date to score (YYYY-MM-DD), one matured.")
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Model URI (default: models:/<registered_model>@<alias>)."),
+    ] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    override: OverrideOpt = None,
+) -> None:
+    """Score an earlier snapshot with a model and compare with what happened (AUC, O/E per tier,
+    calibration tests), logged to MLflow as a backtest run."""
+
+    def go() -> None:
+        from pipeline.scoring.backtest import run_backtest
+        from pipeline.scoring.core import as_date
+
+        cfg = _config(config, override)
+        uri = model or f"models:/{cfg.mlflow.registered_model}@{cfg.mlflow.alias}"
+        date = as_date(as_of)
+        typer.echo(run_backtest(cfg, uri, date))
 
     _guarded(go)
 

@@ -198,6 +198,16 @@ def effects_dir(reports_dir: Path | str) -> Path:
     return Path(reports_dir) / EFFECTS_DIR
 
 
+def backtest_dir(reports_dir: Path | str, model: str, version: str, as_of: str) -> Path:
+    """One backtest: a model version scored at an earlier snapshot against what happened."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{model}-v{version}")
+    return Path(reports_dir) / "backtests" / f"{safe}-{as_of}"
+
+
+BACKTEST_JSON = "backtest.json"
+BACKTEST_CALIBRATION = "calibration_tests.csv"
+
+
 # -- scored portfolios: beside the output file ----------------------------------------------------
 def score_summary(out_path: Path | str) -> Path:
     """The JSON summary beside a scored file: scores.parquet -> scores.parquet.summary.json."""
