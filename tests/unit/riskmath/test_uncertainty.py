@@ -35,8 +35,8 @@ def test_interval_holds_the_estimate_and_is_reproducible():
 
 def test_resampling_customers_gives_wider_intervals_than_resampling_rows():
     y, p, cust = _book(400, 10, seed=2)
-    by_customer = cluster_bootstrap(y, p, cust, n_resamples=300, seed=3)
-    by_row = cluster_bootstrap(y, p, np.arange(y.size), n_resamples=300, seed=3)
+    by_customer = cluster_bootstrap(y, p, cust, n_resamples=150, seed=3)
+    by_row = cluster_bootstrap(y, p, np.arange(y.size), n_resamples=150, seed=3)
     width = lambda t: (t["upper"] - t["lower"]).to_numpy()  # noqa: E731
     # Ten rows per customer: about sqrt(10) = 3.2 times wider.
     assert (width(by_customer) > 2 * width(by_row)).all()

@@ -38,7 +38,7 @@ def test_commands_started_together_on_a_fresh_store_share_one_experiment(tmp_pat
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(4)
+        for _ in range(3)
     ]
     outs = [p.communicate(timeout=300) for p in procs]
     for proc, (_, err) in zip(procs, outs, strict=True):
