@@ -46,7 +46,7 @@ lint: $(STAMP) ## Ruff lint and format check, and the import contracts (layers, 
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-ui: $(STAMP) ## Open the MLflow UI on the project's store (http://127.0.0.1:$(PORT))
+ui: $(STAMP) ## Open the MLflow UI on the project's store (http://127.0.0.1:5000, PORT=...)
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_URI) --host 127.0.0.1 --port $(PORT)
 
 notebooks: $(STAMP) ## Build the paired .ipynb of notebooks/*.py (open them in Jupyter or VS Code)

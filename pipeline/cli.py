@@ -318,7 +318,7 @@ _stage(
 def run(
     config: ConfigOpt = DEFAULT_CONFIG, override: OverrideOpt = None, promote: PromoteOpt = False
 ) -> None:
-    """The whole job: [generate] -> ingest -> features -> train -> evaluate -> explain -> report
+    """The whole job: (generate when no data) -> ingest -> features -> train -> evaluate -> explain -> report
     -> promotion (the champion alias moves only once every file of the run is written)."""
 
     def go() -> None:
