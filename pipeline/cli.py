@@ -318,8 +318,9 @@ _stage(
 def run(
     config: ConfigOpt = DEFAULT_CONFIG, override: OverrideOpt = None, promote: PromoteOpt = False
 ) -> None:
-    """The whole job: (generate when no data) -> ingest -> features -> train -> evaluate -> explain -> report
-    -> promotion (the champion alias moves only once every file of the run is written)."""
+    """The whole job: (generate when no data) -> ingest -> features -> train -> evaluate ->
+    explain -> report -> promotion (the champion alias moves only once every file of the run is
+    written)."""
 
     def go() -> None:
         from pipeline import runner

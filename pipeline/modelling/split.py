@@ -81,3 +81,8 @@ def stratified_random(y: pd.Series, seed: int, valid: float = 0.2, test: float =
     )
     index = {"train": np.sort(train_i), "valid": np.sort(valid_i), "test": np.sort(test_i)}
     return Split(index, "random", {})
+
+
+def split_label(kind: str) -> str:
+    """How the console names a split: only a split by date is out of time."""
+    return "OOT" if kind == "out_of_time" else f"{kind}-split"

@@ -22,6 +22,7 @@ from pipeline.core.io import write_csv, write_json
 from pipeline.core.metadata import LABEL_COLUMN
 from pipeline.modelling import challengers, dataset
 from pipeline.modelling.protected_cost import protected_auc
+from pipeline.modelling.split import split_label
 from pipeline.plotting import performance as plots
 from pipeline.plotting import validation as validation_plots
 from pipeline.plotting.figures import save_png
@@ -77,7 +78,8 @@ def run(cfg: Config, run: RunContext) -> str:
     write_json(out, cfg.output.reports_dir / catalogue.METRICS_JSON)
     t = out["splits"]["test"]
     msg = (
-        f"OOT test: AUC {t['auc']:.4f}, Gini {t['gini']:.4f}, KS {t['ks']:.4f}, "
+        f"{split_label(out['split_kind'])} test: AUC {t['auc']:.4f}, Gini {t['gini']:.4f}, "
+        f"KS {t['ks']:.4f}, "
         f"Brier {t['brier']:.4f}"
     )
     if out.get("oracle_auc") is not None:

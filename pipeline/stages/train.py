@@ -36,6 +36,7 @@ from pipeline.modelling.calibration import fit_calibrator
 from pipeline.modelling.lineage import data_identity
 from pipeline.modelling.model import build_reference, log_model
 from pipeline.modelling.registry import Challenger, PromotionDecision
+from pipeline.modelling.split import split_label
 from pipeline.plotting import tuning as tuning_plots
 from pipeline.runs import tracking
 from pipeline.runs.context import KIND_TAG, TRAINING
@@ -56,6 +57,7 @@ class TrainResult:
     seconds: float
     run_dir: str
     promotion_reason: str = ""
+    split_kind: str = "out_of_time"
 
     def __str__(self) -> str:
         gate = {
@@ -64,7 +66,8 @@ class TrainResult:
             False: "NOT promoted",
         }[self.promoted]
         text = (
-            f"run {self.run_id}: OOT test AUC {self.test_auc:.4f} (valid {self.valid_auc:.4f}), "
+            f"run {self.run_id}: {split_label(self.split_kind)} test AUC {self.test_auc:.4f} "
+            f"(valid {self.valid_auc:.4f}), "
             f"model version {self.model_version} {gate}; calibration {self.calibration}; "
             f"{self.seconds:.0f} s"
         )
@@ -228,6 +231,7 @@ def fit(cfg: Config, show_progress: bool = True) -> Trained:
             calibration=calibrator.method,
             seconds=time.perf_counter() - start,
             run_dir=str(files.root),
+            split_kind=data.split.kind,
         )
         try:
             _write_result(result, None, files)

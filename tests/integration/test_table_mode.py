@@ -80,6 +80,8 @@ def test_flat_table_runs_end_to_end_with_a_random_split(tmp_path):
     page = (tmp_path / "reports" / metrics["run_id"] / "report.html").read_text()
     assert str(tmp_path / "reports" / metrics["run_id"] / "report.html") in summary
     assert "The split is random" in page
+    # the console names the split for what it is
+    assert "random-split test" in summary and "OOT" not in summary
     assert "no relationship (CRM) features" in page
     assert f"{metrics['test']['auc']:.4f}" in page
 
