@@ -17,7 +17,7 @@ import pandas as pd
 
 from pipeline.simulator.draws import logit, sigmoid
 from pipeline.simulator.dynamics import PROJECTED, History
-from pipeline.simulator.population import Customers, Loans
+from pipeline.simulator.population import Customers, Loans, joined_month, tenure_years
 from pipeline.simulator.world import (
     EFFECT_TERMS,
     EVENT_TYPES,
@@ -153,10 +153,8 @@ class Oracle:
         fx = dataclasses.replace(self.fx, **{term: 0.0})
         known = self.known
         if term == "tenure_per_log_year":  # a fixed term: it is already summed into `known`
-            years = (
-                self.customers.tenure_start_years[:, None]
-                + np.arange(self.cal.months)[None, :] / 12.0
-            )
+            joined = joined_month(self.customers, self.loans)
+            years = tenure_years(joined, np.arange(self.cal.months))
             known = known - self.fx.tenure_per_log_year * np.log1p(years)
         return dataclasses.replace(self, fx=fx, known=known)
 
