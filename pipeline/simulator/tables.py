@@ -59,10 +59,14 @@ def _customers(
 ) -> pd.DataFrame:
     n = cus.n
     rng_ = rng(seed, -1, "missing")
+    # The joining month's start plus its fraction of that month, so customer_since falls in
+    # the month the simulation has the customer join (marketing reaches them from the next).
     joined = joined_month(cus, loans)
-    since = (cal.month_start[0] + np.round(joined * 365.25 / 12).astype("timedelta64[D]")).astype(
-        "datetime64[D]"
-    )
+    whole = np.floor(joined)
+    month = np.datetime64(cal.month_start[0], "M") + whole.astype("timedelta64[M]")
+    first_day = month.astype("datetime64[D]")
+    days = (month + np.timedelta64(1, "M")).astype("datetime64[D]") - first_day
+    since = first_day + np.floor((joined - whole) * days.astype(float)).astype("timedelta64[D]")
     # Who joins with their first loan became a customer on its origination day.
     first = np.unique(loans.cust, return_index=True)[1]
     first_orig = cal.month_start[loans.orig[first]] + (loans.day[first] - 1).astype(
