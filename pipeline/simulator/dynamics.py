@@ -181,10 +181,11 @@ def run_months(
         # CRM events this month: drawn at their intensities, then the levers forced.
         alive = has_loan
         lam = _crm_intensities(customers, sat, quiet, late3, shock, in_distress) * alive
-        # Marketing goes to the whole customer base from joining, loan or not: sent only to
-        # borrowers, its 12-month count would measure how long a customer has been borrowing
-        # (newcomers, riskier, get fewer), and the planted null would look protective.
-        lam[idx["marketing"]] = customers.marketing_rate * (joined < m)
+        # Marketing goes to everyone on the lender's list every month, prospects included:
+        # sent only to borrowers (or only from joining), its 12-month count would measure how
+        # long a customer had been with the lender (newcomers, riskier, get fewer), and the
+        # planted null would look protective. So only the customer's lasting intensity varies.
+        lam[idx["marketing"]] = customers.marketing_rate
         state.lam[:, :, m] = lam[[idx[t] for t in PROJECTED]]
         cnt = np.zeros((T, n), dtype=np.int32)
         for t_name, t in idx.items():
