@@ -7,6 +7,7 @@ when a drift alert (PSI > 0.25) is raised.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -20,7 +21,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from pipeline.config import DEFAULT_CONFIG, Config, load_config
-from pipeline.core.errors import LoanriskError, Terminated
+from pipeline.core.errors import OUTPUT_ERRNOS, ConfigError, LoanriskError, Terminated
 from pipeline.core.secrets import SecretFilter, mask_secrets
 
 app = typer.Typer(
@@ -67,6 +68,9 @@ def main(
     _setup_logging(level)
     _State.debug = debug
     _State.quiet = quiet
+    # MLflow draws a tqdm bar per artefact download (the model, the tuning plots): a screenful of
+    # bars in a log. A user who wants them sets the variable to true.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def _setup_logging(level: int) -> None:
@@ -110,8 +114,11 @@ def _run_guarded(fn: Callable[[], Any]) -> Any:
         return fn()
     except Terminated:
         err_console.print(
-            "[yellow]terminated (SIGTERM):[/] the stage was stopped; its MLflow run is marked "
-            "FAILED and earlier outputs, the registry and the champion alias are unchanged."
+            "[yellow]terminated (SIGTERM):[/] the stage was stopped. Ingest, features, explain "
+            "and effects publish their files as whole sets: each folder keeps its previous set, "
+            "or holds the complete new one if the signal came while publishing. A training run "
+            "in progress is marked FAILED, a finished one keeps its status; the champion alias "
+            "is unchanged."
         )
         raise typer.Exit(143) from None
     except LoanriskError as exc:
@@ -129,6 +136,12 @@ def _run_guarded(fn: Callable[[], Any]) -> Any:
     except Exception as exc:
         if _State.debug:
             raise
+        if isinstance(exc, OSError) and exc.errno in OUTPUT_ERRNOS:
+            # A full disk or a folder we may not write is the user's to fix, not a bug.
+            err_console.print(
+                f"[bold red]error:[/] {escape(_place_error(exc))}", highlight=False, soft_wrap=True
+            )
+            raise typer.Exit(2) from None
         err_console.print(
             f"[bold red]internal error:[/] {type(exc).__name__}: {escape(mask_secrets(str(exc)))}\n"
             "Re-run with --debug for the traceback and report it.",
@@ -136,6 +149,19 @@ def _run_guarded(fn: Callable[[], Any]) -> Any:
             soft_wrap=True,
         )
         raise typer.Exit(1) from None
+
+
+def _place_error(exc: OSError) -> str:
+    """One line for an OSError about a place (full disk, read-only, no permission)."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return f"{reason}: free some space or point the output at another folder."
+    path = Path(os.fsdecode(exc.filename))
+    folder = path if path.is_dir() else path.parent
+    return (
+        f"{reason}: {path} (folder {folder}). Free some space, make it writable, or point the "
+        "output at another folder."
+    )
 
 
 def _config(config: Path, overrides: list[str] | None) -> Config:
@@ -211,16 +237,30 @@ _stage("ingest", "Read and validate the four tables; write them to data.interim_
 _stage("features", "Build the point-in-time feature matrix and labels for every snapshot.")
 
 
+PromoteOpt = Annotated[
+    bool,
+    typer.Option(
+        "--promote",
+        help="Make this model champion even when the champion was built on other data (another "
+        "source, label or feature set) or compares worse; never below the gate's floor "
+        "(constant, no better than the logistic baseline, miscalibrated).",
+    ),
+]
+
+
 @app.command()
-def train(config: ConfigOpt = DEFAULT_CONFIG, override: OverrideOpt = None) -> None:
-    """Tune and train LightGBM on the out-of-time split; track and register in MLflow."""
+def train(
+    config: ConfigOpt = DEFAULT_CONFIG, override: OverrideOpt = None, promote: PromoteOpt = False
+) -> None:
+    """Tune and train LightGBM on the out-of-time split; track and register in MLflow; promote
+    to champion when the gate passes (the last step)."""
 
     def go() -> None:
         from pipeline.stages import summary
         from pipeline.stages import train as train_mod
 
         cfg = _config(config, override)
-        result = train_mod.run(cfg)
+        result = train_mod.run(cfg, force=promote)
         typer.echo(str(result))
         Console().print(summary.train_table(result))
 
@@ -275,15 +315,78 @@ _stage(
 
 
 @app.command()
-def run(config: ConfigOpt = DEFAULT_CONFIG, override: OverrideOpt = None) -> None:
-    """The whole job: [generate] -> ingest -> features -> train -> evaluate -> explain -> report."""
+def run(
+    config: ConfigOpt = DEFAULT_CONFIG, override: OverrideOpt = None, promote: PromoteOpt = False
+) -> None:
+    """The whole job: [generate] -> ingest -> features -> train -> evaluate -> explain -> report
+    -> promotion (the champion alias moves only once every file of the run is written)."""
 
     def go() -> None:
         from pipeline import runner
 
         cfg = _config(config, override)
-        summary = runner.run(cfg)
+        summary = runner.run(cfg, force=promote)
         typer.echo(summary)
+
+    _guarded(go)
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Option("--version", help="Registered model version to approve.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it should serve (recorded).")],
+    approver: Annotated[
+        str | None,
+        typer.Option("--by", help="Who approves (recorded; default: the login name)."),
+    ] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    override: OverrideOpt = None,
+) -> None:
+    """Approve a model version as champion (mlflow.promotion_mode manual): moves the alias and
+    records who approved it, when and why on the version."""
+
+    def go() -> None:
+        import getpass
+
+        from pipeline.modelling import registry
+        from pipeline.runs import tracking
+
+        if not reason.strip():
+            raise ConfigError("--reason must say why this version should serve")
+        cfg = _config(config, override)
+        tracking.setup(cfg.mlflow)
+        who = approver or getpass.getuser()
+        before = registry.approve(version, reason.strip(), who, cfg.mlflow)
+        name = cfg.mlflow.registered_model
+        was = f"v{before}" if before else "no champion"
+        typer.echo(f"{name} v{version} is {cfg.mlflow.alias} (was {was}); approved by {who}")
+
+    _guarded(go)
+
+
+@app.command()
+def backtest(
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="Snapshot date to score (YYYY-MM-DD), one matured.")
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Model URI (default: models:/<registered_model>@<alias>)."),
+    ] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    override: OverrideOpt = None,
+) -> None:
+    """Score an earlier snapshot with a model and compare with what happened (AUC, O/E per tier,
+    calibration tests), logged to MLflow as a backtest run."""
+
+    def go() -> None:
+        from pipeline.scoring.backtest import run_backtest
+        from pipeline.scoring.core import as_date
+
+        cfg = _config(config, override)
+        uri = model or f"models:/{cfg.mlflow.registered_model}@{cfg.mlflow.alias}"
+        date = as_date(as_of)
+        typer.echo(run_backtest(cfg, uri, date))
 
     _guarded(go)
 
@@ -329,7 +432,11 @@ def score(
     ] = None,
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="As-of date YYYY-MM-DD for raw tables (default: data end)."),
+        typer.Option(
+            "--as-of",
+            help="As-of date YYYY-MM-DD for raw tables (default: the day after the last payment "
+            "or CRM contact; instalments due later are not yet due).",
+        ),
     ] = None,
     fmt: Annotated[
         str | None, typer.Option("--format", help="parquet|csv (default: from --out suffix).")
@@ -354,6 +461,14 @@ def score(
     engine: Annotated[
         str, typer.Option(help="local (pandas, in chunks) or spark (mlflow spark_udf).")
     ] = "local",
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit with code 2, writing nothing, when a categorical feature holds values the "
+            "model never saw in training (default: score them as missing, with a warning).",
+        ),
+    ] = False,
     config: ConfigOpt = DEFAULT_CONFIG,
     override: OverrideOpt = None,
 ) -> None:
@@ -376,6 +491,7 @@ def score(
             previous=previous,
             engine=engine,
             progress=bar,
+            strict=strict,
         )
         typer.echo(str(summary))
         if fail_on_drift and summary.drift_alerts:

@@ -1,6 +1,9 @@
 """`loanrisk run`: every stage in order, generating the default book when there is no data.
 
-The last stage writes the run's self-contained HTML report; its path is the last line printed.
+The report is the last file of a run; the promotion comes after it. The gate decides under the
+store's promotion lock, the report is written with the decision, and only then does the
+champion alias move: a run that fails at any stage leaves the alias where it was. Its path is
+the last line printed.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from pipeline.stages import evaluate, explain, features, ingest, report, train
 log = logging.getLogger(__name__)
 
 
-def run(cfg: Config) -> str:
+def run(cfg: Config, force: bool = False) -> str:
+    """Every stage on one run; `force` (`--promote`) promotes across data the gate would not
+    compare (never below its floor)."""
     start = time.perf_counter()
     lines = []
     if cfg.data.kind == "tables":
@@ -33,13 +38,20 @@ def run(cfg: Config) -> str:
             )
         ingest.run(cfg)
         features.run(cfg)
-    result = train.run(cfg)
-    lines.append(str(result))
+    trained = train.fit(cfg)
+    lines.append(str(trained.result))
     # This run's own context, not "the latest run": a train started meanwhile cannot take over.
-    run = open_run(cfg, result.run_id)
-    lines.append(evaluate.run(cfg, run))
-    lines.append(explain.run(cfg, run))
-    lines.append(report.run(cfg, run))
+    run = open_run(cfg, trained.result.run_id)
+    try:
+        lines.append(evaluate.run(cfg, run))
+        lines.append(explain.run(cfg, run))
+    except BaseException:
+        train.abandon(cfg, trained)  # the run is incomplete: its model is never champion
+        raise
+    result = train.promote(
+        cfg, trained, force, before_move=lambda: lines.append(report.run(cfg, run))
+    )
+    lines.append(f"promotion: {result.promotion_reason}")
     lines.append(f"total {time.perf_counter() - start:.0f} s; report {run.files.report}")
     return "\n".join(lines)
 

@@ -306,7 +306,7 @@ def _behaviour(rng: np.random.Generator, term: int, i: int) -> list[int | None]:
 
 
 def _random_events(b: BookBuilder, rng: np.random.Generator, n_customers: int) -> None:
-    types = [*CRM_TYPES, "address_change"]  # an unknown type must be tolerated
+    types = [*CRM_TYPES, "other"]  # a type of the lender's own: a contact of no listed type
     weights = np.array([6, 1, 4, 2, 1, 1, 3, 0.5])
     weights /= weights.sum()
     silent = set(range(n_customers - 4, n_customers + 1))  # customers without any CRM event

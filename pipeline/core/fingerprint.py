@@ -1,10 +1,11 @@
 """Data fingerprints: which exact inputs a run was built from.
 
-Each stage that writes data also writes `manifest.json` beside it: ingest records, per table,
-the content hash of the table as read (so a SQL source is fingerprinted like a file) and the
-hash of the interim Parquet file; features records the hashes of the interim files it read and
-of the matrix it wrote. Train logs both manifests and the current file hashes to MLflow, so a
-run names the input tables it came from, not just the feature file.
+Each stage that writes data publishes its files as one set with a manifest
+(`pipeline.core.publish`): the SHA-256 of every file, the source the data came from and what the
+stage adds. Ingest records, per table, the content hash of the table as read (so a SQL source is
+fingerprinted like a file); features records the hashes of the interim files it read. Train logs
+both manifests and the current file hashes to MLflow, so a run names the input tables it came
+from, not just the feature file.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.core import catalogue
+from pipeline.core.errors import DataError
 from pipeline.core.io import write_json
 
 
@@ -42,14 +44,25 @@ def frame_sha256(frame: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def write_manifest(folder: Path | str, entries: dict[str, Any]) -> Path:
-    """Write `folder/manifest.json` (atomically); no timestamps, so a re-run is byte-identical."""
-    return write_json(entries, Path(folder) / catalogue.MANIFEST)
+def write_manifest(
+    folder: Path | str, entries: dict[str, Any], name: str = catalogue.MANIFEST
+) -> Path:
+    """Write `folder/<name>` (atomically); no timestamps, so a re-run is byte-identical."""
+    return write_json(entries, Path(folder) / name)
 
 
-def read_manifest(folder: Path | str) -> dict[str, Any] | None:
-    path = Path(folder) / catalogue.MANIFEST
-    return json.loads(path.read_text()) if path.exists() else None
+def read_manifest(folder: Path | str, name: str = catalogue.MANIFEST) -> dict[str, Any] | None:
+    """The manifest `folder/<name>`, or None when there is none. DataError when it cannot be
+    read (a power cut can leave a renamed file without its content)."""
+    path = Path(folder) / name
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise DataError(
+            f"{path} is not a readable manifest: re-run the stage that writes {folder}"
+        ) from None
 
 
 def files_sha256(folder: Path | str, names: list[str]) -> dict[str, str]:

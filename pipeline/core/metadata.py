@@ -16,6 +16,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from pipeline.core.io import write_json
+
 Family = Literal["repayment", "relationship", "customer_loan"]
 Direction = Literal["lowers", "raises", "unknown"]
 
@@ -60,10 +62,7 @@ class FeatureSpec:
 
 
 def save_metadata(specs: list[FeatureSpec], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps([asdict(s) for s in specs], indent=2))
-    tmp.replace(path)
+    write_json([asdict(s) for s in specs], path)
 
 
 def load_metadata(path: Path) -> list[FeatureSpec]:

@@ -23,7 +23,8 @@ from matplotlib.figure import Figure
 
 from pipeline.config import MlflowConfig
 from pipeline.core import catalogue
-from pipeline.core.io import atomic_path, write_csv, write_json, write_text
+from pipeline.core.io import write_csv, write_json, write_text
+from pipeline.core.publish import publish_set
 from pipeline.effects.report import html_section, summary_text
 from pipeline.effects.schema import EffectStudy
 from pipeline.plotting.effects import forest_plot, overlap_plot
@@ -41,38 +42,43 @@ class StudyOutputs:
 
 def write_results(study: EffectStudy, out_dir: Path, truth_note: str = "") -> StudyOutputs:
     """Write the study's tables (CSV), the JSON document, the HTML section and the two figures
-    to `out_dir` (each file atomically)."""
+    to `out_dir`, published as one set (`pipeline.core.publish`): a killed study leaves the
+    previous files, never a table that disagrees with its plot or the report's section."""
     table = study.table
     summary = summary_text(study, truth_note=truth_note)
-    files = {
-        catalogue.EFFECTS_CSV: write_csv(table, out_dir / catalogue.EFFECTS_CSV),
-        catalogue.EFFECTS_TIERS_CSV: write_csv(study.tiers, out_dir / catalogue.EFFECTS_TIERS_CSV),
-        catalogue.EFFECTS_OVERLAP_CSV: write_csv(
-            study.overlap, out_dir / catalogue.EFFECTS_OVERLAP_CSV
-        ),
-        catalogue.EFFECTS_JSON: write_json(
-            {
-                "summary": summary,
-                "snapshots": [str(s) for s in study.snapshots],
-                "config": study.config.model_dump(mode="json"),
-                "effects": _records(table),
-                "tiers": _records(study.tiers),
-                "overlap": _records(study.overlap),
-                "truth_note": truth_note,
-            },
-            out_dir / catalogue.EFFECTS_JSON,
-        ),
-        catalogue.EFFECTS_HTML: write_text(html_section(study), out_dir / catalogue.EFFECTS_HTML),
-    }
     figures = {
         catalogue.FOREST_PNG: forest_plot(table),
         catalogue.OVERLAP_PNG: overlap_plot(study.rows, study.config.propensity_bounds),
     }
-    for name, fig in figures.items():
-        with atomic_path(out_dir / name) as tmp:
-            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-        files[name] = out_dir / name
-    return StudyOutputs(summary, files, figures)
+    with publish_set(out_dir, "effects") as out:
+        files = {
+            catalogue.EFFECTS_CSV: write_csv(table, out.path(catalogue.EFFECTS_CSV)),
+            catalogue.EFFECTS_TIERS_CSV: write_csv(
+                study.tiers, out.path(catalogue.EFFECTS_TIERS_CSV)
+            ),
+            catalogue.EFFECTS_OVERLAP_CSV: write_csv(
+                study.overlap, out.path(catalogue.EFFECTS_OVERLAP_CSV)
+            ),
+            catalogue.EFFECTS_JSON: write_json(
+                {
+                    "summary": summary,
+                    "snapshots": [str(s) for s in study.snapshots],
+                    "config": study.config.model_dump(mode="json"),
+                    "effects": _records(table),
+                    "tiers": _records(study.tiers),
+                    "overlap": _records(study.overlap),
+                    "truth_note": truth_note,
+                },
+                out.path(catalogue.EFFECTS_JSON),
+            ),
+            catalogue.EFFECTS_HTML: write_text(
+                html_section(study), out.path(catalogue.EFFECTS_HTML)
+            ),
+        }
+        for name, fig in figures.items():
+            fig.savefig(out.path(name), format="png", dpi=110, bbox_inches="tight")
+            files[name] = out.path(name)
+    return StudyOutputs(summary, {k: out.final(p) for k, p in files.items()}, figures)
 
 
 def log_results(study: EffectStudy, outputs: StudyOutputs, mlflow_cfg: MlflowConfig) -> None:

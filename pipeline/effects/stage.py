@@ -13,9 +13,10 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.config import Config
-from pipeline.core import catalogue
+from pipeline.core import catalogue, lineage
 from pipeline.core.contract import TABLES
 from pipeline.core.errors import DataError
+from pipeline.core.publish import read_set
 from pipeline.effects.results import log_results, write_results
 from pipeline.effects.study import run_study
 from pipeline.effects.truth import add_truth, truth_for_book
@@ -30,7 +31,10 @@ def run(cfg: Config) -> str:
     effects.html, forest.png, overlap.png} and logs them to an MLflow run named "effects".
     """
     t0 = time.perf_counter()
-    tables = read_interim(Path(cfg.data.interim_dir))
+    interim = Path(cfg.data.interim_dir)
+    source = lineage.recorded(read_set(interim), interim)  # one whole ingest, or DataError
+    lineage.require_source(interim, source, cfg.data.source(), "tables")
+    tables = read_interim(interim)
     study = run_study(tables, cfg)
     truth_note = ""
     if study.config.truth == "auto":

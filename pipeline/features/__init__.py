@@ -8,8 +8,9 @@ implementation of the same definitions that the tests compare against.
 Definitions (the contract)
 --------------------------
 Dates. Snapshots are first days of months (monthly, or quarterly on Jan/Apr/Jul/Oct 1). The data
-end date is the day after the last repayments.due_date, repayments.paid_date or CRM timestamp
-date. The default range runs from `features.first_snapshot`, or else the first origination plus
+end date is the day after the last observed event: repayments.paid_date or CRM timestamp date
+(due dates only in a book with neither: instalments scheduled after the extract are not
+events). The default range runs from `features.first_snapshot`, or else the first origination plus
 `min_history_months` rounded up to a snapshot, to `features.last_snapshot`, or else the data end
 rounded down. Dates passed explicitly (`snapshots=[as_of]` to score) may be any day; month
 windows then clamp at month ends, as DuckDB and pandas do. Repayment dates are taken as calendar

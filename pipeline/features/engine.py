@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import shutil
 import tempfile
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import duckdb
@@ -32,6 +32,7 @@ from pipeline.config import Config, FeaturesConfig
 from pipeline.core import catalogue
 from pipeline.core.contract import REQUIRED, TABLES
 from pipeline.core.errors import ConfigError, DataError
+from pipeline.core.io import owned_tempdir
 from pipeline.core.metadata import FeatureSpec
 from pipeline.features import crm_sql, repayment_sql
 from pipeline.features.snapshots import (
@@ -149,7 +150,10 @@ class _connection:
         self.cfg = cfg
 
     def __enter__(self) -> duckdb.DuckDBPyConnection:
-        self.tmp = tempfile.mkdtemp(prefix="loanrisk-duckdb-")
+        # Named for this process, so the next build removes one a killed build left (spills
+        # can be large) and never a running build's.
+        self._spill = ExitStack()
+        self.tmp = str(self._spill.enter_context(owned_tempdir(tempfile.gettempdir(), "duckdb")))
         f = self.cfg.features
         self.con = duckdb.connect(
             config={
@@ -164,7 +168,7 @@ class _connection:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self.con.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self._spill.close()
         if isinstance(exc, duckdb.OutOfMemoryException):
             # DuckDB spills to disk, but some operators need a minimum working set in memory.
             f = self.cfg.features

@@ -1,8 +1,10 @@
 """Snapshot (observation) dates and the end of the data.
 
 Snapshots are first days of months: every month (`monthly`) or January, April, July and October 1
-(`quarterly`). The data end date is the day after the last event of the book, so a snapshot on it
-sees every event.
+(`quarterly`). The data end date is the day after the last observed event of the book (a payment
+or a CRM contact), so a snapshot on it sees every event. Due dates are not events: an extract
+may list instalments scheduled after it was taken, and dating the book by them would count them
+as missed.
 """
 
 from __future__ import annotations
@@ -45,9 +47,10 @@ def snapshot_dates(start: dt.date, end: dt.date, freq: str = "quarterly") -> lis
 
 
 def data_end_date(tables: Mapping[str, pd.DataFrame] | Path | str) -> dt.date:
-    """The day after the last event date in the book.
+    """The day after the last observed event in the book: the default as-of date of scoring.
 
-    Events: repayments.due_date, repayments.paid_date and the date of crm_interactions.timestamp.
+    Events: repayments.paid_date and the date of crm_interactions.timestamp; due dates only when
+    the book holds neither (instalments scheduled after the extract must not date it).
     `tables` is a mapping of the contract tables (DataFrames) or the folder of validated Parquet
     files (`<table>.parquet`). Raises DataError when there is no event at all.
     """
@@ -71,10 +74,11 @@ def end_date_of(con: duckdb.DuckDBPyConnection) -> dt.date:
     """`data_end_date` over the views `repayments` and `crm_interactions` of `con`."""
     row = con.execute(
         """
-        SELECT greatest(
-            (SELECT max(CAST(due_date AS DATE)) FROM repayments),
-            (SELECT max(CAST(paid_date AS DATE)) FROM repayments),
-            (SELECT max(CAST("timestamp" AS DATE)) FROM crm_interactions))
+        SELECT coalesce(
+            greatest(
+                (SELECT max(CAST(paid_date AS DATE)) FROM repayments),
+                (SELECT max(CAST("timestamp" AS DATE)) FROM crm_interactions)),
+            (SELECT max(CAST(due_date AS DATE)) FROM repayments))
         """
     ).fetchall()[0][0]
     if row is None:
@@ -82,9 +86,9 @@ def end_date_of(con: duckdb.DuckDBPyConnection) -> dt.date:
     return row + dt.timedelta(days=1)
 
 
-# Event columns that must not lie after the as-of date of a scoring extract.
+# Event columns that must not lie after the as-of date of a scoring extract. Not due_date: an
+# extract lists instalments scheduled after it; at the as-of date they are not yet due.
 EVENT_COLUMNS = (
-    ("repayments", "due_date"),
     ("repayments", "paid_date"),
     ("crm_interactions", "timestamp"),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,10 +10,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Config
-from pipeline.core import catalogue
+from pipeline.core import catalogue, lineage
 from pipeline.core.contract import SENSITIVE
-from pipeline.core.errors import DataError
+from pipeline.core.errors import ConfigError, DataError
 from pipeline.core.metadata import LABEL_COLUMN, FeatureSpec, load_metadata
+from pipeline.core.publish import read_set
 from pipeline.modelling.matrix import categories_of, to_model_frame
 from pipeline.modelling.split import Split, out_of_time, stratified_random
 from pipeline.sources.messages import format_cell
@@ -46,12 +48,17 @@ def load(cfg: Config) -> Dataset:
 
 
 def _load_features(cfg: Config) -> Dataset:
-    path = cfg.data.features_dir / catalogue.FEATURES
-    meta = cfg.data.features_dir / catalogue.FEATURE_METADATA
+    folder = Path(cfg.data.features_dir)
+    path = folder / catalogue.FEATURES
+    meta = folder / catalogue.FEATURE_METADATA
     if not path.exists() or not meta.exists():
         raise DataError(f"no feature matrix at {path}: run `loanrisk features` first")
+    # One whole set of the features stage, built from the configured source: never a matrix
+    # beside another run's metadata, nor another book's features.
+    built = read_set(folder)
+    lineage.require_source(folder, lineage.recorded(built, folder), cfg.data.source(), "features")
     df = pd.read_parquet(path)
-    specs = load_metadata(meta)
+    specs = model_specs(load_metadata(meta), cfg)
     labelled = df[df[LABEL_COLUMN].notna()].reset_index(drop=True)
     labelled[LABEL_COLUMN] = labelled[LABEL_COLUMN].astype(np.int8)
     _check_label(labelled[LABEL_COLUMN], str(path))
@@ -111,8 +118,28 @@ def _load_table(cfg: Config) -> Dataset:
         split = out_of_time(df, cfg.split, time_col=d.time, gap_months=cfg.split.gap_months or 0)
     else:
         split = stratified_random(df[LABEL_COLUMN], cfg.seed)
+    specs = model_specs(specs, cfg)
     cats = categories_of(df.iloc[split.index["train"]], specs)
     return Dataset(df, specs, split, d.id, d.time, cats)
+
+
+def model_specs(specs: list[FeatureSpec], cfg: Config) -> list[FeatureSpec]:
+    """The features the model may use, with the configured expected directions: without the
+    protected attributes (they stay in the frame for the fairness audit) unless the
+    configuration allows them."""
+    out = []
+    for s in specs:
+        if s.name in cfg.fairness.protected and not cfg.fairness.use_as_features:
+            continue
+        override = cfg.train.expected.get(s.name)
+        if override is not None:
+            direction = "unknown" if override.direction == "none" else override.direction
+            s = dataclasses.replace(s, expected=direction)
+        out.append(s)
+    unknown = sorted(set(cfg.train.expected) - {s.name for s in specs})
+    if unknown:
+        raise ConfigError(f"train.expected names features the data does not have: {unknown}")
+    return out
 
 
 def _check_label(y: pd.Series, where: str) -> None:

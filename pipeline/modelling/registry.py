@@ -1,23 +1,56 @@
-"""Model registry gate: register every trained model, move the champion alias only if it is
-at least as good out of time (within a tolerance).
+"""Model registry: register every trained model, and move the champion alias (the promotion)
+as the last step of a run, under the store's promotion lock.
 
-Each version carries its out-of-time AUC as the tag `oot_auc`, so the comparison reads the
-registry alone and does not depend on run metric names. Aliases, not the deprecated stages.
+`register` records a version with its data identity (`lineage`) and out-of-time AUC; its
+`promotion` tag reads `pending` until `promote` decides. `promote` takes the lock, reads the
+champion, re-scores it on the challenger's own test rows, asks the gate
+(`pipeline.modelling.gate`), tags the version with the decision and moves the alias last. Two
+runs finishing together therefore decide one after the other, the second against the first's
+outcome. With `promotion_mode: manual` a version the gate passes is only `proposed`, and
+`approve` (`loanrisk promote`) moves the alias for a person, recording who and why. Aliases, not
+the deprecated stages.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import mlflow
+import numpy as np
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from pipeline.config import MlflowConfig
+from pipeline.core.errors import ConfigError
+from pipeline.modelling.gate import IDENTITY_KEYS, Evidence, GateInput, Verdict, decide
+from pipeline.runs.tracking import store_lock
 
 AUC_TAG = "oot_auc"
+PROMOTION_TAG, PENDING, PROPOSED = "promotion", "pending", "proposed"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Challenger:
+    """A trained model and what the gate needs to judge it: its test rows (features as the model
+    takes them), their labels, its calibrated PDs on them, and the logistic baseline's AUC."""
+
+    run_id: str
+    model_uri: str
+    identity: Mapping[str, str]
+    rows: pd.DataFrame
+    y: np.ndarray
+    pd: np.ndarray
+    baseline_auc: float | None = None
+
+    @property
+    def evidence(self) -> Evidence:
+        return Evidence.of(self.y, self.pd)
 
 
 @dataclass(frozen=True)
@@ -25,84 +58,171 @@ class PromotionDecision:
     version: str
     promoted: bool
     new_auc: float
-    champion_auc: float | None
+    champion_auc: float | None  # the champion re-scored on the challenger's test rows
     champion_version: str | None
     tolerance: float
     reason: str
+    rows: int = 0  # test rows both models were measured on
+    forced: bool = False
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def register_and_promote(
-    run_id: str, model_uri: str, oot_auc: float, mlflow_cfg: MlflowConfig
-) -> PromotionDecision:
-    """Register `model_uri` under `mlflow_cfg.registered_model` (tag oot_auc) and point
-    `mlflow_cfg.alias` at it when new_auc >= champion_auc - promotion_tolerance, or when there
-    is no champion yet. The version is tagged with the decision; the caller logs it.
+def register(challenger: Challenger, cfg: MlflowConfig) -> str:
+    """Register the challenger's model under `cfg.registered_model`; its version. The alias is
+    not touched: `promote` does that once the run is complete."""
+    tags = {
+        AUC_TAG: repr(challenger.evidence.auc),
+        "run_id": challenger.run_id,
+        PROMOTION_TAG: PENDING,
+        **challenger.identity,
+    }
+    mv = mlflow.register_model(challenger.model_uri, cfg.registered_model, tags=tags)
+    return str(mv.version)
 
-    Uses the current MLflow tracking/registry URI. A champion without an `oot_auc` tag cannot
-    be compared and is kept (the reason says how to move the alias by hand).
+
+def promote(
+    challenger: Challenger,
+    version: str,
+    cfg: MlflowConfig,
+    force: bool = False,
+    before_move: Callable[[PromotionDecision], None] | None = None,
+) -> PromotionDecision:
+    """Decide under the store's promotion lock whether `version` replaces the champion, record
+    the decision on the version, call `before_move(decision)` (the runner writes the report
+    there) and move the alias last.
+
+    If `before_move` raises, the alias stays and the version is tagged `aborted`.
     """
-    client = MlflowClient()
-    name, alias, tol = mlflow_cfg.registered_model, mlflow_cfg.alias, mlflow_cfg.promotion_tolerance
-    champion = _current(client, name, alias)
-    new_auc = float(oot_auc)
-    mv = mlflow.register_model(model_uri, name, tags={AUC_TAG: repr(new_auc), "run_id": run_id})
-    champion_auc = _auc_tag(champion) if champion is not None else None
-    promoted, reason = _decide(new_auc, champion, champion_auc, tol, name, alias, mv.version)
-    if promoted:
-        client.set_registered_model_alias(name, alias, mv.version)
-    decision = PromotionDecision(
-        version=str(mv.version),
-        promoted=promoted,
-        new_auc=new_auc,
-        champion_auc=champion_auc,
-        champion_version=str(champion.version) if champion is not None else None,
-        tolerance=tol,
-        reason=reason,
-    )
-    for key, value in {
-        "promotion": "promoted" if promoted else "not_promoted",
-        "promotion_reason": reason,
-        "champion_version_before": decision.champion_version or "",
-    }.items():
-        client.set_model_version_tag(name, mv.version, key, value)
+    client = MlflowClient(tracking_uri=cfg.tracking_uri)
+    name, alias = cfg.registered_model, cfg.alias
+    with store_lock(cfg.tracking_uri, purpose="promotion"):
+        champion = current(client, name, alias)
+        verdict, champ_ev = judge(challenger, version, champion, cfg, force)
+        ev = challenger.evidence
+        decision = PromotionDecision(
+            version=version,
+            promoted=verdict.promoted,
+            new_auc=ev.auc,
+            champion_auc=champ_ev.auc if champ_ev is not None else None,
+            champion_version=str(champion.version) if champion is not None else None,
+            tolerance=cfg.promotion_tolerance,
+            reason=verdict.reason,
+            rows=ev.n,
+            forced=verdict.forced,
+            checks=[asdict(c) for c in verdict.checks],
+        )
+        try:
+            if before_move is not None:
+                before_move(decision)
+        except BaseException:
+            abandon(version, cfg)
+            raise
+        if decision.promoted and cfg.promotion_mode == "manual":
+            decision = replace(
+                decision,
+                promoted=False,
+                reason=f"proposed for approval (promotion_mode manual): {decision.reason}. "
+                f'Approve with `loanrisk promote --version {version} --reason "..."`',
+            )
+            outcome = PROPOSED
+        else:
+            outcome = "promoted" if decision.promoted else "not_promoted"
+        _tag(client, name, version, outcome, decision.reason, decision.champion_version)
+        if decision.promoted:
+            client.set_registered_model_alias(name, alias, version)
     return decision
 
 
-def _decide(
-    new_auc: float,
-    champion: Any,
-    champion_auc: float | None,
-    tol: float,
-    name: str,
-    alias: str,
+def approve(version: str, reason: str, approver: str, cfg: MlflowConfig) -> str | None:
+    """A person's decision: make `version` the champion, recording who approved it, when and
+    why, under the promotion lock. Refuses a version whose run did not complete (pending or
+    aborted). Returns the version that was champion before (None if there was none)."""
+    client = MlflowClient(tracking_uri=cfg.tracking_uri)
+    name, alias = cfg.registered_model, cfg.alias
+    with store_lock(cfg.tracking_uri, purpose="promotion"):
+        try:
+            mv = client.get_model_version(name, version)
+        except MlflowException:
+            raise ConfigError(f"no version {version} of registered model {name!r}") from None
+        state = mv.tags.get(PROMOTION_TAG, "")
+        if state in (PENDING, "aborted"):
+            raise ConfigError(
+                f"{name} v{version} is {state}: its run did not complete, so it has no report "
+                "or evaluation to approve; train again"
+            )
+        before = current(client, name, alias)
+        previous = str(before.version) if before is not None else None
+        _tag(client, name, version, "promoted", f"approved by {approver}: {reason}", previous)
+        for key, value in {
+            "approved_by": approver,
+            "approval_reason": reason[:5000],
+            "approved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }.items():
+            client.set_model_version_tag(name, version, key, value)
+        client.set_registered_model_alias(name, alias, version)
+    return previous
+
+
+def abandon(version: str, cfg: MlflowConfig) -> None:
+    """Tag `version` `aborted`: its run failed before its promotion; the alias never moved."""
+    client = MlflowClient(tracking_uri=cfg.tracking_uri)
+    _tag(client, cfg.registered_model, version, "aborted", "the run failed before promotion", None)
+
+
+def judge(
+    challenger: Challenger,
     version: str,
-) -> tuple[bool, str]:
-    if not math.isfinite(new_auc):
-        return False, f"out-of-time AUC is {new_auc}: nothing to compare, {alias} unchanged"
-    if champion is None:
-        return True, f"no {alias} yet: v{version} (OOT AUC {new_auc:.4f}) becomes {alias}"
-    if champion_auc is None:
-        return False, (
-            f"{alias} v{champion.version} has no {AUC_TAG} tag to compare against; kept. Move "
-            f"the alias by hand if v{version} should serve: MlflowClient()"
-            f".set_registered_model_alias({name!r}, {alias!r}, {version!r})"
-        )
-    bar = champion_auc - tol
-    if new_auc >= bar:
-        return True, (
-            f"OOT AUC {new_auc:.4f} >= {alias} v{champion.version} {champion_auc:.4f} - "
-            f"tolerance {tol:g}: v{version} becomes {alias}"
-        )
-    return False, (
-        f"OOT AUC {new_auc:.4f} < {alias} v{champion.version} {champion_auc:.4f} - tolerance "
-        f"{tol:g}: {alias} stays v{champion.version}"
+    champion: Any,
+    cfg: MlflowConfig,
+    force: bool = False,
+) -> tuple[Verdict, Evidence | None]:
+    """The gate's verdict on `challenger` against `champion` (a model version or None), and the
+    champion's evidence: it is re-scored on the challenger's test rows when it was built on the
+    same data (None otherwise, or when it cannot be scored)."""
+    champion_identity = (
+        {k: champion.tags.get(k) for k in IDENTITY_KEYS if k in champion.tags}
+        if champion is not None
+        else {}
     )
+    champ_ev, error = None, None
+    same = champion is not None and all(
+        challenger.identity.get(k) == champion_identity.get(k) for k in IDENTITY_KEYS
+    )
+    if same:
+        try:
+            champ_ev = Evidence.of(challenger.y, rescore(champion, cfg, challenger.rows))
+        except Exception as exc:  # any failure to load or score: the champion is not comparable
+            error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+            log.warning("champion v%s could not be re-scored: %s", champion.version, error)
+    verdict = decide(
+        GateInput(
+            challenger=challenger.evidence,
+            challenger_version=version,
+            identity=challenger.identity,
+            baseline_auc=challenger.baseline_auc,
+            champion=champ_ev,
+            champion_version=str(champion.version) if champion is not None else None,
+            champion_identity=champion_identity,
+            champion_error=error,
+            tolerance=cfg.promotion_tolerance,
+            calibration_z=cfg.promotion_calibration_z,
+            force=force,
+        )
+    )
+    return verdict, champ_ev
 
 
-def _current(client: MlflowClient, name: str, alias: str) -> Any:
+def rescore(champion: Any, cfg: MlflowConfig, rows: pd.DataFrame) -> np.ndarray:
+    """The champion's calibrated PDs on `rows` (features as the model takes them)."""
+    uri = f"models:/{cfg.registered_model}/{champion.version}"
+    model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    return model.predict_prepared(model.prepare(rows))["pd"].to_numpy(dtype=float)
+
+
+def current(client: MlflowClient, name: str, alias: str) -> Any:
     """The version holding `alias`, or None (no such model or alias yet)."""
     try:
         return client.get_model_version_by_alias(name, alias)
@@ -114,9 +234,17 @@ def _current(client: MlflowClient, name: str, alias: str) -> Any:
         raise
 
 
-def _auc_tag(mv: Any) -> float | None:
-    try:
-        value = float(mv.tags[AUC_TAG])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
+def _tag(
+    client: MlflowClient,
+    name: str,
+    version: str,
+    outcome: str,
+    reason: str,
+    champion_before: str | None,
+) -> None:
+    for key, value in {
+        PROMOTION_TAG: outcome,
+        "promotion_reason": reason[:5000],
+        "champion_version_before": champion_before or "",
+    }.items():
+        client.set_model_version_tag(name, version, key, value)

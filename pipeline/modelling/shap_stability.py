@@ -50,8 +50,7 @@ def refit_contributions(
     snapshots move together, or the resample would keep a defaulter's other snapshots) or by
     row when `groups` is None. A drawn customer's rows enter with the number of draws as
     weight."""
-    params = {k: booster.params[k] for k in _MODEL_PARAMS if k in booster.params}
-    params.update(verbosity=-1, deterministic=True, force_col_wise=True, num_threads=n_jobs)
+    params = refit_params(booster, n_jobs)
     rounds = booster.current_iteration()
     rng = np.random.default_rng(seed)
     out = []
@@ -62,6 +61,13 @@ def refit_contributions(
         model = lgb.train({**params, "seed": seed + r + 1}, data, num_boost_round=rounds)
         out.append(np.asarray(model.predict(X_eval, pred_contrib=True))[:, :-1])
     return out
+
+
+def refit_params(booster: lgb.Booster, n_jobs: int = 1) -> dict:
+    """The fitted model's configuration, to train the same model again on other data."""
+    params = {k: booster.params[k] for k in _MODEL_PARAMS if k in booster.params}
+    params.update(verbosity=-1, deterministic=True, force_col_wise=True, num_threads=n_jobs)
+    return params
 
 
 def _bootstrap_weights(rng: np.random.Generator, n: int, groups: np.ndarray | None) -> np.ndarray:

@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.core.io import spreadsheet_text
+
 # Never rendered, whatever table they turn up in: the customer table's personal fields.
 PERSONAL_COLUMNS = frozenset(
     {
@@ -31,6 +33,9 @@ PERSONAL_COLUMNS = frozenset(
         "personal_status_and_sex",
     }
 )
+
+
+LIGHTS = ("green", "amber", "red")
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -51,17 +56,27 @@ def caption(name: str) -> str:
 
 
 def read_csv(path: Path) -> pd.DataFrame | None:
+    """A table a stage wrote with `core.io.write_csv`, its text as the stage had it."""
     if not path.exists():
         return None
-    return pd.read_csv(path)
+    df = pd.read_csv(path)
+    return df.assign(**{c: spreadsheet_text(df[c]) for c in df.columns})
 
 
-def table(df: pd.DataFrame, cols: Iterable[str] | None = None, pct: Iterable[str] = ()) -> str:
-    """An HTML table of an aggregate frame; every cell escaped; personal columns dropped."""
+def table(
+    df: pd.DataFrame,
+    cols: Iterable[str] | None = None,
+    pct: Iterable[str] = (),
+    lights: Iterable[str] = (),
+) -> str:
+    """An HTML table of an aggregate frame; every cell escaped; personal columns dropped.
+
+    pct: columns shown as percentages; lights: columns of traffic lights (green, amber, red),
+    coloured as such."""
     if cols is not None:
         df = df[[c for c in cols if c in df.columns]]
     df = df[[c for c in df.columns if str(c).lower() not in PERSONAL_COLUMNS]]
-    pct = set(pct)
+    pct, lights = set(pct), set(lights)
     head = "".join(f"<th>{esc(c)}</th>" for c in df.columns)
     body = []
     for row in df.itertuples(index=False):
@@ -69,6 +84,8 @@ def table(df: pd.DataFrame, cols: Iterable[str] | None = None, pct: Iterable[str
         for c, v in zip(df.columns, row, strict=True):
             text = percent(v) if c in pct else cell(v)
             cls = ' class="n"' if is_number(v) else ""
+            if c in lights and v in LIGHTS:
+                cls = f' class="light-{v}"'
             cells.append(f"<td{cls}>{esc(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -139,4 +156,6 @@ th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}th{background:#f0f4f
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 figure{margin:14px 0}figure img{max-width:min(100%,760px);border:1px solid #eee}
 figcaption{color:#555;font-size:.88em}footer{margin-top:40px;color:#888;font-size:.8em}
+td.light-green{background:#e3f4e3}td.light-amber{background:#fff1cc}
+td.light-red{background:#f9d6d2;font-weight:600}
 """

@@ -40,6 +40,10 @@ PLOTS: dict[str, tuple[str, str]] = {
         "Cumulative capture of defaults and lift by PD decile, test split.",
     ),
     catalogue.PSI_PNG: ("stability", "Population stability index of each feature, train vs test."),
+    catalogue.OVER_TIME_PNG: (
+        "validation",
+        "AUC, observed default rate and mean PD per snapshot date, coloured by split.",
+    ),
 }
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 from pipeline.core import catalogue
 from pipeline.core.catalogue import RunFiles
 from pipeline.reporting import html as h
+from pipeline.reporting import validation
 from pipeline.reporting.inputs import EFFECTS_PLOTS, PLOTS, TUNING_PLOTS, ReportInputs
 
 SPLITS = ("train", "valid", "test")
@@ -45,6 +46,7 @@ def render(inp: ReportInputs) -> str:
         _performance(inp, plots_for("performance")),
         _gains(inp, plots_for("gains")),
         _segments(inp),
+        validation.section(inp, plots_for("validation")),
         _stability(inp, plots_for("stability")),
         _tuning(inp),
         _promotion(inp),
@@ -79,7 +81,7 @@ def _header(inp: ReportInputs) -> str:
         ("KS", h.fmt(test.get("ks"))),
         ("split", "out of time" if kind == "out_of_time" else f"{kind} (not out of time)"),
         ("model version", str(inp.latest.get("model_version") or "-")),
-        ("champion", "promoted" if d.get("promoted") else "not promoted"),
+        ("champion", _verdict(d, "promoted", "not promoted")),
     ]
     boxes = "".join(
         f'<div class="kpi"><div class="v">{h.esc(v)}</div><div class="k">{h.esc(k)}</div></div>'
@@ -505,20 +507,42 @@ def _promotion(inp: ReportInputs) -> str:
     d = inp.latest.get("decision")
     if not d:
         return h.section("promotion", "Promotion decision", "<p>No decision recorded.</p>")
-    verdict = "promoted to champion" if d.get("promoted") else "NOT promoted (champion kept)"
+    verdict = _verdict(d, "promoted to champion", "NOT promoted (champion kept)")
     rows = pd.DataFrame(
         [
             ("model version", d.get("version")),
-            ("decision", verdict),
+            ("decision", verdict + (" (forced by --promote)" if d.get("forced") else "")),
+            ("test rows compared on", d.get("rows")),
             ("new model test AUC", h.fmt(d.get("new_auc"))),
             ("champion before", d.get("champion_version") or "none"),
-            ("champion AUC", h.fmt(d.get("champion_auc"))),
+            ("champion AUC on the same rows", h.fmt(d.get("champion_auc"))),
             ("tolerance", d.get("tolerance")),
         ],
         columns=["", "value"],
     )
     body = f'<p class="lead">{h.esc(d.get("reason", ""))}</p>' + h.table(rows)
+    checks = d.get("checks") or []
+    if checks:
+        table = pd.DataFrame(
+            [
+                (
+                    c["name"],
+                    "pass" if c["passed"] else "FAIL",
+                    "floor" if c["floor"] else "",
+                    c["detail"],
+                )
+                for c in checks
+            ],
+            columns=["check", "result", "kind", "detail"],
+        )
+        body += h.table(table)
     return h.section("promotion", "Promotion decision", body)
+
+
+def _verdict(decision: dict, yes: str, no: str) -> str:
+    """The decision in words; "pending" before the run's promotion step has decided."""
+    promoted = decision.get("promoted")
+    return "pending" if promoted is None else yes if promoted else no
 
 
 def _effects(inp: ReportInputs) -> str:

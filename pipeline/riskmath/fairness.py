@@ -1,12 +1,14 @@
 """Fairness audit by sensitive group (gender, age band): used only here, never as features.
 
-For each optional sensitive column present in the data (`pipeline.core.contract.SENSITIVE`), on the
+For each protected attribute of the rows (`fairness.protected`, a numeric one by band), on the
 out-of-time test rows, one row per group:
 
     n, defaults, default_rate       observed outcomes
     mean_pd                         the model's calibrated PD
-    calibration_ratio               mean_pd / default_rate (1 = calibrated for the group;
-                                    > 1 the group's risk is overstated)
+    o_e, calibration                observed / expected defaults (1 = calibrated for the group,
+                                    < 1 its risk is overstated) and the traffic light of its
+                                    calibration tests (`calibration_tests`)
+    auc                             ranking inside the group (NaN for a single class)
     favourable_rate                 share of rows with PD below scoring.early_warning_pd (not
                                     flagged for collections)
     adverse_impact_ratio            favourable_rate / the highest group favourable_rate of the
@@ -20,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.core.contract import SENSITIVE
+from pipeline.riskmath import metrics
+from pipeline.riskmath.calibration_tests import calibration_in_the_large
 
 COLUMNS = (
     "attribute",
@@ -29,7 +32,9 @@ COLUMNS = (
     "defaults",
     "default_rate",
     "mean_pd",
-    "calibration_ratio",
+    "o_e",
+    "calibration",
+    "auc",
     "favourable_rate",
     "adverse_impact_ratio",
 )
@@ -49,9 +54,13 @@ def fairness_table(
         index=groups.index,
     )
     base["favourable"] = base["pd"] < favourable_below
-    for column in [c for c in SENSITIVE if c in groups.columns]:
+    for column in groups.columns:
         key = groups[column].astype("string").fillna("missing")
         g = base.groupby(key.to_numpy(), sort=True)
+        tests = {
+            name: calibration_in_the_large(part["y"].to_numpy(), part["pd"].to_numpy())
+            for name, part in g
+        }
         table = pd.DataFrame(
             {
                 "n": g.size(),
@@ -61,9 +70,9 @@ def fairness_table(
                 "favourable_rate": g["favourable"].mean(),
             }
         )
-        table["calibration_ratio"] = table["mean_pd"] / table["default_rate"].where(
-            table["default_rate"] > 0
-        )
+        table["o_e"] = [tests[k]["o_e"] for k in table.index]
+        table["calibration"] = [tests[k]["light"] for k in table.index]
+        table["auc"] = [metrics.auc(part["y"], part["pd"]) for _, part in g]
         best = table["favourable_rate"].max()
         table["adverse_impact_ratio"] = table["favourable_rate"] / best if best > 0 else np.nan
         table = table.rename_axis("group").reset_index().assign(attribute=column)

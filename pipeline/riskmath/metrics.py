@@ -89,7 +89,7 @@ def summary(y: ArrayLike, p: ArrayLike) -> dict[str, float]:
     to compare with default_rate: calibration in the large), n (rows), n_defaults. With a
     single-class `y` the ranking metrics (auc, gini, ks, ks_cutoff, pr_auc) are NaN.
     """
-    y_arr, p_arr = _check(y, p)
+    y_arr, p_arr = check_outcomes(y, p)
     # One sort serves AUC, KS and average precision.
     if _single_class(y_arr):
         a, k, ap = math.nan, KS(math.nan, math.nan), math.nan
@@ -116,7 +116,7 @@ def auc(y: ArrayLike, p: ArrayLike) -> float:
 
     Ties count one half. NaN when `y` has a single class.
     """
-    y_arr, p_arr = _check(y, p)
+    y_arr, p_arr = check_outcomes(y, p)
     if _single_class(y_arr):
         return math.nan
     return _auc_from(_cumulative_counts(y_arr, p_arr))
@@ -134,7 +134,7 @@ def ks(y: ArrayLike, p: ArrayLike) -> KS:
     gets 0, not a high KS. Tied PDs move together across the cut-off. For a model that ranks
     the right way it equals the two-sample KS of the PDs of defaults vs non-defaults.
     """
-    y_arr, p_arr = _check(y, p)
+    y_arr, p_arr = check_outcomes(y, p)
     if _single_class(y_arr):
         return KS(math.nan, math.nan)
     return _ks_from(_cumulative_counts(y_arr, p_arr))
@@ -147,7 +147,7 @@ def ks_curve(y: ArrayLike, p: ArrayLike) -> pd.DataFrame:
     rate), cum_good_share (share of non-defaults with PD >= t, the false positive rate), gap
     (their difference; its maximum is the KS). Raises ValueError for a single-class `y`.
     """
-    y_arr, p_arr = _check(y, p)
+    y_arr, p_arr = check_outcomes(y, p)
     if _single_class(y_arr):
         raise ValueError("ks_curve needs both defaults and non-defaults in y")
     curve = _cumulative_counts(y_arr, p_arr)
@@ -164,7 +164,7 @@ def ks_curve(y: ArrayLike, p: ArrayLike) -> pd.DataFrame:
 
 def brier(y: ArrayLike, p: ArrayLike) -> float:
     """Brier score: mean squared error of the PD against the 0/1 outcome, in [0, 1]."""
-    y_arr, p_arr = _check(y, p)
+    y_arr, p_arr = check_outcomes(y, p)
     return float(np.mean((p_arr - y_arr) ** 2))
 
 
@@ -174,7 +174,7 @@ def log_loss(y: ArrayLike, p: ArrayLike) -> float:
     PD is clipped to [LOG_LOSS_EPS, 1 - LOG_LOSS_EPS] so a confident miss costs about 34.5
     nats instead of infinity.
     """
-    y_arr, p_arr = _check(y, p)
+    y_arr, p_arr = check_outcomes(y, p)
     q = np.clip(p_arr, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS)
     return float(-np.mean(y_arr * np.log(q) + (1.0 - y_arr) * np.log1p(-q)))
 
@@ -185,7 +185,7 @@ def pr_auc(y: ArrayLike, p: ArrayLike) -> float:
     A random model scores about the default rate.
     NaN when `y` has a single class.
     """
-    y_arr, p_arr = _check(y, p)
+    y_arr, p_arr = check_outcomes(y, p)
     if _single_class(y_arr):
         return math.nan
     return _ap_from(_cumulative_counts(y_arr, p_arr))
@@ -239,7 +239,7 @@ def gains_table(y: ArrayLike, p: ArrayLike, n_bins: int = 10) -> pd.DataFrame:
     overall default rate), cum_lift (cumulative default rate / overall). Capture and lift are
     NaN when the sample has no defaults.
     """
-    y_arr, p_arr = _check(y, p)
+    y_arr, p_arr = check_outcomes(y, p)
     codes = _rank_bins(p_arr, n_bins, descending=True)
     table = _bin_stats(y_arr, p_arr, codes).rename(columns={"bin": "decile"})
     total_defaults = y_arr.sum()
@@ -280,7 +280,7 @@ def calibration_table(y: ArrayLike, p: ArrayLike, n_bins: int = 10) -> pd.DataFr
     approximately chi-square with k - 2 degrees of freedom for a well calibrated model),
     hl_dof, hl_pvalue (NaN when k <= 2).
     """
-    y_arr, p_arr = _check(y, p)
+    y_arr, p_arr = check_outcomes(y, p)
     codes = _rank_bins(p_arr, n_bins, descending=False)
     table = _bin_stats(y_arr, p_arr, codes).rename(columns={"default_rate": "observed_rate"})
     table["expected_defaults"] = np.bincount(codes, weights=p_arr)
@@ -325,7 +325,7 @@ def calibration_table(y: ArrayLike, p: ArrayLike, n_bins: int = 10) -> pd.DataFr
 # --------------------------------------------------------------------------------------------
 
 
-def _check(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def check_outcomes(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Validate and convert to float64 1-D arrays of equal, non-zero length."""
     y_arr = _check_labels(y)
     p_arr = np.asarray(p, dtype="float64")
@@ -433,12 +433,15 @@ def _bin_stats(y: np.ndarray, p: np.ndarray, codes: np.ndarray) -> pd.DataFrame:
 
 
 def _wilson(k: np.ndarray, n: np.ndarray, z: float = 1.959964) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for k successes out of n (95% by default)."""
+    """Wilson score interval for k successes out of n (95% by default), inside [0, 1].
+
+    The clip only removes rounding: at k = 0 the lower bound is 0 in exact arithmetic but
+    comes out as -3e-18 in floating point."""
     rate = k / n
     denom = 1.0 + z**2 / n
     centre = (rate + z**2 / (2 * n)) / denom
     half = z * np.sqrt(rate * (1 - rate) / n + z**2 / (4 * n**2)) / denom
-    return centre - half, centre + half
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
 
 
 def require_columns(df: pd.DataFrame, columns: Sequence[str], where: str) -> None:

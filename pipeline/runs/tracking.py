@@ -11,6 +11,8 @@ import subprocess
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import mlflow
 from filelock import FileLock
@@ -18,7 +20,10 @@ from sqlalchemy.engine import make_url
 
 from pipeline.config import Config, MlflowConfig
 from pipeline.core import catalogue
+from pipeline.core.errors import ConfigError
 from pipeline.core.fingerprint import file_sha256, read_manifest
+from pipeline.core.publish import FILES
+from pipeline.core.secrets import safe_url
 
 # Everything that can change a number in a run: model, data handling, tuning, explanation.
 PACKAGES = (
@@ -52,32 +57,59 @@ def setup(cfg: MlflowConfig) -> str:
     store both migrate it and one fails ("no such column").
     """
     mlflow.set_tracking_uri(cfg.tracking_uri)
+    location = Path(cfg.artifact_location).resolve().as_uri()
     with store_lock(cfg.tracking_uri):
         exp = mlflow.get_experiment_by_name(cfg.experiment)
         if exp is None:
-            location = Path(cfg.artifact_location).resolve().as_uri()
             exp_id = mlflow.create_experiment(cfg.experiment, artifact_location=location)
         else:
+            check_artifact_location(cfg, exp.artifact_location, location)
             exp_id = exp.experiment_id
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
 
 
+def check_artifact_location(cfg: MlflowConfig, recorded: str, configured: str) -> None:
+    """ConfigError when the experiment stores its artefacts elsewhere than configured.
+
+    MLflow records an experiment's artefact location as an absolute URI when it is created: a
+    copied or moved project would go on writing its models into the original's folder (or a
+    folder that no longer exists). Only local (file:) locations are compared; a server store
+    decides its own.
+    """
+    if not recorded.startswith("file:") or recorded.rstrip("/") == configured.rstrip("/"):
+        return
+    raise ConfigError(
+        f"the tracking store {safe_url(cfg.tracking_uri)} keeps the artefacts of experiment "
+        f"{cfg.experiment!r} in {recorded}, but mlflow.artifact_location is {configured}: the "
+        "store was copied or moved from another folder, and its models would be written into "
+        "(or read from) that folder.\nHint: run from the original project folder; or start a "
+        "store of your own here (e.g. -o mlflow.tracking_uri=sqlite:///mlruns-copy.db); or, to "
+        f"keep writing to the recorded place, -o mlflow.artifact_location={_uri_path(recorded)}."
+    )
+
+
+def _uri_path(uri: str) -> str:
+    return url2pathname(urlparse(uri).path)
+
+
 def store_lock(
-    tracking_uri: str, timeout: float = 600.0
+    tracking_uri: str, timeout: float = 600.0, purpose: str | None = None
 ) -> contextlib.AbstractContextManager[object]:
     """An inter-process lock for one tracking store, held around read-decide-write sequences.
 
     A SQLite store is a file, so its lock is a file beside it and serialises every loanrisk
     process on this machine. A server store (http, postgresql, ...) coordinates its own writes;
-    nothing here can lock it across machines, so no lock is taken.
+    nothing here can lock it across machines, so no lock is taken. `purpose` names a separate
+    lock (e.g. "promotion"): the promotion holds its own while it opens the store, which takes
+    the set-up lock.
     """
     url = make_url(tracking_uri) if "://" in tracking_uri else None
     if url is None or url.get_backend_name() != "sqlite" or not url.database:
         return contextlib.nullcontext()
     db = Path(url.database)
     db.parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(f"{db}.lock", timeout=timeout)
+    return FileLock(catalogue.store_lock_file(db, purpose), timeout=timeout)
 
 
 def package_versions() -> dict[str, str]:
@@ -132,7 +164,8 @@ def data_fingerprints(cfg: Config) -> dict[str, Any]:
     out["ingest"] = read_manifest(cfg.data.interim_dir)
     out["features"] = read_manifest(cfg.data.features_dir)
     if out["features"] is not None:
-        if out["features"]["outputs_sha256"].get(catalogue.FEATURES) != out["files"]["features"]:
+        published = out["features"].get(FILES) or out["features"].get("outputs_sha256") or {}
+        if published.get(catalogue.FEATURES) != out["files"]["features"]:
             out["stale"].append(f"{features} changed after the features stage wrote it")
         for name, sha in out["features"]["inputs_sha256"].items():
             path = Path(cfg.data.interim_dir) / name

@@ -22,6 +22,7 @@ from mlflow.exceptions import MlflowException
 
 from pipeline.core.errors import ConfigError, ModelError
 from pipeline.modelling.model import LoanRiskModel
+from pipeline.modelling.trust import load_trusted_model
 from pipeline.riskmath.reasons import reasons_for_scoring
 
 ID_COLUMN = "loan_id"
@@ -29,8 +30,10 @@ DATE_COLUMN = "snapshot_date"
 PREDICTION_COLUMNS = ("pd", "points", "tier")
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?/?$")
 
-# What an engine yields: (output frame, prepared features) per chunk, in input order.
-ScoredChunks = Iterator[tuple[pd.DataFrame, pd.DataFrame]]
+# What an engine yields: (output frame, prepared features, unseen category levels) per chunk,
+# in input order; see `score_chunk` and `unseen_levels`.
+ScoredChunks = Iterator[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]
+UNSEEN_COLUMNS = ("column", "value", ID_COLUMN)
 
 
 @dataclass(frozen=True)
@@ -38,29 +41,45 @@ class ScoringModel:
     """A loaded loanrisk model and where it came from (written into every output row)."""
 
     model: LoanRiskModel
-    uri: str
+    uri: str  # as given (e.g. models:/loanrisk@champion)
     name: str
     version: str
+    loaded_uri: str = ""  # the exact model loaded (an alias resolved to models:/name/N)
+
+    @property
+    def pinned_uri(self) -> str:
+        """The URI of the very model loaded: engines that load it again (Spark) use this."""
+        return self.loaded_uri or self.uri
 
 
 def load_scoring_model(model_uri: str) -> ScoringModel:
-    """Load a loanrisk pyfunc model; ModelError with a hint when the URI does not resolve."""
+    """Load a loanrisk pyfunc model; ModelError with a hint when the URI does not resolve, and
+    before running any of its code when the folder is not a loanrisk model.
+
+    An alias (models:/name@alias) is resolved to its version once, and that version is loaded:
+    a promotion while scoring cannot make the output name a version other than the one whose
+    PDs it holds.
+    """
     try:
-        pyfunc = mlflow.pyfunc.load_model(model_uri)
-    except (MlflowException, OSError) as exc:
+        name, version = _registered(model_uri)
+    except MlflowException as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        store = mlflow.get_tracking_uri()
         raise ModelError(
             f"model {model_uri!r} could not be loaded: {first}\n"
-            f"Hint: `loanrisk train` trains and registers one; see the registered models in "
-            f"`mlflow ui --backend-store-uri {store}` (or pass --model with a models:/ or "
-            "runs:/ URI)."
+            "Hint: `loanrisk train` trains and registers one (or pass --model with a models:/ "
+            "or runs:/ URI)."
         ) from None
+    load_uri = f"models:/{name}/{version}" if version else model_uri
+    # checked before any of the folder's code runs (pipeline.modelling.trust)
+    pyfunc = load_trusted_model(load_uri)
     impl = pyfunc.unwrap_python_model()
     if not isinstance(impl, LoanRiskModel):
         raise ModelError(f"model {model_uri!r} is not a loanrisk PD model ({type(impl).__name__})")
-    name, version = _name_and_version(model_uri, pyfunc.metadata)
-    return ScoringModel(model=impl, uri=model_uri, name=name, version=version)
+    if not version:  # not a registered model: the URI itself and the logged model id
+        meta = pyfunc.metadata
+        name = model_uri
+        version = str(getattr(meta, "model_id", None) or getattr(meta, "run_id", None) or "")
+    return ScoringModel(impl, model_uri, name, version, loaded_uri=load_uri)
 
 
 def score_frame(model: ScoringModel, features: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
@@ -79,8 +98,9 @@ def score_chunk(
     reasons_for: str = "all",
     flagged_tiers: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(output frame, prepared features) of one chunk; reasons for all rows or only the rows
-    in `flagged_tiers` (explain.reasons_for), the others get empty reasons and no SHAP."""
+    """(output frame, prepared features, unseen levels) of one chunk; reasons for all rows or
+    only the rows in `flagged_tiers` (explain.reasons_for), the others get empty reasons and no
+    SHAP."""
     if ID_COLUMN not in df.columns:
         raise ModelError(f"scoring input has no {ID_COLUMN} column (needed to key the output)")
     X = model.model.prepare(df)
@@ -90,7 +110,34 @@ def score_chunk(
         reasons = reasons_for_scoring(
             model.model, X, pred["tier"].to_numpy(), top_k, reasons_for, flagged_tiers
         )
-    return output_frame(model, df, pred, reasons), X
+    return output_frame(model, df, pred, reasons), X, unseen_levels(model.model, df, X)
+
+
+def unseen_levels(model: LoanRiskModel, df: pd.DataFrame, X: pd.DataFrame) -> pd.DataFrame:
+    """Categorical values of `df` that training never saw, one row each: column, value (as
+    text), loan_id. `prepare` scores them as missing, as LightGBM treats an unseen level; the
+    run reports them (an upper-cased product or a region code would otherwise only show as
+    drift). X: `model.prepare(df)`, same rows."""
+    parts = []
+    for spec in model.specs:
+        if spec.kind != "categorical":
+            continue
+        raw = df[spec.name]
+        mask = (raw.notna() & X[spec.name].isna()).to_numpy(dtype=bool)
+        if mask.any():
+            values = raw[mask].astype("str").to_numpy()
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "column": spec.name,
+                        "value": values,
+                        ID_COLUMN: df[ID_COLUMN][mask].to_numpy(),
+                    }
+                )
+            )
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in UNSEEN_COLUMNS})
+    return pd.concat(parts, ignore_index=True)
 
 
 def output_frame(
@@ -171,13 +218,13 @@ def as_date(value: str | dt.date | None) -> dt.date | None:
         raise ConfigError(f"as-of date {value!r} is not a date (use YYYY-MM-DD)") from None
 
 
-def _name_and_version(uri: str, meta: Any) -> tuple[str, str]:
-    """Registered name and version for models:/name@alias and models:/name/N; otherwise the
-    URI itself and the logged model id (or run id)."""
+def _registered(uri: str) -> tuple[str, str | None]:
+    """(name, version) of models:/name/N, and of models:/name@alias by asking the registry once;
+    (uri, None) for any other URI."""
     m = _MODELS_URI.match(uri)
-    if m and (m["alias"] or m["version"]):
-        if m["version"]:
-            return m["name"], m["version"]
-        mv = mlflow.MlflowClient().get_model_version_by_alias(m["name"], m["alias"])
-        return m["name"], str(mv.version)
-    return uri, str(getattr(meta, "model_id", None) or getattr(meta, "run_id", None) or "")
+    if not m or not (m["alias"] or m["version"]):
+        return uri, None
+    if m["version"]:
+        return m["name"], m["version"]
+    mv = mlflow.MlflowClient().get_model_version_by_alias(m["name"], m["alias"])
+    return m["name"], str(mv.version)

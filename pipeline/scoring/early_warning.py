@@ -13,9 +13,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.core.errors import DataError
+from pipeline.core.io import spreadsheet_text
 from pipeline.modelling.model import LoanRiskModel
 from pipeline.riskmath import scaling
 from pipeline.scoring.core import ID_COLUMN
+from pipeline.scoring.keys import key_problem
 from pipeline.scoring.summary import ScoreSummary
 
 
@@ -89,19 +91,17 @@ def _read_previous(path: Path, order: list[str]) -> pd.Series:
             header = pd.read_csv(path, nrows=0).columns
             _require_previous_columns(header, need, path)
             df = pd.read_csv(path, usecols=need, dtype={"tier": "str"}, keep_default_na=False)
+            # text ids as scored: undo the spreadsheet escaping of write_csv ('-17 -> -17)
+            df[ID_COLUMN] = spreadsheet_text(df[ID_COLUMN])
         else:
             schema = pq.read_schema(path)
             _require_previous_columns(schema.names, need, path)
             df = pd.read_parquet(path, columns=need)
     except (OSError, ValueError, pa.ArrowException, pd.errors.ParserError) as exc:
         raise DataError(f"cannot read previous scores {path}: {exc}") from None
-    dup = df[ID_COLUMN].duplicated()
-    if dup.any():
-        examples = ", ".join(map(str, df.loc[dup, ID_COLUMN].head(5)))
-        raise DataError(
-            f"previous scores {path}: {int(dup.sum())} repeated {ID_COLUMN}(s) (e.g. {examples});"
-            " expected one row per loan, as one scoring run writes"
-        )
+    problem = key_problem(df[ID_COLUMN])  # the portfolio's rule (pipeline.scoring.keys)
+    if problem:
+        raise DataError(f"previous scores {path}: {problem}")
     unknown = sorted(set(df["tier"].astype(str)) - set(order))
     if unknown:
         raise DataError(

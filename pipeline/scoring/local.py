@@ -104,7 +104,16 @@ def _features_from_tables(folder: Path, as_of: dt.date | None, cfg: Config) -> p
     if as_of is not None and not cfg.scoring.allow_events_after_as_of:
         check_no_events_after(tables, as_of)
     as_of = as_of or data_end_date(tables)
-    log.info("scoring the loans of %s active at %s", folder, as_of)
+    rep = tables["repayments"]
+    # said aloud: an extract's schedule is not yet due (features see due_date < as_of only)
+    scheduled = int((rep["due_date"] >= pd.Timestamp(as_of)).sum())
+    log.info(
+        "scoring the loans of %s active at %s (the day after the last payment or contact unless "
+        "--as-of is given); %s instalments due on or after it are not yet due",
+        folder,
+        as_of,
+        f"{scheduled:,}",
+    )
     frame, _ = build_features_from_frames(tables, cfg, snapshots=[as_of])
     return frame
 

@@ -33,12 +33,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pipeline.config import Config
 from pipeline.core import catalogue
 from pipeline.core.errors import ConfigError, DataError
-from pipeline.core.io import atomic_path, write_json
+from pipeline.core.io import append_csv, atomic_path, write_json
 from pipeline.scoring.core import ScoredChunks, ScoringModel, as_date, load_scoring_model
 from pipeline.scoring.early_warning import EarlyWarning
+from pipeline.scoring.keys import LoanKeys
 from pipeline.scoring.local import local_scored_chunks
 from pipeline.scoring.spark import spark_scored_chunks
 from pipeline.scoring.summary import Accumulator, ScoreSummary
+from pipeline.scoring.unseen import UnseenLevels
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ def run_score(
     previous: Path | str | None = None,
     engine: str = "local",
     progress: Console | None = None,
+    strict: bool = False,
 ) -> ScoreSummary:
     """Score `input_path` with `model_uri`; write `out_path`, its early-warning list
     (`early_warning_path(out_path)`) and its summary (`summary_path(out_path)`).
@@ -74,6 +77,9 @@ def run_score(
     previous: an earlier output of this command for the same portfolio (.parquet or .csv, with
         loan_id and tier); loans whose tier is worse now go on the early-warning list.
     progress: a console to draw a progress bar over the chunks on (None: no bar).
+    strict: refuse (DataError, nothing written) a portfolio holding category values the model
+        never saw in training; without it they are scored as missing and reported in the log
+        and the summary (`unseen_categories`).
     Raises ModelError (model URI does not resolve, input lacks model columns), DataError (bad
     input), ConfigError (bad format, date or engine). On any error the outputs keep their old
     content.
@@ -93,13 +99,17 @@ def run_score(
 
     with scored_chunks(input_path, out_path, model, as_of_date, cfg) as (scored, n_rows):
         acc = Accumulator(model.model, n_rows, cfg.seed)
+        keys = LoanKeys()
+        unseen = UnseenLevels()
         with atomic_path(out_path) as tmp, atomic_path(ew_path) as ew_tmp:
             write = _parquet_sink(tmp) if fmt == "parquet" else _csv_sink(tmp)
             write_ew = _parquet_sink(ew_tmp) if fmt == "parquet" else _csv_sink(ew_tmp)
             try:
                 with _progress_bar(progress, n_rows) as advance:
-                    for out, X in scored:
+                    for out, X, unseen_rows in scored:
                         acc.add(out, X)
+                        keys.add(out)
+                        unseen.add(unseen_rows)
                         write(out)
                         write_ew(warn.select(out))
                         advance(len(out))
@@ -110,8 +120,11 @@ def run_score(
                 raise DataError(
                     f"{input_path}: no loans to score" + (f" at {as_of_date}" if as_of_date else "")
                 )
+            keys.check(input_path)  # before the rename: a refused portfolio leaves no output
+            unseen.report(input_path, strict, model.model.categories)
     summary = acc.summary(model, out_path, time.perf_counter() - start)
     summary.engine = engine
+    summary.unseen_categories = unseen.to_dict()
     warn.fill(summary, ew_path)
     write_json(summary.to_dict(), summary_path(out_path))
     log.info("%s", summary)
@@ -188,7 +201,7 @@ def _csv_sink(path: Path):
     def write(df: pd.DataFrame | None) -> None:
         if df is None:
             return
-        df.to_csv(path, mode="w" if state["header"] else "a", header=state["header"], index=False)
+        append_csv(df, path, header=state["header"])  # escaped as core.io.write_csv does
         state["header"] = False
 
     return write

@@ -48,6 +48,7 @@ from pipeline.scoring.core import (
     check_types,
     load_scoring_model,
     output_frame,
+    unseen_levels,
 )
 
 if TYPE_CHECKING:
@@ -111,7 +112,9 @@ def score_spark_frame(
     from pyspark.sql.types import StringType, StructField, StructType
 
     lr = model.model
-    udf = mlflow.pyfunc.spark_udf(spark, model.uri, result_type=RESULT_TYPE, env_manager="local")
+    udf = mlflow.pyfunc.spark_udf(
+        spark, model.pinned_uri, result_type=RESULT_TYPE, env_manager="local"
+    )
     # The signature takes categoricals as string and numerics as double.
     inputs = [
         F.col(s.name).cast("string" if s.kind == "categorical" else "double").alias(s.name)
@@ -255,7 +258,8 @@ def _chunks(parts: list[Path], model: ScoringModel, size: int) -> ScoredChunks:
                 reasons_cols = [c for c in df.columns if c.startswith("reason_")]
             X = model.model.prepare(df)
             reasons = df[reasons_cols] if reasons_cols else None
-            yield output_frame(model, df, df[list(PREDICTION_COLUMNS)], reasons), X
+            out = output_frame(model, df, df[list(PREDICTION_COLUMNS)], reasons)
+            yield out, X, unseen_levels(model.model, df, X)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -56,6 +56,8 @@ class ScoreSummary:
     n_matched_previous: int = 0
     engine: str = "local"
     seconds: float = 0.0
+    # {column: {"rows": n, "values": {value: rows}}}: levels unseen in training, scored missing
+    unseen_categories: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +88,9 @@ class ScoreSummary:
             lines.append(f"  ALERT (PSI > 0.25): {', '.join(self.drift_alerts)}")
         if self.drift_warnings:
             lines.append(f"  warning (PSI > 0.1): {', '.join(self.drift_warnings)}")
+        if self.unseen_categories:
+            cols = ", ".join(f"{c} {v['rows']:,} rows" for c, v in self.unseen_categories.items())
+            lines.append(f"  category values unseen in training, scored as missing: {cols}")
         return "\n".join(lines)
 
 

@@ -21,7 +21,15 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from pipeline.core.contract import CRM_CHANNELS, KEYS, OPTIONAL, REQUIRED, SENSITIVE, TABLES
+from pipeline.core.contract import (
+    BOUNDS,
+    KEYS,
+    OPTIONAL,
+    REQUIRED,
+    SENSITIVE,
+    TABLES,
+    VOCABULARIES,
+)
 
 with warnings.catch_warnings():
     # With pyspark installed, pandera tries to import pyspark.pandas, which warns about pandas 3
@@ -109,7 +117,8 @@ COLUMNS: dict[str, dict[str, ColumnSpec]] = {
         "due_date": ColumnSpec("date"),
         "amount_due": ColumnSpec("float"),
         "paid_date": ColumnSpec("date", nullable=True),
-        "amount_paid": ColumnSpec("float"),
+        # empty on an instalment not paid (yet), e.g. a scheduled one; read as 0
+        "amount_paid": ColumnSpec("float", nullable=True),
     },
     "crm_interactions": {
         "interaction_id": ColumnSpec("id"),
@@ -204,25 +213,16 @@ def _checks(
     checks: list[pa.Check] = []
     if kind in ("date", "datetime"):
         checks.append(pa.Check.ge(EARLIEST, error="a date on or after 1900-01-01"))
+    if (table, column) in BOUNDS:
+        checks.append(_within(*BOUNDS[(table, column)], whole=kind == "int"))
     match (table, column):
-        case ("customers", "annual_income") | ("loans", "principal" | "interest_rate"):
-            checks.append(_non_negative())
-        case ("repayments", "amount_due" | "amount_paid"):
-            checks.append(_non_negative())
-        case ("crm_interactions", "resolution_days"):
-            checks.append(_non_negative())
         case ("customers", "birth_year"):
             year = dt.date.today().year
             checks.append(
                 pa.Check.in_range(1900, year, error=f"a birth year between 1900 and {year}")
             )
-        case ("loans", "term_months"):
-            checks.append(pa.Check.gt(0, error="a term of at least 1 month"))
-        case ("repayments", "installment_no"):
-            checks.append(pa.Check.ge(0, error="an instalment number >= 0"))
-        case ("crm_interactions", "channel"):
-            allowed = ", ".join(CRM_CHANNELS)
-            checks.append(pa.Check.isin(CRM_CHANNELS, error=f"one of the channels {allowed}"))
+        case ("crm_interactions", "channel" | "type" | "direction"):
+            checks.append(_one_of(VOCABULARIES[(table, column)], f"{column}s"))
         case ("crm_interactions", "satisfaction"):
             checks.append(pa.Check.in_range(1, 5, error="a satisfaction score from 1 to 5"))
         case ("crm_interactions", "nps"):
@@ -237,11 +237,26 @@ def _checks(
             checks.append(_due_after_origination(frame, parents.loan_origination))
         case ("repayments", "paid_date") if "due_date" in usable:
             checks.append(_paid_not_long_before_due(frame))
+        case ("repayments", "amount_paid") if "paid_date" in usable:
+            checks.append(_amount_when_paid(frame))
     return checks
 
 
-def _non_negative() -> pa.Check:
-    return pa.Check(lambda s: np.isfinite(s) & (s >= 0), error="a finite amount >= 0")
+def _within(lo: float, hi: float, whole: bool = False) -> pa.Check:
+    """A finite value in [lo, hi]: the contract's plausibility bounds (`core.contract.BOUNDS`)."""
+    what = "a whole number" if whole else "a finite number"
+    return pa.Check(
+        lambda s: np.isfinite(s.astype("float64")) & (s >= lo) & (s <= hi),
+        error=f"{what} >= {_number(lo)} and <= {_number(hi)} (the contract's plausible range)",
+    )
+
+
+def _number(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+
+def _one_of(allowed: tuple[str, ...], what: str) -> pa.Check:
+    return pa.Check.isin(allowed, error=f"one of the {what} {', '.join(allowed)}")
 
 
 def _foreign_key(parent_ids: pd.Series, parent: str) -> pa.Check:
@@ -273,4 +288,18 @@ def _paid_not_long_before_due(frame: pd.DataFrame) -> pa.Check:
         check,
         ignore_na=False,
         error="a paid date at most 365 days before due_date (paid before due by over a year)",
+    )
+
+
+def _amount_when_paid(frame: pd.DataFrame) -> pa.Check:
+    """amount_paid present on every instalment with a paid_date; empty only on unpaid ones."""
+    paid = frame["paid_date"]
+
+    def check(amount: pd.Series) -> pd.Series:
+        return amount.notna() | paid.isna()
+
+    return pa.Check(
+        check,
+        ignore_na=False,
+        error="an amount on every instalment with a paid_date (empty only when unpaid)",
     )

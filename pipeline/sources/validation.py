@@ -10,7 +10,8 @@ Two steps, both vectorised (no Python loop over rows):
    foreign keys (against the parent tables' keys) and date order, on the converted frames; its
    failure cases become one paragraph per (column, check).
 All problems of all tables are collected and raised together as one `DataError`, one paragraph
-per problem (`pipeline.sources.messages`). Allowed but unusual values are logged, and kept.
+per problem (`pipeline.sources.messages`). Allowed but unusual values are logged, and kept;
+CRM values differing from the contract's lists only in case or spacing are rewritten (logged).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from pipeline.core.contract import CRM_TYPES, KEYS, REQUIRED, TABLES
+from pipeline.core.contract import KEYS, REQUIRED, TABLES, VOCABULARIES
 from pipeline.core.errors import DataError
 from pipeline.sources.conversion import convert_column
 from pipeline.sources.messages import N_EXAMPLES, ROWS_NOTE, listing, plural, rows_paragraph
@@ -36,8 +37,6 @@ from pipeline.sources.schemas import (
 )
 
 logger = logging.getLogger(__name__)
-
-DIRECTIONS = ("inbound", "outbound")
 
 
 def validate_tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -126,8 +125,33 @@ def _prepare(
                 )
             )
         else:
-            converted[column] = values
+            converted[column] = _normalise_vocabulary(name, column, values)
     return frame.assign(**converted), failed
+
+
+def _normalise_vocabulary(name: str, column: str, values: pd.Series) -> pd.Series:
+    """A column with a fixed list of values (`contract.VOCABULARIES`) in the list's spelling.
+
+    "Complaint", " complaint" or "Payment Reminder" can only mean one listed value, so they are
+    rewritten to it (logged); anything else stays as read and fails the schema's list check,
+    because a value outside the list would silently count as none of the features' types.
+    """
+    allowed = VOCABULARIES.get((name, column))
+    if allowed is None:
+        return values
+    folded = values.str.strip().str.lower().str.replace(r"[\s\-]+", "_", regex=True)
+    fixable = values.notna() & ~values.isin(allowed) & folded.isin(allowed)
+    if not fixable.any():
+        return values
+    top = values[fixable].value_counts().head(N_EXAMPLES)
+    logger.warning(
+        "%s.%s: %s read as the contract's spelling: %s",
+        name,
+        column,
+        plural(int(fixable.sum()), "value"),
+        ", ".join(f"{v!r} -> {folded[values == v].iloc[0]!r} ({n:,})" for v, n in top.items()),
+    )
+    return values.mask(fixable, folded)
 
 
 def _parents_for(
@@ -246,20 +270,6 @@ def _context(name: str, column: str, frame: pd.DataFrame) -> list[str]:
 
 def _warn_unusual(name: str, frame: pd.DataFrame, failed: set[str]) -> None:
     """Log values that are allowed but worth a look: they are kept."""
-    if name == "crm_interactions":
-        for column, known in (("type", CRM_TYPES), ("direction", DIRECTIONS)):
-            if column in frame.columns and column not in failed:
-                values = frame[column]
-                other = values[values.notna() & ~values.isin(known)]
-                if len(other):
-                    top = other.value_counts().head(N_EXAMPLES)
-                    logger.warning(
-                        "crm_interactions.%s: %s with values outside the contract (%s), kept: %s",
-                        column,
-                        plural(len(other), "row"),
-                        ", ".join(known),
-                        ", ".join(f"{v!r} ({n:,})" for v, n in top.items()),
-                    )
     if name == "loans" and "interest_rate" in frame.columns and "interest_rate" not in failed:
         median = frame["interest_rate"].median()
         if pd.notna(median) and median > 1:
@@ -277,6 +287,9 @@ def _finalise(name: str, frame: pd.DataFrame) -> pd.DataFrame:
         for column in frame.columns
         if COLUMNS[name][column].kind in ("id", "int") and frame[column].dtype == "Int64"
     }
+    if name == "repayments" and "amount_paid" in frame.columns:
+        # checked: empty only where paid_date is; nothing was paid on those instalments
+        frame = frame.assign(amount_paid=frame["amount_paid"].fillna(0.0))
     return frame.astype(casts) if casts else frame
 
 

@@ -1,9 +1,10 @@
 """Evaluate stage: the metrics and plots a credit-risk reviewer asks for, logged into the run.
 
-Reads the run's predictions, adds a logistic-regression baseline on the same features and, when
-the data is the simulated book, the oracle AUC (its true PD); writes `metrics.json`, tables and
-plots into the run's folder (names in `pipeline.core.catalogue`) and a copy of `metrics.json` to
-the reports folder.
+Reads the run's predictions, compares them with two challengers fitted on the same split (a
+logistic-regression baseline and a WOE scorecard), tests their calibration and, when the data is
+the simulated book, adds the oracle AUC (its true PD); writes `metrics.json`, tables and plots
+into the run's folder (names in `pipeline.core.catalogue`) and a copy of `metrics.json` to the
+reports folder.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import mlflow
 import numpy as np
 import pandas as pd
 
@@ -18,12 +20,16 @@ from pipeline.config import Config
 from pipeline.core import catalogue
 from pipeline.core.io import write_csv, write_json
 from pipeline.core.metadata import LABEL_COLUMN
-from pipeline.modelling import dataset
-from pipeline.modelling.baseline import baseline_auc
+from pipeline.modelling import challengers, dataset
+from pipeline.modelling.protected_cost import protected_auc
 from pipeline.plotting import performance as plots
+from pipeline.plotting import validation as validation_plots
 from pipeline.plotting.figures import save_png
 from pipeline.riskmath import fairness, metrics, stability
-from pipeline.riskmath.scaling import points
+from pipeline.riskmath.calibration_tests import calibration_tests
+from pipeline.riskmath.scaling import points, tier
+from pipeline.riskmath.trends import direction_check
+from pipeline.riskmath.uncertainty import cluster_bootstrap
 from pipeline.runs.context import RunContext
 from pipeline.simulator.known_truth import KnownTruth, known_truth
 from pipeline.sources.sensitive import sensitive_groups
@@ -38,18 +44,29 @@ def run(cfg: Config, run: RunContext) -> str:
     preds = pd.read_parquet(run.files.predictions)
     data = dataset.load(cfg)
     out = evaluate(cfg, data, preds, known_truth(cfg))
+    model = mlflow.pyfunc.load_model(result["model_uri"]).unwrap_python_model()
+    out["protected_auc"] = protected_auc(
+        model.booster, data, cfg.fairness.protected, cfg.seed, cfg.train.n_jobs
+    )
     figures, tables = out.pop("_figures"), out.pop("_tables")
     flat = {}
     for split, vals in out["splits"].items():
         for k, v in vals.items():
             if v is not None and np.isfinite(v):
                 flat[f"{split}_{k}"] = float(v)
-    for k in ("oracle_auc", "baseline_auc", "score_psi_train_test"):
+    for k in ("oracle_auc", "baseline_auc", "scorecard_auc", "score_psi_train_test"):
         if out.get(k) is not None:
             flat[k] = float(out[k])
     for k, v in (out.get("unseen_customers") or {}).items():
         if v is not None and np.isfinite(v):
             flat[f"test_unseen_customers_{k}"] = float(v)
+    for k, v in out["calibration"].items():
+        if isinstance(v, (int, float)) and np.isfinite(v):
+            flat[f"test_calibration_{k}"] = float(v)
+    for k, v in (out["protected_auc"] or {}).items():
+        flat[f"test_auc_protected_{k}"] = float(v)
+    for stat, (lower, upper) in out["intervals"].items():
+        flat[f"test_{stat}_lower"], flat[f"test_{stat}_upper"] = lower, upper
     run.log_metrics(flat)
     for name, fig in figures.items():
         save_png(fig, run.files.png(name))
@@ -73,6 +90,13 @@ def run(cfg: Config, run: RunContext) -> str:
     unseen = out.get("unseen_customers")
     if unseen is not None and unseen["auc"] is not None:
         msg += f"; AUC on customers unseen in training {unseen['auc']:.4f} ({unseen['n']:.0f} rows)"
+    if out.get("scorecard_auc") is not None:
+        msg += f"; WOE scorecard AUC {out['scorecard_auc']:.4f}"
+    c = out["calibration"]
+    msg += (
+        f"; calibration O/E {c['o_e']:.3f} ({c['n_defaults']} observed vs "
+        f"{c['expected_defaults']:.1f} expected defaults, {c['light']})"
+    )
     log.info(msg)
     return msg
 
@@ -117,11 +141,48 @@ def evaluate(
     if seg_tables:
         tables[catalogue.SEGMENTS_TEST] = pd.concat(seg_tables, ignore_index=True)
     interim = cfg.data.interim_dir if cfg.data.kind == "tables" else None
-    groups = sensitive_groups(data.frame.iloc[idx["test"]], interim)
+    groups = sensitive_groups(data.frame.iloc[idx["test"]], interim, cfg.fairness)
     if groups is not None:
         tables[catalogue.FAIRNESS] = fairness.fairness_table(
             groups, y_test, p_test, cfg.scoring.early_warning_pd
         )
+    cal_frame = seg_frame.assign(tier=tier(p_test, cfg.scoring))
+    groups = {"tier": "tier", **{c: c for c in SEGMENTS if c in cal_frame.columns}}
+    tests = calibration_tests(cal_frame, LABEL_COLUMN, "pd", groups)
+    tables[catalogue.CALIBRATION_TESTS] = tests
+    overall = tests.iloc[0].to_dict()
+    calibration = {k: overall[k] for k in tests.columns if k not in ("scope", "group")}
+    calibration.update(cal["test"].attrs)
+    if "snapshot_date" in preds.columns:  # a prepared table may have no dates
+        by_snapshot = performance_by_snapshot(preds)
+        tables[catalogue.BY_SNAPSHOT] = by_snapshot
+        figures[catalogue.OVER_TIME_PNG] = validation_plots.over_time_plot(by_snapshot)
+    intervals: dict[str, tuple[float, float]] = {}
+    frame = data.frame.iloc[idx["test"]]
+    # A customer's rows resample together; a prepared table without ids resamples rows.
+    ids = [c for c in ("customer_id", "loan_id") if c in frame.columns]
+    clusters = frame[ids[0]].to_numpy() if ids else np.arange(len(frame))
+    resampled = ids[0] if ids else "row"
+    if cfg.validation.bootstrap_resamples:
+        boot = cluster_bootstrap(
+            y_test,
+            p_test,
+            clusters,
+            cfg.validation.bootstrap_resamples,
+            cfg.validation.confidence,
+            seed=cfg.seed,
+        )
+        tables[catalogue.BOOTSTRAP_TEST] = boot
+        intervals = {r.statistic: (float(r.lower), float(r.upper)) for r in boot.itertuples()}
+    if cfg.train.monotone_constraints:
+        expected = {s.name: s.expected for s in data.specs if s.expected != "unknown"}
+        train_x, train_y = data.parts()["train"]
+        tables[catalogue.CONSTRAINTS_CHECK] = direction_check(train_x, train_y, expected)
+    comparison = challengers.compare(cfg, data, y_test, p_test, clusters)
+    tables[catalogue.CHALLENGERS] = comparison.table
+    if comparison.scorecard is not None:
+        tables[catalogue.SCORECARD_IV] = comparison.scorecard.iv
+        tables[catalogue.SCORECARD_POINTS] = comparison.scorecard.points
     curves = {k: (f[LABEL_COLUMN].to_numpy(), f["pd"].to_numpy()) for k, f in by_split.items()}
     figures[catalogue.ROC_PNG] = plots.roc_curve_plot(curves)
     figures[catalogue.KS_PNG] = plots.ks_plot(y_test, p_test)
@@ -137,13 +198,26 @@ def evaluate(
         "splits": splits,
         "test": splits["test"],
         "score_psi_train_test": float(score_psi),
+        "calibration": calibration,
+        "intervals": intervals,
+        "interval_confidence": cfg.validation.confidence,
+        "interval_resampled": resampled,
         "oracle_auc": truth.oracle_auc(test, cfg) if truth is not None else None,
         "unseen_customers": unseen_customers(data, test, truth, cfg),
-        "baseline_auc": baseline_auc(data),
+        "baseline_auc": comparison.auc(challengers.BASELINE),
+        "scorecard_auc": comparison.auc(challengers.SCORECARD),
         "_figures": figures,
         "_tables": tables,
     }
     return out
+
+
+def performance_by_snapshot(preds: pd.DataFrame) -> pd.DataFrame:
+    """Per snapshot date (and its split): rows, defaults, default rate, mean PD, O/E, AUC, KS."""
+    table = metrics.segment_summary(preds, LABEL_COLUMN, "pd", by=["snapshot_date", "split"])
+    table = table.assign(o_e=table["n_defaults"] / (table["mean_pd"] * table["n"]))
+    cols = ["snapshot_date", "split", "n", "n_defaults", "default_rate", "mean_pd", "o_e"]
+    return table[[*cols, "auc", "ks"]]
 
 
 def unseen_customers(

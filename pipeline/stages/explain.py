@@ -9,6 +9,8 @@ for a LightGBM model, in log-odds) on the whole test split, summarised by
     shap_importance.csv, shap_by_family.csv, relationship_factors.csv, truth_recovery.csv
     explain_summary.json   headline, ranked relationship factors, PD-points translation, caveats
     shap_*.png             plots (`pipeline.plotting.shap_plots`), listed in explain_summary.json
+    explain_manifest.json  the set's files and hashes: they are published whole (the report
+                           refuses a partial set)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pipeline.core import catalogue
 from pipeline.core.catalogue import RunFiles
 from pipeline.core.io import write_csv, write_json
 from pipeline.core.metadata import LABEL_COLUMN
+from pipeline.core.publish import publish_set
 from pipeline.modelling import dataset, shap_stability
 from pipeline.plotting import shap_plots
 from pipeline.riskmath.attribution import Explanation, add_stability, explain
@@ -100,26 +103,29 @@ def write_outputs(
     """Tables (CSV), plots (PNG) and explain_summary.json into the run's folder; returns the
     paths. ids: loan id of each row of `ex.X` (the waterfall titles and example loans; ids
     only)."""
-    files.root.mkdir(parents=True, exist_ok=True)
     ids = np.asarray(ids) if ids is not None else ex.X.index.to_numpy()
-    written: dict[str, Path] = {}
-    for name, table in _tables(ex).items():
-        written[name] = write_csv(table, files.csv(name))
-    plots = shap_plots.make_all(
-        ex,
-        files,
-        ids,
-        top=cfg.explain.top_features_plot,
-        plot_rows=cfg.explain.plot_rows,
-        seed=cfg.seed,
-    )
-    summary = summary_dict(ex, ids, plots)
-    summary["files"] = {
-        "tables": {k: p.name for k, p in written.items()},
-        "plots": {k: v for k, v in plots.files.items()},
-    }
-    written["summary"] = write_json(summary, files.explain_summary)
-    return [*written.values(), *(files.root / f for f in plots.all_files())]
+    # One set (`pipeline.core.publish`): a killed explain leaves the previous tables and plots,
+    # never new tables beside a summary that lists plots not drawn yet.
+    with publish_set(files.root, "explain", catalogue.EXPLAIN_MANIFEST) as out:
+        staged = RunFiles(out.root)
+        written: dict[str, Path] = {}
+        for name, table in _tables(ex).items():
+            written[name] = write_csv(table, staged.csv(name))
+        plots = shap_plots.make_all(
+            ex,
+            staged,
+            ids,
+            top=cfg.explain.top_features_plot,
+            plot_rows=cfg.explain.plot_rows,
+            seed=cfg.seed,
+        )
+        summary = summary_dict(ex, ids, plots)
+        summary["files"] = {
+            "tables": {k: p.name for k, p in written.items()},
+            "plots": {k: v for k, v in plots.files.items()},
+        }
+        written["summary"] = write_json(summary, staged.explain_summary)
+    return [out.final(p) for p in [*written.values(), *plots.all_files()]]
 
 
 def relationship_answer(ex: Explanation, top: int = 5) -> list[str]:

@@ -19,7 +19,10 @@ from pipeline.config import Config
 from pipeline.core import catalogue
 from pipeline.core.catalogue import RunFiles
 from pipeline.core.io import write_text
+from pipeline.core.metadata import load_metadata
+from pipeline.core.publish import read_set
 from pipeline.reporting.inputs import TUNING_PLOTS, ReportInputs
+from pipeline.reporting.model_card import Definition, render_card
 from pipeline.reporting.page import render
 from pipeline.runs.context import RunContext
 
@@ -27,10 +30,18 @@ log = logging.getLogger(__name__)
 
 
 def run(cfg: Config, run: RunContext) -> str:
-    """Write the report of training run `run` and log it to that run."""
+    """Write the report and the model card of training run `run` and log them to that run; the
+    card is also the description of the run's model version in the registry."""
     inputs = gather(cfg, run)
     path = write(inputs)
     run.log_artifact(path, catalogue.ARTEFACT_REPORT)
+    card = render_card(inputs, definition(cfg))
+    card_path = write_text(card, run.files.model_card)
+    card_path.chmod(0o644)
+    run.log_artifact(card_path, catalogue.ARTEFACT_REPORT)
+    version = inputs.latest.get("model_version")
+    if version:
+        run.client.update_model_version(cfg.mlflow.registered_model, str(version), description=card)
     size_kb = path.stat().st_size / 1024
     log.info("report %s (%.0f KB)", path, size_kb)
     return f"report: {path} ({size_kb:.0f} KB)"
@@ -40,6 +51,9 @@ def gather(cfg: Config, run: RunContext) -> ReportInputs:
     latest = run.train_result()
     run_id = run.run_id
     run_dir = run.run_dir
+    # Explain's and the effect study's files are read only as the whole sets they published:
+    # a stage killed while publishing is re-run, not shown half (DataError).
+    read_set(run_dir, catalogue.EXPLAIN_MANIFEST, rerun=f"loanrisk explain --run-id {run_id}")
     metrics_path = run.files.metrics
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     if not metrics:
@@ -55,6 +69,7 @@ def gather(cfg: Config, run: RunContext) -> ReportInputs:
     )
     effects = catalogue.effects_dir(cfg.output.reports_dir)
     if (effects / catalogue.EFFECTS_HTML).exists():
+        read_set(effects)
         inputs.effects_dir = effects
     client = run.client
     r = client.get_run(run_id)
@@ -84,6 +99,26 @@ def gather(cfg: Config, run: RunContext) -> ReportInputs:
                 if (local / name).exists():
                     inputs.tuning_pngs[name] = (local / name).read_bytes()
     return inputs
+
+
+def definition(cfg: Config) -> Definition:
+    """The label, window and constraints the run's model was built with."""
+    constraints: list[tuple[str, str, str]] = []
+    meta = cfg.data.features_dir / catalogue.FEATURE_METADATA
+    if cfg.train.monotone_constraints and cfg.data.kind == "tables" and meta.exists():
+        constraints = [
+            (s.name, s.expected, s.description)
+            for s in load_metadata(meta)
+            if s.expected != "unknown"
+        ]
+    return Definition(
+        default_dpd=cfg.features.default_dpd,
+        window_months=cfg.features.performance_window_months,
+        min_history_months=cfg.features.min_history_months,
+        gap_months=cfg.split.gap_months,
+        registered_model=cfg.mlflow.registered_model,
+        constraints=constraints,
+    )
 
 
 def write(inputs: ReportInputs) -> Path:

@@ -29,7 +29,9 @@ def train_table(result) -> Table:
     if result.test_auc_unconstrained is not None:
         table.add_row("test AUC unconstrained", f"{result.test_auc_unconstrained:.4f}")
     table.add_row("calibration", result.calibration)
-    gate = "[green]promoted[/]" if result.promoted else "[yellow]not promoted[/]"
+    gate = {True: "[green]promoted[/]", False: "[yellow]not promoted[/]", None: "pending"}[
+        result.promoted
+    ]
     table.add_row("champion", f"{gate} (version {result.model_version})")
     table.add_row("seconds", f"{result.seconds:.0f}")
     return table

@@ -1,9 +1,13 @@
-"""Train: tune LightGBM on the out-of-time split, calibrate, log and register the model in MLflow.
+"""Train: tune LightGBM on the out-of-time split, calibrate, log and register the model in MLflow;
+promote it last.
 
-Creates the training run (tagged `loanrisk.kind=training`, so `latest_run` finds it) and writes
-into its folder `predictions.parquet` (ids, split, label, raw and calibrated PD) and
-`train_result.json` (the result and the promotion decision), which evaluate, explain and report
-read through the run context.
+`fit` creates the training run (tagged `loanrisk.kind=training`, so `latest_run` finds it),
+registers the model (its `promotion` tag `pending`) and writes into the run's folder
+`predictions.parquet` (ids, split, label, raw and calibrated PD) and `train_result.json` (the
+result and, once decided, the promotion decision), which evaluate, explain and report read
+through the run context. `promote` is the last step of a run: `loanrisk train` calls it once
+every file of the run is written, `loanrisk run` after the report. A run that fails before it
+leaves the champion alias where it was.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import mlflow
@@ -25,10 +30,12 @@ from pipeline.core.catalogue import RunFiles
 from pipeline.core.io import write_json, write_parquet
 from pipeline.core.metadata import LABEL_COLUMN
 from pipeline.core.secrets import mask_secrets, mask_value
-from pipeline.modelling import dataset, tune
+from pipeline.modelling import dataset, registry, tune
+from pipeline.modelling.baseline import baseline_auc
 from pipeline.modelling.calibration import fit_calibrator
+from pipeline.modelling.lineage import data_identity
 from pipeline.modelling.model import build_reference, log_model
-from pipeline.modelling.registry import register_and_promote
+from pipeline.modelling.registry import Challenger, PromotionDecision
 from pipeline.plotting import tuning as tuning_plots
 from pipeline.runs import tracking
 from pipeline.runs.context import KIND_TAG, TRAINING
@@ -41,24 +48,107 @@ class TrainResult:
     run_id: str
     model_uri: str
     model_version: str | None
-    promoted: bool
+    promoted: bool | None  # None: not decided yet (the run is not complete)
     valid_auc: float
     test_auc: float
     test_auc_unconstrained: float | None
     calibration: str
     seconds: float
     run_dir: str
+    promotion_reason: str = ""
 
     def __str__(self) -> str:
-        gate = "promoted to champion" if self.promoted else "NOT promoted (champion kept)"
-        return (
+        gate = {
+            None: "registered (promotion decided when the run is complete)",
+            True: "promoted to champion",
+            False: "NOT promoted",
+        }[self.promoted]
+        text = (
             f"run {self.run_id}: OOT test AUC {self.test_auc:.4f} (valid {self.valid_auc:.4f}), "
             f"model version {self.model_version} {gate}; calibration {self.calibration}; "
             f"{self.seconds:.0f} s"
         )
+        return text + (f"\npromotion: {self.promotion_reason}" if self.promotion_reason else "")
 
 
-def run(cfg: Config, show_progress: bool = True) -> TrainResult:
+@dataclass(frozen=True)
+class Trained:
+    """A fitted and registered model whose promotion is still to be decided."""
+
+    result: TrainResult
+    challenger: Challenger
+    files: RunFiles
+
+
+def run(cfg: Config, show_progress: bool = True, force: bool = False) -> TrainResult:
+    """`loanrisk train`: fit and register, then promote once the run's files are written.
+    `force` (`--promote`) promotes across data the gate would not compare."""
+    return promote(cfg, fit(cfg, show_progress), force)
+
+
+def promote(
+    cfg: Config,
+    trained: Trained,
+    force: bool = False,
+    before_move: Callable[[], None] | None = None,
+) -> TrainResult:
+    """The last step of a run: the gate decides under the store's promotion lock; the decision
+    goes to train_result.json and the MLflow run, then `before_move()` runs (the runner writes
+    the report there) and the alias moves. If anything here fails, the alias stays where it
+    was and train_result.json says the promotion was aborted."""
+    result = trained.result
+
+    def record(decision: PromotionDecision) -> None:
+        decided = replace(result, promoted=decision.promoted, promotion_reason=decision.reason)
+        _write_result(decided, decision, trained.files)
+        client = mlflow.MlflowClient(tracking_uri=cfg.mlflow.tracking_uri)
+        client.log_dict(result.run_id, decision.to_dict(), catalogue.PROMOTION_JSON)
+        client.log_metric(result.run_id, "promoted", float(decision.promoted))
+        if before_move is not None:
+            before_move()
+
+    try:
+        decision = registry.promote(
+            trained.challenger, str(result.model_version), cfg.mlflow, force, before_move=record
+        )
+    except BaseException:
+        _record_abort(cfg, trained)
+        raise
+    final = replace(result, promoted=decision.promoted, promotion_reason=decision.reason)
+    log.info("promotion: %s", decision.reason)
+    return final
+
+
+def abandon(cfg: Config, trained: Trained) -> None:
+    """A later stage of the run failed before its promotion: tag the version `aborted`, and say
+    so in train_result.json and the MLflow run. The alias never moved."""
+    _abandon_version(str(trained.result.model_version), cfg)
+    _record_abort(cfg, trained)
+
+
+def _abandon_version(version: str, cfg: Config) -> None:
+    try:
+        registry.abandon(version, cfg.mlflow)
+    except Exception as exc:  # the store may be what failed: keep the stage's error
+        log.warning("could not tag version %s aborted: %s", version, exc)
+
+
+def _record_abort(cfg: Config, trained: Trained) -> None:
+    """The run failed before or during its promotion step (the alias did not move): say so in
+    train_result.json and the MLflow run, which may already hold the decision."""
+    result = trained.result
+    aborted = {"promoted": False, "aborted": True, "reason": "the run failed before promotion"}
+    try:
+        write_json({**asdict(result), "decision": aborted}, trained.files.train_result)
+        client = mlflow.MlflowClient(tracking_uri=cfg.mlflow.tracking_uri)
+        client.log_dict(result.run_id, aborted, catalogue.PROMOTION_JSON)
+        client.log_metric(result.run_id, "promoted", 0.0)
+    except Exception as exc:  # e.g. the full disk that failed the run: keep the first error
+        log.warning("could not record the aborted promotion of run %s: %s", result.run_id, exc)
+
+
+def fit(cfg: Config, show_progress: bool = True) -> Trained:
+    """Tune, fit, calibrate, log and register the model; write the run's files. No promotion."""
     start = time.perf_counter()
     privacy.id_key(cfg.privacy)  # a missing key fails now, not after tuning
     data = dataset.load(cfg)
@@ -113,16 +203,25 @@ def run(cfg: Config, show_progress: bool = True) -> TrainResult:
         info = log_model(
             booster, calibrator, specs, data.categories, cfg.scoring, reference, example
         )
-        decision = register_and_promote(run_id, info.model_uri, test_auc, cfg.mlflow)
-        mlflow.log_dict(asdict(decision), catalogue.PROMOTION_JSON)
-        mlflow.log_metrics({"promoted": float(decision.promoted)})
+        test_idx = data.split.index["test"]
+        challenger = Challenger(
+            run_id=run_id,
+            model_uri=info.model_uri,
+            identity=data_identity(cfg, specs),
+            rows=data.frame.iloc[test_idx].reset_index(drop=True),
+            y=y["test"],
+            pd=p_cal["test"],
+            baseline_auc=baseline_auc(data),
+        )
+        mlflow.log_metric("gate_baseline_auc", challenger.baseline_auc)
         files = RunFiles.of(cfg.output.reports_dir, run_id)
         _write_predictions(data, p_raw, p_cal, files.predictions, cfg)
+        version = registry.register(challenger, cfg.mlflow)
         result = TrainResult(
             run_id=run_id,
             model_uri=info.model_uri,
-            model_version=str(decision.version) if decision.version is not None else None,
-            promoted=decision.promoted,
+            model_version=version,
+            promoted=None,
             valid_auc=best.valid_auc,
             test_auc=test_auc,
             test_auc_unconstrained=unconstrained,
@@ -130,9 +229,19 @@ def run(cfg: Config, show_progress: bool = True) -> TrainResult:
             seconds=time.perf_counter() - start,
             run_dir=str(files.root),
         )
-        write_json({**asdict(result), "decision": asdict(decision)}, files.train_result)
+        try:
+            _write_result(result, None, files)
+        except BaseException:
+            _abandon_version(version, cfg)  # a run without its files is never champion
+            raise
     log.info("%s", result)
-    return result
+    return Trained(result, challenger, files)
+
+
+def _write_result(result: TrainResult, decision: PromotionDecision | None, files: RunFiles) -> None:
+    pending = {"promoted": None, "reason": "decided when the run is complete"}
+    body = decision.to_dict() if decision is not None else pending
+    write_json({**asdict(result), "decision": body}, files.train_result)
 
 
 def _log_context(cfg: Config, data: dataset.Dataset) -> None:

@@ -41,10 +41,17 @@ CASES = {
         "ingest", ("customers.customer_id", "unique", "row 3: 3; row 5: 3", "1 problem")
     ),
     "orphan_foreign_key": Case("ingest", ("loans.customer_id", "exists in customers", "999")),
+    "implausible_amount": Case(
+        "ingest", ("loans.principal", "<= 1,000,000,000,000", "row 2: 1e+300", "1 of 5 rows")
+    ),
     "negative_amount": Case("ingest", ("repayments.amount_due", ">= 0", "-3366.67")),
     "paid_years_before_due": Case("ingest", ("repayments.paid_date", "365 days", "2018-03-13")),
     "events_after_as_of": Case(
         "score", ("crm_interactions.timestamp", "after the as-of date 2022-06-01", "2030-01-01")
+    ),
+    "unknown_crm_type": Case(
+        "ingest",
+        ("crm_interactions.type", "row 2: 'collections_call'", "complaint, payment_reminder"),
     ),
     "empty_file": Case("ingest", ("customers.csv", "empty")),
     "header_only": Case("ingest", ("loans.csv", "header but no data rows")),

@@ -25,6 +25,7 @@ SECTIONS = (
     "Model performance",
     "Gains, lift and calibration",
     "Segments (test split)",
+    "Validation: calibration, uncertainty, time",
     "Population stability (PSI)",
     "Tuning",
     "Promotion decision",
@@ -85,6 +86,12 @@ def test_run_writes_a_self_contained_report_then_train_prints_a_summary(tmp_path
     assert "Test AUC on customers unseen in training" in page
     assert f"<b>{unseen['auc']:.4f}</b>, against {metrics['test']['auc']:.4f}" in page
     assert "what the model uses, not what causes default" in page
+    # The validation section: the overall calibration test, coloured, and the intervals.
+    cal, (lo, hi) = metrics["calibration"], metrics["intervals"]["auc"]
+    assert f"O/E <b>{cal['o_e']:.3f}</b>" in page
+    assert f'<td class="light-{cal["light"]}">{cal["light"]}</td>' in page
+    assert f"AUC {metrics['test']['auc']:.4f} [{lo:.4f}, {hi:.4f}]" in page
+    assert "performance_over_time" not in page  # a known plot: captioned, not "More plots"
     assert "out of time" in page and "The split is random" not in page
     # The simulated book's truth table; under monotone constraints a direction is imposed, and
     # the page says so rather than counting it as found.
@@ -104,7 +111,19 @@ def test_run_writes_a_self_contained_report_then_train_prints_a_summary(tmp_path
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns.db'}")
     logged = [a.path for a in MlflowClient().list_artifacts(run_id, "report")]
-    assert logged == ["report/report.html"]
+    assert logged == ["report/model_card.md", "report/report.html"]
+    # The model card: in the run folder and as the registered version's description.
+    card = (tmp_path / "reports" / run_id / "model_card.md").read_text()
+    version = json.loads((tmp_path / "reports" / run_id / "train_result.json").read_text())
+    assert card.startswith(f"# Model card: loanrisk v{version['model_version']}")
+    for heading in ("Intended use", "Default definition", "Calibration", "Challengers"):
+        assert f"\n## {heading}\n" in card, heading
+    assert "90+ days past due" in card and "No materiality threshold" in card
+    assert f"- AUC {metrics['test']['auc']:.4f} [{lo:.4f}, {hi:.4f}]" in card
+    assert "| dpd_now | rises |" in card  # a constrained feature and its direction
+    described = MlflowClient().get_model_version("loanrisk", version["model_version"])
+    assert described.description == card
+    assert not _occurs(str(SENTINEL_BIRTH_YEAR), card)
 
     # `loanrisk train` alone ends with its summary table; `loanrisk report` renders that run.
     out = _invoke("train", *ov).output

@@ -56,15 +56,16 @@ def test_a_train_finishing_inside_a_run_does_not_take_its_evaluation(tmp_path, m
     its evaluate (the latest finished training run is then the second one)."""
     _invoke("generate", *_opts(tmp_path))
     cfg = load_config(None, tiny_overrides(tmp_path, trials=2))
-    original = train_stage.run
+    original = train_stage.fit
     others: list[str] = []
 
     def train_then_another(cfg_):
         mine = original(cfg_)
-        others.append(original(cfg_).run_id)  # a `loanrisk train` elsewhere, finished later
+        # a `loanrisk train` elsewhere (fit, then promote), finished later
+        others.append(train_stage.promote(cfg_, original(cfg_)).run_id)
         return mine
 
-    monkeypatch.setattr(pipeline_runner.train, "run", train_then_another)
+    monkeypatch.setattr(pipeline_runner.train, "fit", train_then_another)
     out = pipeline_runner.run(cfg)
     mine = re.search(r"run (\w+): OOT", out).group(1)
     assert others and others[0] != mine

@@ -263,3 +263,35 @@ def test_run_without_ingested_tables_is_a_data_error(tmp_path):
     cfg = load_config(None, tiny_overrides(tmp_path))
     with pytest.raises(DataError, match="loanrisk ingest"):
         stage.run(cfg)
+
+
+def test_write_results_publishes_the_study_whole(tmp_path, monkeypatch):
+    """A study stopped while drawing its last plot leaves the previous study's files: never a
+    table that disagrees with its plot and the report's section (two estimates of one lever)."""
+    from matplotlib.figure import Figure
+
+    from pipeline.effects import results
+    from pipeline.effects.schema import EffectStudy
+
+    monkeypatch.setattr(results, "summary_text", lambda study, truth_note="": "summary")
+    monkeypatch.setattr(results, "html_section", lambda study: "<p>study</p>")
+    monkeypatch.setattr(results, "forest_plot", lambda table: Figure())
+    monkeypatch.setattr(results, "overlap_plot", lambda rows, bounds: Figure())
+
+    def study(ate: float) -> EffectStudy:
+        table = pd.DataFrame({"lever": ["checkin"], "ate_pp": [ate]})
+        return EffectStudy(table, pd.DataFrame({"tier": ["A"]}), pd.DataFrame({"arm": [1]}))
+
+    out = tmp_path / "effects"
+    results.write_results(study(-1.0), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    class Stopped(Figure):
+        def savefig(self, *args, **kwargs):
+            raise KeyboardInterrupt("stopped while drawing")
+
+    monkeypatch.setattr(results, "overlap_plot", lambda rows, bounds: Stopped())
+    with pytest.raises(KeyboardInterrupt):
+        results.write_results(study(-2.0), out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert pd.read_csv(out / "effects.csv")["ate_pp"].tolist() == [-1.0]

@@ -238,6 +238,48 @@ def test_one_as_of_date_equals_its_rows_of_the_full_build(book, built):
     assert late["label"].isna().all()  # 2024-06-01 + 12 months is after the data end
 
 
+def _with_scheduled_instalments(book: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The book as a lender's extract lists it: every loan's instalments not yet due at the
+    extraction date appear too, unpaid, with amount_paid left empty."""
+    rep, loans = book["repayments"], book["loans"].set_index("loan_id")
+    listed = rep.groupby("loan_id")["installment_no"].max()
+    rows = []
+    for loan_id, last in listed.items():
+        loan = loans.loc[loan_id]
+        due_amount = rep.loc[rep["loan_id"] == loan_id, "amount_due"].iloc[-1]
+        for k in range(int(last) + 1, int(loan["term_months"]) + 1):
+            due = loan["origination_date"] + pd.DateOffset(months=k)
+            rows.append((loan_id, k, due, due_amount, pd.NaT, np.nan))
+    scheduled = pd.DataFrame(rows, columns=list(rep.columns)).astype(rep.dtypes.to_dict())
+    assert len(scheduled) > 20 and (scheduled["due_date"] >= pd.Timestamp(2025, 1, 1)).all()
+    return {**book, "repayments": pd.concat([rep, scheduled], ignore_index=True)}
+
+
+def test_scheduled_instalments_change_neither_the_data_end_nor_any_feature_or_label(book, built):
+    """Instalments due after the extract, unpaid and with amount_paid empty, are valid, do not
+    date the book (its end stays the day after the last payment or contact), and are not yet due
+    at any snapshot: the default build (snapshots, features, labels) is the same."""
+    scheduled = _with_scheduled_instalments(book)
+    assert data_end_date(scheduled) == data_end_date(book) == D(2025, 1, 1)
+    plain, _ = build_features_from_frames(book, CFG)
+    with_schedule, _ = build_features_from_frames(scheduled, CFG)
+    assert plain["snapshot_date"].max() == pd.Timestamp(2025, 1, 1)
+    pd.testing.assert_frame_equal(plain, with_schedule, check_exact=True)
+
+
+def test_scoring_extract_may_list_instalments_due_after_its_as_of_date(book):
+    """`score --as-of` refuses events after the as-of date; an instalment merely due after it
+    is a schedule, not an event. A payment after it still is."""
+    from pipeline.features.snapshots import check_no_events_after
+
+    scheduled = _with_scheduled_instalments(book)
+    check_no_events_after(scheduled, D(2024, 12, 31))
+    rep = scheduled["repayments"].copy()
+    rep.loc[rep.index[-1], "paid_date"] = pd.Timestamp(2025, 3, 1)
+    with pytest.raises(DataError, match="repayments.paid_date: 1 of"):
+        check_no_events_after({**scheduled, "repayments": rep}, D(2024, 12, 31))
+
+
 # -- hand-built edge cases ----------------------------------------------------------------
 
 
@@ -408,7 +450,8 @@ def test_snapshot_dates():
 
 def test_data_end_date(book, tmp_path):
     rep, crm = book["repayments"], book["crm_interactions"]
-    last = max(rep["due_date"].max(), rep["paid_date"].max(), crm["timestamp"].max().normalize())
+    # the last observed event: a payment or a contact (due dates are schedules, not events)
+    last = max(rep["paid_date"].max(), crm["timestamp"].max().normalize())
     expected = (last + pd.Timedelta(days=1)).date()
     assert data_end_date(book) == expected
     assert data_end_date(write_book(book, tmp_path / "i")) == expected

@@ -11,6 +11,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.exceptions import MlflowException
 from tiny_model import (
     CATS,
     FEATURES,
@@ -120,7 +121,7 @@ def test_missing_feature_column_is_a_model_error_listing_it(loaded):
     with pytest.raises(ModelError, match="missing 2 feature column.*dpd_now, product"):
         model.predict(None, book)
     # MLflow's own schema check stops it first on the pyfunc path, naming a column too
-    with pytest.raises(Exception, match="dpd_now"):
+    with pytest.raises(MlflowException, match="dpd_now"):
         loaded.predict(book)
 
 

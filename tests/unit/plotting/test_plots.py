@@ -82,7 +82,7 @@ def test_calibration_plot(book, tmp_path):
     assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 3
     np.testing.assert_allclose(fig.axes[0].lines[0].get_xdata(), tables["train"]["mean_pd"])
     assert saved(fig, tmp_path, "calibration") > 0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no tables given"):
         plots.calibration_plot({})
 
 

@@ -170,18 +170,43 @@ def test_unresolvable_model_uri_is_a_model_error_with_a_hint(tmp_path, logged):
         run_score(src, tmp_path / "x.parquet", model_uri="models:/nope@champion", cfg=_cfg(logged))
 
 
-def test_registered_alias_gives_name_and_version(tmp_path, logged):
-    from pipeline.modelling.registry import register_and_promote
-
+def _register(logged, name: str) -> str:
     info = logged[0]
-    mcfg = MlflowConfig(tracking_uri=logged[2], registered_model="lr-score")
-    decision = register_and_promote(info.run_id, info.model_uri, 0.7, mcfg)
+    return str(mlflow.register_model(info.model_uri, name).version)
+
+
+def test_registered_alias_gives_name_and_version(tmp_path, logged):
+    version = _register(logged, "lr-score")
+    mlflow.MlflowClient().set_registered_model_alias("lr-score", "champion", version)
     model = load_scoring_model("models:/lr-score@champion")
-    assert (model.name, model.version) == ("lr-score", decision.version)
-    assert load_scoring_model(f"models:/lr-score/{decision.version}").version == decision.version
+    assert (model.name, model.version) == ("lr-score", version)
+    assert model.pinned_uri == f"models:/lr-score/{version}"
+    assert load_scoring_model(f"models:/lr-score/{version}").version == version
     out = score_frame(model, make_book(5, seed=4), top_k=2)
     assert out.columns.tolist()[-4:] == ["reason_1", "reason_2", "model_name", "model_version"]
     assert (out["model_name"] == "lr-score").all()
+
+
+def test_a_promotion_while_loading_does_not_relabel_the_scores(logged, monkeypatch):
+    # The alias was resolved twice (to load, then to name the version): a promotion in between
+    # labelled v1's PDs as v2. Now it is resolved once and that version is what gets loaded.
+    client = mlflow.MlflowClient()
+    v1, v2 = _register(logged, "lr-race"), _register(logged, "lr-race")
+    client.set_registered_model_alias("lr-race", "champion", v1)
+    loaded = []
+    real_download = mlflow.artifacts.download_artifacts
+
+    def download_then_promote(*a, artifact_uri, **kw):
+        path = real_download(*a, artifact_uri=artifact_uri, **kw)
+        loaded.append(artifact_uri.rsplit("/", 1)[1])  # the version the files came from
+        client.set_registered_model_alias("lr-race", "champion", v2)  # another run promotes
+        return path
+
+    # models are fetched, checked, then loaded from the copy (pipeline.modelling.trust)
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", download_then_promote)
+    model = load_scoring_model("models:/lr-race@champion")
+    assert loaded == [v1]
+    assert model.version == v1 != v2
 
 
 def test_bad_options_and_inputs(tmp_path, logged, uri):
@@ -334,7 +359,7 @@ def test_early_warning_without_previous_is_the_pd_threshold_list(tmp_path, logge
     ("make", "match"),
     [
         (lambda d: d.drop(columns=["tier"]), "lack column.*tier"),
-        (lambda d: pd.concat([d, d.head(2)]), "2 repeated loan_id"),
+        (lambda d: pd.concat([d, d.head(2)]), r"2 loan_id\(s\) appear more than once"),
         (lambda d: d.assign(tier="Z"), "tier.*Z.*not tiers"),
     ],
 )
@@ -521,3 +546,99 @@ def test_reasons_only_for_flagged_tiers_when_configured(tmp_path, logged, uri):
     # The flagged rows get the very reasons a full run gives them.
     assert part.loc[flagged, "reason_1"].tolist() == full.loc[flagged, "reason_1"].tolist()
     np.testing.assert_array_equal(part["pd"], full["pd"])
+
+
+def test_csv_output_escapes_formula_ids_and_reads_back_as_previous(tmp_path, logged, uri):
+    """Text ids such as "=HYPERLINK(..)" or "-17" are written so a spreadsheet shows them as
+    text (OWASP CSV injection); the same file as --previous still matches every loan."""
+    import csv
+
+    book = make_book(40, seed=13)
+    ids = ['=HYPERLINK("http://evil","x")', "-17", "+1", "@A1", *[f"L{i}" for i in range(36)]]
+    book["loan_id"] = pd.Series(ids, dtype="str")
+    src = tmp_path / "p.parquet"
+    book.to_parquet(src)
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    run_score(src, first, model_uri=uri, cfg=_cfg(logged, 7))
+    with open(first, newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    assert [r[0] for r in rows[:4]] == ["'" + i for i in ids[:4]]
+    assert all(not r[2].startswith("'") for r in rows)  # pd stays a number
+    s = run_score(src, second, model_uri=uri, cfg=_cfg(logged), previous=first)
+    assert s.n_matched_previous == 40 and s.n_tier_worsened == 0
+
+
+def test_repeated_or_missing_loan_ids_are_refused_in_the_portfolio_as_in_previous(
+    tmp_path, logged, uri
+):
+    """One rule for the portfolio and --previous: a loan_id once per as-of date, never empty;
+    both refused naming the ids, and no output is written."""
+    book = make_book(30, seed=44)
+    book.loc[[3, 20], "loan_id"] = book.loc[5, "loan_id"]  # three rows of one loan
+    src = tmp_path / "p.parquet"
+    book.to_parquet(src)
+    out = tmp_path / "o.parquet"
+    repeated = rf"1 loan_id\(s\) appear more than once at one as-of date: {book.loc[5, 'loan_id']}"
+    with pytest.raises(DataError, match=repeated + r" \(3 rows at 2024-03-31\)"):
+        run_score(src, out, model_uri=uri, cfg=_cfg(logged, 7))
+    assert not out.exists()
+    # the same loans at two as-of dates are two snapshots, not a repeat
+    two = pd.concat(
+        [
+            make_book(30, seed=45),
+            make_book(30, seed=45).assign(snapshot_date=pd.Timestamp("2024-06-30")),
+        ]
+    )
+    two.to_parquet(tmp_path / "two.parquet")
+    assert run_score(tmp_path / "two.parquet", out, model_uri=uri, cfg=_cfg(logged)).n_loans == 60
+
+    text = make_book(30, seed=46)
+    text["loan_id"] = pd.Series([None, *[f"L{i % 28}" for i in range(29)]], dtype="str")
+    text.to_parquet(src)
+    with pytest.raises(DataError, match=r"1 row\(s\) have no loan_id \(rows 1\).*'L0' \(2 rows"):
+        run_score(src, out, model_uri=uri, cfg=_cfg(logged))
+    prev = tmp_path / "prev.csv"
+    pd.DataFrame({"loan_id": ["L1", "L1"], "tier": ["A", "B"]}).to_csv(prev, index=False)
+    with pytest.raises(DataError, match=r"prev.csv: 1 loan_id\(s\) appear more than once: 'L1'"):
+        run_score(tmp_path / "two.parquet", out, model_uri=uri, cfg=_cfg(logged), previous=prev)
+
+
+def test_unseen_category_values_are_reported_per_column_and_refused_with_strict(
+    tmp_path, logged, uri, caplog
+):
+    """An upper-cased product is scored as missing as before, but no longer silently: the log
+    and the summary name the column, the values and their rows; --strict exits 2, no output."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    book = make_book(30, seed=9)
+    book.loc[:9, "product"] = book.loc[:9, "product"].str.upper()
+    src = tmp_path / "p.parquet"
+    book.to_parquet(src)
+    upper = book.loc[:9, "product"].value_counts()
+    with caplog.at_level("WARNING", logger="pipeline.scoring.unseen"):
+        s = run_score(src, tmp_path / "o.parquet", model_uri=uri, cfg=_cfg(logged, 7))
+    assert s.unseen_categories == {"product": {"rows": 10, "values": upper.to_dict()}}
+    assert json.loads(summary_path(tmp_path / "o.parquet").read_text())["unseen_categories"]
+    first = book.loc[0, "product"]
+    assert f"product: 10 rows: '{first}' ({upper[first]} rows, e.g. loan_id" in caplog.text
+    assert "category values unseen in training" in str(s)
+
+    out = tmp_path / "strict.parquet"
+    args = ["score", "--input", str(src), "--out", str(out), "--model", uri, "--strict"]
+    result = CliRunner().invoke(app, [*args, "-o", f"mlflow.tracking_uri={logged[2]}"])
+    assert result.exit_code == 2, result.output
+    flat = " ".join(result.output.split())
+    assert f"product: 10 rows: '{first}'" in flat and "The model knows: product: auto, card" in flat
+    assert not out.exists()
+
+
+def test_key_rule_on_a_matrix_without_dates():
+    from pipeline.scoring.keys import key_problem
+
+    ids = pd.Series([7, 8, 7, 9])
+    no_date = pd.Series(pd.NaT, index=ids.index, dtype="datetime64[us]")
+    assert "7 (2 rows at no date)" in key_problem(ids, no_date)
+    assert "appear more than once: 7 (2 rows)" in key_problem(ids)
+    assert key_problem(pd.Series([7, 8])) is None

@@ -281,14 +281,53 @@ def test_optional_and_sensitive_columns_kept() -> None:
     assert [c for c in out["customers"].columns if c in SENSITIVE] == ["gender", "age_band"]
 
 
-def test_unknown_crm_type_is_a_warning_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+def test_crm_values_differing_only_in_case_or_spacing_are_normalised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A type spelt "Complaint" can only mean complaint: read as it (with a warning), so its
+    features count it instead of silently counting none."""
+    book = make_book()
+    crm = book["crm_interactions"]
+    crm.loc[[1, 2], "type"] = ["Complaint", " Payment Reminder "]
+    crm.loc[3, "channel"] = "PHONE"
+    with caplog.at_level(logging.WARNING, logger="pipeline.sources.validation"):
+        out = validate_tables(book)["crm_interactions"]
+    assert out.loc[[1, 2], "type"].tolist() == ["complaint", "payment_reminder"]
+    assert out.loc[3, "channel"] == "phone"
+    assert "crm_interactions.type: 2 values read as the contract's spelling" in caplog.text
+    assert "'Complaint' -> 'complaint' (1)" in caplog.text
+
+
+def test_crm_type_outside_the_list_is_refused_naming_the_allowed_values() -> None:
     book = make_book()
     book["crm_interactions"].loc[[1, 2], "type"] = "collections_call"
-    with caplog.at_level(logging.WARNING, logger="pipeline.sources.validation"):
-        out = validate_tables(book)
-    assert (out["crm_interactions"]["type"] == "collections_call").sum() == 2
-    assert "crm_interactions.type: 2 rows" in caplog.text
-    assert "'collections_call' (2)" in caplog.text
+    found = paragraph(data_error(book), "crm_interactions.type:")
+    assert "2 of 6 rows fail" in found and "row 2: 'collections_call'" in found
+    assert "complaint, payment_reminder" in found and "other" in found
+
+
+def test_crm_type_other_is_a_contact_of_the_lenders_own_kind() -> None:
+    book = make_book()
+    book["crm_interactions"].loc[[1], "type"] = "other"
+    assert validate_tables(book)["crm_interactions"].loc[1, "type"] == "other"
+
+
+def test_scheduled_instalment_may_leave_amount_paid_empty_a_paid_one_may_not() -> None:
+    """A lender's extract lists instalments not yet due, unpaid, amount_paid empty: valid, read
+    as 0. A paid instalment without an amount is an error naming its rows."""
+    book = make_book()
+    rep = book["repayments"]
+    unpaid = rep.index[rep["paid_date"].isna()]
+    assert len(unpaid) == 1
+    rep["amount_paid"] = rep["amount_paid"].astype(object)
+    rep.loc[unpaid, "amount_paid"] = None
+    out = validate_tables(book)["repayments"]
+    assert out["amount_paid"].dtype == "float64"
+    assert out.loc[unpaid, "amount_paid"].tolist() == [0.0]
+    rep.loc[[0, 1], "amount_paid"] = ""
+    found = paragraph(data_error(book), "repayments.amount_paid:")
+    assert "2 of 15 rows fail" in found and "row 1: missing" in found
+    assert "with a paid_date" in found
 
 
 def test_percent_interest_rate_warns(caplog: pytest.LogCaptureFixture) -> None:
@@ -414,6 +453,30 @@ BAD_CASES = {
         "loans.term_months",
         "1 of 5 rows fails",
         ["row 3: 2.5", "a whole number"],
+    ),
+    "implausible principal": (
+        _set("loans", "principal", [1, 3], 1e300),
+        "loans.principal",
+        "2 of 5 rows fail",
+        ["row 2: 1e+300", "row 4: 1e+300", "<= 1,000,000,000,000"],
+    ),
+    "infinite amount due": (
+        _set("repayments", "amount_due", [2], float("inf")),
+        "repayments.amount_due",
+        "1 of 15 rows fails",
+        ["row 3: inf", "a finite number"],
+    ),
+    "interest rate in basis points": (
+        _set("loans", "interest_rate", [0], 1200.0),
+        "loans.interest_rate",
+        "1 of 5 rows fails",
+        ["row 1: 1200.0", "<= 100"],
+    ),
+    "term of centuries": (
+        _set("loans", "term_months", [4], 10**15),
+        "loans.term_months",
+        "1 of 5 rows fails",
+        ["row 5: 1000000000000000", "<= 1,200"],
     ),
     "satisfaction out of range": (
         _set("crm_interactions", "satisfaction", [0, 3], 7),

@@ -351,6 +351,26 @@ def test_write_outputs_files_for_the_report(fitted, tmp_path):
     assert list(csv["feature"]) == [r["feature"] for r in ranked]
 
 
+def test_explain_stopped_while_drawing_leaves_no_tables_without_their_plots(
+    fitted, tmp_path, monkeypatch
+):
+    """Tables written, then the process stopped before the plots: the report would show SHAP
+    tables and silently no dependence plots. The set is published whole or not at all."""
+    from pipeline.plotting import shap_plots
+
+    booster, X = fitted
+    X = X.iloc[:300]
+    ex = explain(booster.predict(X, pred_contrib=True), X, SPECS)
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt("stopped while drawing")
+
+    monkeypatch.setattr(shap_plots, "make_all", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        write_outputs(ex, RunFiles(tmp_path), Config())
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_flagged_tiers_must_be_scoring_tiers():
     with pytest.raises(ConfigError, match="flagged_tiers"):
         from pipeline.config import load_config
