@@ -29,6 +29,9 @@ from pipeline.simulator.world import (
     shock_rate,
 )
 
+# Months a loan can stay open after its last due month (a late last instalment).
+OPEN_AFTER_LAST_DUE = 3
+
 
 @dataclass(frozen=True)
 class Oracle:
@@ -97,7 +100,9 @@ class Oracle:
         }
         frames = []
         for s in months or range(1, M - W + 1):
-            live = (ln.orig < s) & (last_due >= s)
+            # A loan stays open past its last due month until that instalment is paid, up to
+            # ~70 days late (emission): the features keep it as a row, so it gets a true PD.
+            live = (ln.orig < s) & (last_due >= s - OPEN_AFTER_LAST_DUE)
             # Largest due month whose 90-DPD date falls before the window's end.
             limit = ms[s + W] - (ln.day - 1 + 90)
             k_max = np.searchsorted(ms[: M + 1], limit, side="left") - 1
