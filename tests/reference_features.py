@@ -113,10 +113,10 @@ def _snapshot(s, loans, rep, crm, cust, data_end, dpd, window, income_step) -> p
     out["dpd_now"] = per_loan(unsettled, "since_due", "max", 0)
     for w in WINDOWS:
         win = r_due & (r["due"] >= s - pd.DateOffset(months=w))
-        out[f"dpd_max_{w}m"] = per_loan(win, "delay", "max")
+        out[f"dpd_max_{w}m"] = per_loan(win, "delay", "max", 0)
     for w in WINDOWS:
         win = r_due & (r["due"] >= s - pd.DateOffset(months=w))
-        out[f"dpd_mean_{w}m"] = per_loan(win, "delay", "mean")
+        out[f"dpd_mean_{w}m"] = per_loan(win, "delay", "mean", 0)
     for w in WINDOWS:
         win = r_due & (r["due"] >= s - pd.DateOffset(months=w))
         out[f"late_instalments_{w}m"] = per_loan(win & r["late"], "late", "size", 0)
@@ -133,7 +133,7 @@ def _snapshot(s, loans, rep, crm, cust, data_end, dpd, window, income_step) -> p
     out["months_since_last_delinquency"] = np.where(
         out["dpd_now"] > 0, 0.0, (s - last).dt.days.to_numpy(dtype=float) / MONTH_DAYS
     )
-    out["dpd_max_ever"] = per_loan(r_due, "delay", "max")
+    out["dpd_max_ever"] = per_loan(r_due, "delay", "max", 0)
     v = 1.0 / (1.0 + r["interest_rate"] / 12.0)
     share = v ** (r["term_months"] - r["installment_no"] + 1)
     r["prin_c"] = np.where(r_paid, _cents(r["amount_paid"] * share), 0)

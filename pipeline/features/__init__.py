@@ -37,8 +37,10 @@ the data end date (the window is not complete).
 
 Repayment family
     dpd_now                      DPD at s.
-    dpd_max_{3,6,12}m            max delay as of s of instalments due in the window; NaN if none
-    dpd_mean_{3,6,12}m           mean of the same; NaN if none
+    dpd_max_{3,6,12}m            max delay as of s of instalments due in the window; 0 if none
+                                 (nothing due, nothing past due: instalments_due_so_far = 0
+                                 marks a loan without history)
+    dpd_mean_{3,6,12}m           mean of the same; 0 if none
     late_instalments_{3,6,12}m   late instalments due in the window
     partial_payments_12m         instalments due in the last 12 months, paid before s with
                                  amount_paid < amount_due (in whole cents)
@@ -46,7 +48,7 @@ Repayment family
                                  due in the last 12 months; NaN if none
     months_since_last_delinquency  0 if dpd_now > 0, else months since the last late payment
                                  (its paid_date: the last day with DPD > 0); NaN if never late
-    dpd_max_ever                 max delay as of s of all instalments due before s; NaN if none
+    dpd_max_ever                 max delay as of s of all instalments due before s; 0 if none
     outstanding_balance          principal - principal part of the payments made before s, where
                                  a payment on instalment k of an n-month annuity at monthly rate
                                  r is principal in the share (1 + r)^-(n - k + 1) (exact for

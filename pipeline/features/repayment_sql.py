@@ -146,9 +146,12 @@ def select_columns() -> list[str]:
     paid = "coalesce(r.prin_c, 0) + coalesce(ro.prin_c, 0) + coalesce(rp.prin_c, 0)"
     balance = f"greatest(l.principal - ({paid}) / 100.0, 0.0)"
     n_due = "coalesce(r.n_12m, 0) + coalesce(ro.n, 0)"
+    # No instalment due (yet) means no days past due: 0, like dpd_now. A loan's lack of history
+    # is told by instalments_due_so_far = 0, not by missing values, whose share would follow
+    # the month's originations.
     cols = ["CAST(coalesce(r.dpd_now, 0) AS DOUBLE) AS dpd_now"]
-    cols += [f"CAST(r.dpd_max_{w}m AS DOUBLE) AS dpd_max_{w}m" for w in WINDOWS]
-    cols += [f"r.dpd_sum_{w}m / nullif(r.n_{w}m, 0) AS dpd_mean_{w}m" for w in WINDOWS]
+    cols += [f"CAST(coalesce(r.dpd_max_{w}m, 0) AS DOUBLE) AS dpd_max_{w}m" for w in WINDOWS]
+    cols += [f"coalesce(r.dpd_sum_{w}m / nullif(r.n_{w}m, 0), 0) AS dpd_mean_{w}m" for w in WINDOWS]
     cols += [f"CAST(coalesce(r.late_{w}m, 0) AS DOUBLE) AS late_instalments_{w}m" for w in WINDOWS]
     cols += [
         "CAST(coalesce(r.partial_12m, 0) AS DOUBLE) AS partial_payments_12m",
@@ -156,7 +159,7 @@ def select_columns() -> list[str]:
         # the last day with DPD > 0: a late payment's date, or s while still unpaid
         "(g.s - greatest(r.last_late_day, ro.last_late_day)) / 30.4375"
         " AS months_since_last_delinquency",
-        "CAST(greatest(r.dpd_max_12m, ro.dpd_max) AS DOUBLE) AS dpd_max_ever",
+        "CAST(coalesce(greatest(r.dpd_max_12m, ro.dpd_max), 0) AS DOUBLE) AS dpd_max_ever",
         f"{balance} AS outstanding_balance",
         f"{balance} / nullif(l.principal, 0) AS balance_share_of_principal",
         "(g.s - l.orig) / 30.4375 AS loan_age_months",

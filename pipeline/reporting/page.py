@@ -336,6 +336,23 @@ def _performance(inp: ReportInputs, plots: str) -> str:
     ):
         if inp.metrics.get(key) is not None:
             extra.append(f"{label}: <b>{h.fmt(inp.metrics[key])}</b>")
+    unseen = inp.metrics.get("unseen_customers")
+    if unseen:
+        test_auc = splits.get("test", {}).get("auc")
+        extra.append(
+            f"Test AUC on customers unseen in training (in no training or validation row): "
+            f"<b>{h.fmt(unseen['auc'])}</b>, against {h.fmt(test_auc)} out of time on all test "
+            f"rows; {unseen['n']:,.0f} rows ({unseen['share_of_test'] or 0:.0%} of the test "
+            f"split), "
+            f"{unseen['n_customers']:,.0f} customers, {unseen['n_defaults']:,.0f} defaults"
+            + (
+                f"; oracle AUC on the same rows {h.fmt(unseen['oracle_auc'])}"
+                if unseen.get("oracle_auc") is not None
+                else ""
+            )
+            + ". The out-of-time split keeps customers across splits, as production does; the "
+            "gap between the two AUCs is what recognising a customer is worth."
+        )
     free = inp.latest.get("test_auc_unconstrained")
     if free is not None:
         extra.append(

@@ -19,7 +19,9 @@ from pipeline.simulator.population import (
     Loans,
     broker_customers,
     customer_due_day,
+    joined_month,
     seasoning,
+    tenure_years,
 )
 from pipeline.simulator.world import (
     EVENT_INDEX,
@@ -117,6 +119,7 @@ def run_months(
     state = MonthlyState.empty(n, M)
     broker = broker_customers(loans, n)
     due_day = customer_due_day(loans, n)
+    joined = joined_month(customers, loans)
 
     for m in range(M):
         in_window = lever_months is None or (lever_months[0] <= m < lever_months[1])
@@ -139,7 +142,9 @@ def run_months(
         # Monthly distress hazard: the planted truth (see truth.json). `known` holds the terms
         # fixed in advance (traits, economy, age, season, the loan plan); the state-based
         # oracle projects the rest forward from each snapshot.
-        known = _known_terms(fx, cal, customers, m, loan_dti, seasoning(loans, n, m), broker)
+        known = _known_terms(
+            fx, cal, customers, m, loan_dti, seasoning(loans, n, m), broker, tenure_years(joined, m)
+        )
         eta = (
             known
             + fx.income_shock * shock
@@ -176,6 +181,11 @@ def run_months(
         # CRM events this month: drawn at their intensities, then the levers forced.
         alive = has_loan
         lam = _crm_intensities(customers, sat, quiet, late3, shock, in_distress) * alive
+        # Marketing goes to everyone on the lender's list every month, prospects included:
+        # sent only to borrowers (or only from joining), its 12-month count would measure how
+        # long a customer had been with the lender (newcomers, riskier, get fewer), and the
+        # planted null would look protective. So only the customer's lasting intensity varies.
+        lam[idx["marketing"]] = customers.marketing_rate
         state.lam[:, :, m] = lam[[idx[t] for t in PROJECTED]]
         cnt = np.zeros((T, n), dtype=np.int32)
         for t_name, t in idx.items():
@@ -229,9 +239,10 @@ def _known_terms(
     loan_dti: np.ndarray,
     seasoned: np.ndarray,
     broker: np.ndarray,
+    tenure: np.ndarray,
 ) -> np.ndarray:
-    """The hazard terms fixed in advance: traits, economy, age, season, tenure, the loan plan."""
-    tenure_years = cus.tenure_start_years + m / 12.0
+    """The hazard terms fixed in advance: traits, economy, age, season, tenure (years with the
+    lender at month m), the loan plan."""
     return (
         fx.intercept
         + fx.capacity * cus.cap
@@ -242,7 +253,7 @@ def _known_terms(
         + fx.age_curvature * (cus.age + m / 12 - 45) ** 2
         + fx.seasoning * seasoned
         + fx.season_january * cal.season(m)
-        + fx.tenure_per_log_year * np.log1p(tenure_years)
+        + fx.tenure_per_log_year * np.log1p(tenure)
         + fx.debt_to_income_above * np.clip(loan_dti - fx.debt_to_income_threshold, 0, 1)
         + fx.broker_channel * broker
     )

@@ -17,7 +17,7 @@ import pandas as pd
 
 from pipeline.simulator.draws import logit, sigmoid
 from pipeline.simulator.dynamics import PROJECTED, History
-from pipeline.simulator.population import Customers, Loans
+from pipeline.simulator.population import Customers, Loans, joined_month, tenure_years
 from pipeline.simulator.world import (
     EFFECT_TERMS,
     EVENT_TYPES,
@@ -28,6 +28,9 @@ from pipeline.simulator.world import (
     Effects,
     shock_rate,
 )
+
+# Months a loan can stay open after its last due month (a late last instalment).
+OPEN_AFTER_LAST_DUE = 3
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,9 @@ class Oracle:
         }
         frames = []
         for s in months or range(1, M - W + 1):
-            live = (ln.orig < s) & (last_due >= s)
+            # A loan stays open past its last due month until that instalment is paid, up to
+            # ~70 days late (emission): the features keep it as a row, so it gets a true PD.
+            live = (ln.orig < s) & (last_due >= s - OPEN_AFTER_LAST_DUE)
             # Largest due month whose 90-DPD date falls before the window's end.
             limit = ms[s + W] - (ln.day - 1 + 90)
             k_max = np.searchsorted(ms[: M + 1], limit, side="left") - 1
@@ -153,10 +158,8 @@ class Oracle:
         fx = dataclasses.replace(self.fx, **{term: 0.0})
         known = self.known
         if term == "tenure_per_log_year":  # a fixed term: it is already summed into `known`
-            years = (
-                self.customers.tenure_start_years[:, None]
-                + np.arange(self.cal.months)[None, :] / 12.0
-            )
+            joined = joined_month(self.customers, self.loans)
+            years = tenure_years(joined, np.arange(self.cal.months))
             known = known - self.fx.tenure_per_log_year * np.log1p(years)
         return dataclasses.replace(self, fx=fx, known=known)
 

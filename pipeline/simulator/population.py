@@ -3,7 +3,13 @@
 `draw_customers` and `draw_loans` draw everything fixed before the book starts, each from its
 own stream. The latent traits (capacity, willingness, satisfaction, shock proneness) drive the
 hazard; the lender sees only a noisy risk grade, which prices the loans and targets contacts.
-The helpers after them derive per-customer facts from the loans.
+The helpers after them derive per-customer facts from the loans, among them when each customer
+joined (`joined_month`) and so their tenure (`tenure_years`, the one definition of it).
+
+The customer base is open and in steady state: loans originate at the same rate in every month
+of the horizon, and a customer's tenure when they first borrow in the book does not depend on
+when that is. So some customers join with their first loan at any point of the horizon, others
+have been with the lender for years, and every snapshot mixes the two alike.
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ import numpy as np
 
 from pipeline.simulator.draws import categorical_draw, rng, sigmoid
 from pipeline.simulator.world import PRODUCT_TERMS, PRODUCTS, REGIONS
+
+# Months at least between two loans of one customer.
+MIN_GAP_MONTHS = 3
 
 
 @dataclass(frozen=True)
@@ -26,7 +35,7 @@ class Customers:
     region: np.ndarray  # index into REGIONS
     employment: np.ndarray  # index into EMPLOYMENT
     income: np.ndarray  # annual
-    tenure_start_years: np.ndarray  # years with the lender before the book starts
+    tenure_at_first_loan: np.ndarray  # years with the lender when first borrowing in the book
     sat_mean: np.ndarray  # the level latent satisfaction reverts to
     digital: np.ndarray  # propensity to use digital channels (0-1)
     marketing_rate: np.ndarray  # marketing contacts a month
@@ -78,10 +87,9 @@ def draw_customers(seed: int, n: int) -> Customers:
     employment = categorical_draw(rng_, emp_logits)
     income = np.exp(10.55 + 0.33 * cap + 0.3 * rng_.standard_normal(n))
     income *= np.where(employment == 4, 0.45, 1.0)
-    # Years with the lender before the book starts: many long-standing, some brand new.
-    tenure_start_years = np.where(rng_.random(n) < 0.3, 0.0, rng_.exponential(5.0, n)) + 0.1 * (
-        will > 0
-    )
+    # Years with the lender when first borrowing in the book: many long-standing, some join
+    # with that loan. Drawn apart from its date, so the mix of tenures is the same every month.
+    tenure_at_first_loan = np.where(rng_.random(n) < 0.3, 0.0, rng_.exponential(5.0, n))
     sat_mean = 0.3 * will + 0.9 * rng_.standard_normal(n)
     digital = sigmoid(2.5 - 0.07 * (age - 21) + 0.5 * rng_.standard_normal(n))
     marketing_rate = rng_.gamma(1.2, 0.25, n)
@@ -95,7 +103,7 @@ def draw_customers(seed: int, n: int) -> Customers:
         region=region,
         employment=employment,
         income=income,
-        tenure_start_years=tenure_start_years,
+        tenure_at_first_loan=tenure_at_first_loan,
         sat_mean=sat_mean,
         digital=digital,
         marketing_rate=marketing_rate,
@@ -106,16 +114,21 @@ def draw_customers(seed: int, n: int) -> Customers:
 
 
 def draw_loans(seed: int, customers: Customers, months: int) -> Loans:
-    """One to three loans per customer, originated before the book's last two months."""
+    """One to three loans per customer, originated in any month of the book, at least
+    `MIN_GAP_MONTHS` apart. Every loan's month is uniform over the horizon (the months of a
+    customer's loans are sorted uniform draws, spread by the gap), so originations come at the
+    same rate in every month: none are held back or piled up at the end."""
     rng_ = rng(seed, -1, "loans")
     n, M = customers.n, months
     n_loans = 1 + (rng_.random(n) < 0.35) + (rng_.random(n) < 0.10)
     cust = np.repeat(np.arange(n), n_loans)
     k = len(cust)
-    first = rng_.integers(0, M - 3, n)
-    # Later loans of the same customer come 3-30 months after the first.
-    offset = np.concatenate([np.arange(c) for c in n_loans]) * rng_.integers(3, 30, k)
-    orig = np.minimum(first[cust] + offset, M - 2)
+    nth = np.concatenate([np.arange(c) for c in n_loans])  # 0 = the customer's first loan
+    span = M - MIN_GAP_MONTHS * (n_loans[cust] - 1)  # room left once the gaps are set aside
+    u = rng_.random(k)
+    # Sort each customer's draws (loans are grouped by customer): customer-major lexsort.
+    u = u[np.lexsort((u, cust))]
+    orig = np.floor(u * span).astype(np.int64) + MIN_GAP_MONTHS * nth
     product = categorical_draw(rng_, np.tile(np.log([0.45, 0.25, 0.18, 0.12]), (k, 1)) + 0.0)
     # Credit builders go to customers with thin or weak credit.
     product = np.where((customers.grade[cust] < -1.0) & (rng_.random(k) < 0.4), 3, product)
@@ -167,3 +180,17 @@ def seasoning(loans: Loans, n: int, m: int) -> np.ndarray:
     started = loans.orig <= m
     np.minimum.at(age, loans.cust[started], m - loans.orig[started])
     return ((age >= 3) & (age <= 18)).astype(float)
+
+
+def joined_month(customers: Customers, loans: Loans) -> np.ndarray:
+    """The month (from month 0, fractional; negative: before the book) each customer joined:
+    their tenure at their first loan of the book before its origination month."""
+    first = np.full(customers.n, np.iinfo(np.int64).max)
+    np.minimum.at(first, loans.cust, loans.orig)
+    return first - 12.0 * customers.tenure_at_first_loan
+
+
+def tenure_years(joined: np.ndarray, months: int | np.ndarray) -> np.ndarray:
+    """Years with the lender at the start of month(s) `months`: (n,) for one month, (n, k) for k
+    months. 0 before joining."""
+    return np.maximum(0.0, np.subtract.outer(np.asarray(months, dtype=float), joined).T) / 12.0

@@ -5,6 +5,13 @@ The model of the world, month by month (month m covers [start + m months, start 
 * Each customer has a latent repayment capacity `c` and willingness `w` (standard normal), a
   region with its own sensitivity to an economic downturn, a latent satisfaction that drifts and
   reacts to how complaints are handled, and occasional income shocks.
+* The customer base is open: loans originate at one rate in every month of the horizon, and
+  customers join throughout it (with their first loan, or years before it), so every snapshot
+  mixes newcomers with long-standing customers. Marketing reaches everyone every month,
+  prospects included, so the planted null's exposure does not follow tenure.
+  The book itself starts empty in month 0, so its loans season over the horizon (older loans,
+  longer relationships later on): that, not the calendar, is what still moves between the
+  first snapshots and the last.
 * The lender sees only observables: it prices loans on a noisy risk grade, and it contacts the
   customers it sees as risky (recent late payments, high rate) more often: reminders and proactive
   check-ins are *confounded* with risk, as in real books.

@@ -15,7 +15,7 @@ from pipeline.config import GenerateConfig
 from pipeline.core.contract import CRM_CHANNELS
 from pipeline.simulator.draws import rng
 from pipeline.simulator.dynamics import History
-from pipeline.simulator.population import Customers, Loans
+from pipeline.simulator.population import Customers, Loans, joined_month
 from pipeline.simulator.world import (
     EMPLOYMENT,
     EVENT_TYPES,
@@ -38,7 +38,7 @@ def book_tables(
     cust_ids = np.arange(1, cus.n + 1, dtype=np.int64)
     ids = loan_ids(loans)
     return {
-        "customers": _customers(cfg, seed, cal, cus, cust_ids),
+        "customers": _customers(cfg, seed, cal, cus, loans, cust_ids),
         "loans": _loans(cal, loans, cust_ids, ids),
         "repayments": _repayments(cal, loans, history.payments, ids),
         "crm_interactions": _crm(cal, history.events, cust_ids),
@@ -50,14 +50,30 @@ def loan_ids(loans: Loans) -> np.ndarray:
 
 
 def _customers(
-    cfg: GenerateConfig, seed: int, cal: Calendar, cus: Customers, cust_ids: np.ndarray
+    cfg: GenerateConfig,
+    seed: int,
+    cal: Calendar,
+    cus: Customers,
+    loans: Loans,
+    cust_ids: np.ndarray,
 ) -> pd.DataFrame:
     n = cus.n
-    start = cal.month_start[0]
     rng_ = rng(seed, -1, "missing")
-    since = (start - (cus.tenure_start_years * 365.25).astype("timedelta64[D]")).astype(
-        "datetime64[D]"
+    # The joining month's start plus its fraction of that month, so customer_since falls in
+    # the month the simulation has the customer join (marketing reaches them from the next).
+    joined = joined_month(cus, loans)
+    whole = np.floor(joined)
+    month = np.datetime64(cal.month_start[0], "M") + whole.astype("timedelta64[M]")
+    first_day = month.astype("datetime64[D]")
+    days = (month + np.timedelta64(1, "M")).astype("datetime64[D]") - first_day
+    since = first_day + np.floor((joined - whole) * days.astype(float)).astype("timedelta64[D]")
+    # Who joins with their first loan became a customer on its origination day.
+    first = np.unique(loans.cust, return_index=True)[1]
+    first_orig = cal.month_start[loans.orig[first]] + (loans.day[first] - 1).astype(
+        "timedelta64[D]"
     )
+    with_loan = cus.tenure_at_first_loan[loans.cust[first]] == 0
+    since[loans.cust[first][with_loan]] = first_orig[with_loan]
     birth_year = (cfg.start.year - np.floor(cus.age)).astype("float")
     birth_year[rng_.random(n) < cfg.missing_rate] = np.nan
     income = np.round(cus.income, -2)

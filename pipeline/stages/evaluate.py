@@ -58,6 +58,9 @@ def run(cfg: Config, run: RunContext) -> str:
     for k in ("oracle_auc", "baseline_auc", "scorecard_auc", "score_psi_train_test"):
         if out.get(k) is not None:
             flat[k] = float(out[k])
+    for k, v in (out.get("unseen_customers") or {}).items():
+        if v is not None and np.isfinite(v):
+            flat[f"test_unseen_customers_{k}"] = float(v)
     for k, v in out["calibration"].items():
         if isinstance(v, (int, float)) and np.isfinite(v):
             flat[f"test_calibration_{k}"] = float(v)
@@ -86,6 +89,9 @@ def run(cfg: Config, run: RunContext) -> str:
         msg += f"; oracle AUC {out['oracle_auc']:.4f}"
     if out.get("baseline_auc") is not None:
         msg += f"; logistic baseline AUC {out['baseline_auc']:.4f}"
+    unseen = out.get("unseen_customers")
+    if unseen is not None and unseen["auc"] is not None:
+        msg += f"; AUC on customers unseen in training {unseen['auc']:.4f} ({unseen['n']:.0f} rows)"
     if out.get("scorecard_auc") is not None:
         msg += f"; WOE scorecard AUC {out['scorecard_auc']:.4f}"
     c = out["calibration"]
@@ -199,6 +205,7 @@ def evaluate(
         "interval_confidence": cfg.validation.confidence,
         "interval_resampled": resampled,
         "oracle_auc": truth.oracle_auc(test, cfg) if truth is not None else None,
+        "unseen_customers": unseen_customers(data, test, truth, cfg),
         "baseline_auc": comparison.auc(challengers.BASELINE),
         "scorecard_auc": comparison.auc(challengers.SCORECARD),
         "_figures": figures,
@@ -213,3 +220,32 @@ def performance_by_snapshot(preds: pd.DataFrame) -> pd.DataFrame:
     table = table.assign(o_e=table["n_defaults"] / (table["mean_pd"] * table["n"]))
     cols = ["snapshot_date", "split", "n", "n_defaults", "default_rate", "mean_pd", "o_e"]
     return table[[*cols, "auc", "ks"]]
+
+
+def unseen_customers(
+    data: dataset.Dataset, test: pd.DataFrame, truth: KnownTruth | None, cfg: Config
+) -> dict[str, float] | None:
+    """The test split restricted to customers in no training or validation row (the rows the
+    model was fitted, tuned and calibrated on): the out-of-time split keeps customers across
+    the splits, as production does, so its AUC also rewards recognising a customer. Keys: auc,
+    n (rows), n_customers, share_of_test (rows), n_defaults and oracle_auc (the true PD on the
+    same rows, simulated book only: new customers may also be harder to rank); an AUC is None
+    when those rows hold one class. None without customer ids. `test` holds the test split's
+    predictions in the order of its rows."""
+    if "customer_id" not in data.frame.columns:
+        return None
+    idx = data.split.index
+    customers = data.frame["customer_id"].to_numpy()
+    seen = np.union1d(customers[idx["train"]], customers[idx["valid"]])
+    unseen = ~np.isin(customers[idx["test"]], seen)
+    rows = test[unseen]
+    y, p = rows[LABEL_COLUMN].to_numpy(), rows["pd"].to_numpy()
+    both = len(np.unique(y)) == 2
+    return {
+        "auc": metrics.summary(y, p)["auc"] if both else None,
+        "n": float(len(rows)),
+        "n_customers": float(len(np.unique(customers[idx["test"]][unseen]))),
+        "share_of_test": float(unseen.mean()) if len(unseen) else None,
+        "n_defaults": float(y.sum()),
+        "oracle_auc": truth.oracle_auc(rows, cfg) if truth is not None and both else None,
+    }

@@ -47,8 +47,10 @@ def _split_numbers(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     return {
         "auc": auc,
         "gini": 2 * auc - 1,
-        # For a model that ranks the right way the one-sided KS is the two-sample statistic.
-        "ks": stats.ks_2samp(bad, good).statistic,
+        # The one-sided statistic max(F_good - F_bad): bads above the cut-off, as the report
+        # reads KS. (The two-sided one differs where a small segment ranks partly backwards,
+        # as region=north of the tiny book does since issue 21's book: 0.343 against 0.328.)
+        "ks": stats.ks_2samp(good, bad, alternative="greater").statistic,
         "brier": skm.brier_score_loss(y, p),
         "log_loss": skm.log_loss(y, p, labels=[0, 1]),
         "pr_auc": skm.average_precision_score(y, p),

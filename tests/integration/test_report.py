@@ -80,6 +80,11 @@ def test_run_writes_a_self_contained_report_then_train_prints_a_summary(tmp_path
     assert not re.search(r'(src|href)="(?!data:|#)', page), "no external asset"
     assert f"{metrics['test']['auc']:.4f}" in page
     assert f"{metrics['oracle_auc']:.4f}" in page and f"{metrics['baseline_auc']:.4f}" in page
+    # The customer-disjoint view beside the out-of-time AUC.
+    unseen = metrics["unseen_customers"]
+    assert 0 < unseen["n"] < metrics["test"]["n"]
+    assert "Test AUC on customers unseen in training" in page
+    assert f"<b>{unseen['auc']:.4f}</b>, against {metrics['test']['auc']:.4f}" in page
     assert "what the model uses, not what causes default" in page
     # The validation section: the overall calibration test, coloured, and the intervals.
     cal, (lo, hi) = metrics["calibration"], metrics["intervals"]["auc"]

@@ -156,6 +156,11 @@ def test_activity_drops_before_default(book):
     first_miss = r[r["paid_date"].isna()].groupby("customer_id")["due_date"].min()
     # Unpaid at the extraction date is not yet a missed-payment run: keep earlier ones.
     first_miss = first_miss[first_miss.between("2020-06-01", "2024-06-01")]
+    # Only customers who borrowed through the whole comparison: one who joined with a loan a
+    # few months before their first miss had no contacts yet 6-15 months before it.
+    first_loan = book.loans.groupby("customer_id")["origination_date"].min()
+    borrowing = first_loan.reindex(first_miss.index) < first_miss - pd.Timedelta(days=16 * 30.4)
+    first_miss = first_miss[borrowing]
     ev = inbound[inbound["customer_id"].isin(first_miss.index)].copy()
     ev["months_before"] = (ev["customer_id"].map(first_miss) - ev["timestamp"]).dt.days / 30.4
     recent = ((ev["months_before"] > 0) & (ev["months_before"] <= 2)).sum() / 2
@@ -222,3 +227,63 @@ def test_true_pd_for_some_months_is_that_subset_of_all_months():
     want = full[full["snapshot_date"].isin(part["snapshot_date"].unique())]
     assert part["snapshot_date"].nunique() == 5
     pd.testing.assert_frame_equal(part.reset_index(drop=True), want.reset_index(drop=True))
+
+
+def test_originations_come_at_one_rate_through_the_horizon(book):
+    """No month holds loans back or piles them up: the originations follow a flat rate (the
+    simulator plants no seasonality or downturn in lending), with Poisson-sized noise."""
+    months = book.loans["origination_date"].dt.to_period("M")
+    counts = months.value_counts().reindex(
+        pd.period_range("2019-01", "2024-12", freq="M"), fill_value=0
+    )
+    rate = counts.mean()
+    z = (counts - rate) / np.sqrt(rate)
+    assert z.abs().max() < 4.5, counts[z.abs() >= 4.5]
+    # The last months are as busy as any: the end of the book is not a cut-off for lending.
+    assert counts.iloc[-3:].min() > 0.75 * rate
+
+
+def test_customers_join_throughout_the_horizon(book):
+    """An open base: new customers join with their first loan in every year, so every snapshot
+    mixes newcomers with customers of many years' standing."""
+    cust = book.customers.set_index("customer_id")["customer_since"]
+    first_loan = book.loans.groupby("customer_id")["origination_date"].min()
+    assert (cust <= first_loan.reindex(cust.index)).all()
+    joined_in = cust[cust >= "2019-01-01"].dt.year.value_counts()
+    assert set(joined_in.index) == set(range(2019, 2025))
+    assert joined_in.min() > 0.02 * len(cust)
+    # Marketing reaches everyone every month, prospects included (else its count would measure
+    # how long a customer had been with the lender, and the planted null would look protective).
+    mkt = book.crm_interactions[book.crm_interactions["type"] == "marketing"]
+    early = mkt["timestamp"] < cust.reindex(mkt["customer_id"]).to_numpy()
+    assert 0.1 < early.mean() < 0.9
+    loans = book.loans.merge(cust.rename("since"), left_on="customer_id", right_index=True)
+    ends = loans["origination_date"] + pd.to_timedelta(loans["term_months"] * 30.44, unit="D")
+    for s in pd.date_range("2020-01-01", "2025-01-01", freq="YS"):
+        active = loans[(loans["origination_date"] < s) & (ends >= s)]
+        tenure = (s - active["since"]).dt.days / 365.25
+        assert (tenure < 1).mean() > 0.03, s
+        assert (tenure > 5).mean() > 0.2, s
+
+
+def test_missing_values_are_alike_at_every_snapshot(book):
+    """The configured missing_rate (birth year, income) applies alike at every date, and the
+    days-past-due features are never missing: a loan with nothing due yet has 0 days past due.
+    (Features that say "never happened", such as months since the last delinquency, are missing
+    more often where loans are younger: that is history, not a missing value.)"""
+    from pipeline.config import load_config
+    from pipeline.features import build_features_from_frames
+
+    f, _ = build_features_from_frames(book.tables(), load_config(None))
+    end = f["snapshot_date"].max()
+    assert end == pd.Timestamp("2025-01-01")
+    dpd = [c for c in f.columns if c.startswith("dpd_")]
+    assert len(dpd) == 8 and not f[dpd].isna().any().any()
+    assert (f["instalments_due_so_far"] == 0).groupby(f["snapshot_date"]).mean().loc[end] > 0.02
+    blanked = f[["annual_income", "customer_age_years"]].isna().groupby(f["snapshot_date"]).mean()
+    n_end = (f["snapshot_date"] == end).sum()
+    share = blanked.drop(index=end).mean()
+    # Four binomial standard errors of the end date's share.
+    tolerance = 4 * np.sqrt(share * (1 - share) / n_end)
+    assert ((blanked.loc[end] - share).abs() < tolerance).all(), (blanked.loc[end], share)
+    assert (share.between(0.01, 0.06)).all()
