@@ -122,21 +122,28 @@ def test_each_lever_lowers_the_true_pd(lever):
     assert on < off
 
 
-def test_planted_null_has_no_effect():
+def test_planted_null_has_no_effect_and_its_knob_is_live():
     cfg = GenerateConfig(size="small")
     base = simulate(cfg, seed=5)
-    louder = simulate(cfg, seed=5, effects=Effects(marketing=0.0))
-    assert np.array_equal(base.true_pd["true_pd"], louder.true_pd["true_pd"])
+    assert Effects().marketing == 0.0  # the default book's marketing is the planted null
     assert base.truth["effects"]["marketing_contacts"]["sign"] == 0
+    # the coefficient is read by the hazard: set, marketing raises default, and the truth says so
+    loud = simulate(cfg, seed=5, effects=Effects(marketing=0.5))
+    assert loud.truth["effects"]["marketing_contacts"]["sign"] == 1
+    assert loud.true_pd["true_pd"].mean() > base.true_pd["true_pd"].mean()
 
 
-def test_unresolved_complaints_raise_and_satisfaction_lowers_the_hazard():
+def test_unresolved_complaints_raise_the_hazard_and_satisfaction_enters_it():
     cfg = GenerateConfig(size="small")
-    base = simulate(cfg, seed=2).true_pd["true_pd"].mean()
+    base = simulate(cfg, seed=2)
     no_unres = simulate(cfg, seed=2, effects=Effects(unresolved_complaint_6m=0.0))
     no_sat = simulate(cfg, seed=2, effects=Effects(satisfaction_per_sd=0.0))
-    assert no_unres.true_pd["true_pd"].mean() < base
-    assert no_sat.true_pd["true_pd"].mean() != base
+    assert no_unres.true_pd["true_pd"].mean() < base.true_pd["true_pd"].mean()
+    # satisfaction is centred, so removing it moves PDs both ways: the mean only has to move;
+    # its direction is the truth's (protective), measured on the oracle
+    assert no_sat.true_pd["true_pd"].mean() != base.true_pd["true_pd"].mean()
+    assert base.truth["effects"]["satisfaction"]["sign"] == -1
+    assert no_sat.truth["effects"]["satisfaction"]["sign"] == 0
 
 
 def test_contact_is_confounded_with_risk(book):
