@@ -20,6 +20,11 @@ def tiny_overrides(root: Path, trials: int = 3) -> list[str]:
         f"mlflow.tracking_uri=sqlite:///{root / 'mlruns.db'}",
         f"mlflow.artifact_location={root / 'mlartifacts'}",
         "generate.size=tiny",
+        # A tiny book's test split holds about 15 defaults, so its AUC is noise (+/- 0.06): seed
+        # 42's model ranks 0.67 against the logistic baseline's 0.75 and fails the promotion
+        # gate's floor, seed 1's clears it (0.89 against 0.83). Tests of the plumbing need a
+        # champion; the gate's floor has tests of its own (tests/unit/modelling/test_gate.py).
+        "seed=1",
         f"train.n_trials={trials}",
         "train.n_jobs=1",
         "train.num_boost_round=300",

@@ -448,12 +448,15 @@ def _linear_quantiles(fn: Callable) -> Callable:
     return broken
 
 
-def _no_floor(_: float) -> float:
-    return 1e-3
+def _quintiles(fn: Callable) -> Callable:
+    # quintile edges instead of deciles (the empty-bin floor can go unseen: a book without
+    # empty PSI bins never reaches it)
+    return lambda values, bins=10: fn(values, 5)
 
 
 def _tier_shifted(fn: Callable) -> Callable:
-    return lambda p, cfg: fn(np.minimum(p * 1.5, 1.0), cfg)
+    # three times the PD: every loan moves up at least one tier unless already in the last
+    return lambda p, cfg: fn(np.minimum(p * 3, 1.0), cfg)
 
 
 def _snapshot_o_e(fn: Callable) -> Callable:
@@ -471,7 +474,7 @@ BREAKAGES = {
     "rank bins": (metrics, "_rank_bins", _bins_reversed),
     "Wilson interval": (metrics, "_wilson", _wilson_90),
     "PSI bin edges": (stability, "_quantile_edges", _linear_quantiles),
-    "PSI empty-bin floor": (stability, "PSI_EPS", _no_floor),
+    "PSI bin count": (stability, "reference_bins", _quintiles),
     "tiers of the calibration tests": (evaluate_stage, "tier", _tier_shifted),
     "O/E per snapshot": (evaluate_stage, "performance_by_snapshot", _snapshot_o_e),
 }
