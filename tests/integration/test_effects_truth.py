@@ -1,4 +1,4 @@
-"""The effect study against the simulated book's truth: every 95% CI covers the true effect of
+"""The effect study against the simulated book's truth: the intervals cover the true effect of
 its lever (mid-sized book, minutes: the integration tier)."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import time
 
 import pandas as pd
 import pytest
+from scipy import stats
 
 from pipeline.config import Config, EffectsConfig, GenerateConfig
 from pipeline.effects import study as effects
@@ -31,8 +32,8 @@ SLOW_SNAPSHOTS = [
 
 @pytest.mark.slow
 def test_estimates_cover_the_simulated_truth(monkeypatch):
-    """Each 95% CI covers the simulator's true effect; the null lever is not significant; the
-    naive difference is biased upwards for the risk-targeted contacts."""
+    """The estimates cover the simulator's true effects (family-wise 95%); the null lever is not
+    significant; the naive difference is biased upwards for the risk-targeted contacts."""
     t0 = time.perf_counter()
     ecfg = EffectsConfig(refutations=("placebo",))
     monkeypatch.setattr(effects, "effects_config", lambda cfg: ecfg)
@@ -56,7 +57,14 @@ def test_estimates_cover_the_simulated_truth(monkeypatch):
     )
 
     assert (table["n_snapshots"] == len(SLOW_SNAPSHOTS)).all()
-    assert table["covered"].all(), table[["true_effect_pp", "ci_low_pp", "ci_high_pp"]]
+    # Family-wise coverage (Bonferroni over the levers), as the study's placebo check: five 95%
+    # intervals all cover their truth only about 77% of the time for a correct estimator. On
+    # issue 21's book seed 1 missed two by 0.07 pp each; rerun on each loan's true default
+    # probability instead of its 0/1 label, all 15 intervals of seeds 1-3 covered (the misses
+    # were the book's default draws, not bias).
+    z = stats.norm.ppf(1 - 0.05 / (2 * len(table)))
+    miss = (table["ate_pp"] - table["true_effect_pp"]).abs() > z * table["se_pp"]
+    assert not miss.any(), table.loc[miss, ["true_effect_pp", "ate_pp", "se_pp"]]
     assert table.loc["marketing", "verdict"] == "cannot tell"
     for lever in ("proactive_checkin", "payment_reminder"):
         r = table.loc[lever]
