@@ -28,6 +28,7 @@ from mlflow.exceptions import MlflowException
 from pipeline.config import MlflowConfig
 from pipeline.core.errors import ConfigError
 from pipeline.modelling.gate import IDENTITY_KEYS, Evidence, GateInput, Verdict, decide
+from pipeline.modelling.trust import load_trusted_model
 from pipeline.runs.tracking import store_lock
 
 AUC_TAG = "oot_auc"
@@ -218,7 +219,7 @@ def judge(
 def rescore(champion: Any, cfg: MlflowConfig, rows: pd.DataFrame) -> np.ndarray:
     """The champion's calibrated PDs on `rows` (features as the model takes them)."""
     uri = f"models:/{cfg.registered_model}/{champion.version}"
-    model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    model = load_trusted_model(uri).unwrap_python_model()
     return model.predict_prepared(model.prepare(rows))["pd"].to_numpy(dtype=float)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 
@@ -23,6 +22,7 @@ from pipeline.core.metadata import LABEL_COLUMN
 from pipeline.modelling import challengers, dataset
 from pipeline.modelling.protected_cost import protected_auc
 from pipeline.modelling.split import split_label
+from pipeline.modelling.trust import load_trusted_model
 from pipeline.plotting import performance as plots
 from pipeline.plotting import validation as validation_plots
 from pipeline.plotting.figures import save_png
@@ -45,7 +45,7 @@ def run(cfg: Config, run: RunContext) -> str:
     preds = pd.read_parquet(run.files.predictions)
     data = dataset.load(cfg)
     out = evaluate(cfg, data, preds, known_truth(cfg))
-    model = mlflow.pyfunc.load_model(result["model_uri"]).unwrap_python_model()
+    model = load_trusted_model(result["model_uri"]).unwrap_python_model()
     out["protected_auc"] = protected_auc(
         model.booster, data, cfg.fairness.protected, cfg.seed, cfg.train.n_jobs
     )

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 
@@ -29,6 +28,7 @@ from pipeline.core.io import write_csv, write_json
 from pipeline.core.metadata import LABEL_COLUMN
 from pipeline.core.publish import publish_set
 from pipeline.modelling import dataset, shap_stability
+from pipeline.modelling.trust import load_trusted_model
 from pipeline.plotting import shap_plots
 from pipeline.riskmath.attribution import Explanation, add_stability, explain
 from pipeline.runs.context import RunContext
@@ -53,7 +53,7 @@ PD_POINTS_METHOD = (
 def run(cfg: Config, run: RunContext) -> str:
     """SHAP tables, plots and the summary of `run`'s model, logged to the run."""
     result = run.train_result()
-    model = mlflow.pyfunc.load_model(result["model_uri"]).unwrap_python_model()
+    model = load_trusted_model(result["model_uri"]).unwrap_python_model()
     data = dataset.load(cfg)
     test = data.frame.iloc[data.split.index["test"]]
     if cfg.explain.max_rows and len(test) > cfg.explain.max_rows:
