@@ -133,8 +133,8 @@ def evaluate(
         points(by_split["train"]["pd"].to_numpy(), cfg.scoring), points(p_test, cfg.scoring)
     )
     tables[catalogue.PSI_TRAIN_TEST] = psi
-    seg_frame = data.frame.iloc[idx["test"]].reset_index(drop=True)
-    seg_frame = seg_frame.assign(pd=p_test)
+    test_frame = data.frame.iloc[idx["test"]]
+    seg_frame = test_frame.reset_index(drop=True).assign(pd=p_test)
     seg_tables = [
         metrics.segment_summary(seg_frame, LABEL_COLUMN, "pd", by=col).assign(segment=col)
         for col in SEGMENTS
@@ -143,14 +143,14 @@ def evaluate(
     if seg_tables:
         tables[catalogue.SEGMENTS_TEST] = pd.concat(seg_tables, ignore_index=True)
     interim = cfg.data.interim_dir if cfg.data.kind == "tables" else None
-    groups = sensitive_groups(data.frame.iloc[idx["test"]], interim, cfg.fairness)
+    groups = sensitive_groups(test_frame, interim, cfg.fairness)
     if groups is not None:
         tables[catalogue.FAIRNESS] = fairness.fairness_table(
             groups, y_test, p_test, cfg.scoring.early_warning_pd
         )
     cal_frame = seg_frame.assign(tier=tier(p_test, cfg.scoring))
-    groups = {"tier": "tier", **{c: c for c in SEGMENTS if c in cal_frame.columns}}
-    tests = calibration_tests(cal_frame, LABEL_COLUMN, "pd", groups)
+    scopes = {"tier": "tier", **{c: c for c in SEGMENTS if c in cal_frame.columns}}
+    tests = calibration_tests(cal_frame, LABEL_COLUMN, "pd", scopes)
     tables[catalogue.CALIBRATION_TESTS] = tests
     overall = tests.iloc[0].to_dict()
     calibration = {k: overall[k] for k in tests.columns if k not in ("scope", "group")}
@@ -160,10 +160,9 @@ def evaluate(
         tables[catalogue.BY_SNAPSHOT] = by_snapshot
         figures[catalogue.OVER_TIME_PNG] = validation_plots.over_time_plot(by_snapshot)
     intervals: dict[str, tuple[float, float]] = {}
-    frame = data.frame.iloc[idx["test"]]
     # A customer's rows resample together; a prepared table without ids resamples rows.
-    ids = [c for c in ("customer_id", "loan_id") if c in frame.columns]
-    clusters = frame[ids[0]].to_numpy() if ids else np.arange(len(frame))
+    ids = [c for c in ("customer_id", "loan_id") if c in test_frame.columns]
+    clusters = test_frame[ids[0]].to_numpy() if ids else np.arange(len(test_frame))
     resampled = ids[0] if ids else "row"
     if cfg.validation.bootstrap_resamples:
         boot = cluster_bootstrap(
@@ -178,8 +177,10 @@ def evaluate(
         intervals = {r.statistic: (float(r.lower), float(r.upper)) for r in boot.itertuples()}
     if cfg.train.monotone_constraints:
         expected = {s.name: s.expected for s in data.specs if s.expected != "unknown"}
-        train_x, train_y = data.parts()["train"]
-        tables[catalogue.CONSTRAINTS_CHECK] = direction_check(train_x, train_y, expected)
+        train = idx["train"]
+        tables[catalogue.CONSTRAINTS_CHECK] = direction_check(
+            X.iloc[train], data.y[train], expected
+        )
     comparison = challengers.compare(cfg, data, y_test, p_test, clusters)
     tables[catalogue.CHALLENGERS] = comparison.table
     if comparison.scorecard is not None:
