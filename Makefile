@@ -46,8 +46,9 @@ lint: $(STAMP) ## Ruff lint and format check, and the import contracts (layers, 
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+# One uvicorn worker: MLflow's default four (plus job consumers) took about 45 s to serve on 2 cores.
 ui: $(STAMP) ## Open the MLflow UI on the project's store (http://127.0.0.1:5000, PORT=...)
-	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_URI) --host 127.0.0.1 --port $(PORT)
+	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_URI) --host 127.0.0.1 --port $(PORT) --workers 1
 
 notebooks: $(STAMP) ## Build the paired .ipynb of notebooks/*.py (open them in Jupyter or VS Code)
 	$(BIN)/jupytext --sync notebooks/*.py

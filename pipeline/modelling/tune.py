@@ -1,7 +1,9 @@
 """Optuna search over LightGBM's parameters; objective = AUC on the out-of-time validation split.
 
 Each trial is a nested MLflow run. Trials stop early through LightGBM's early stopping and are
-pruned (median rule) when their validation AUC lags the other trials' at the same iteration.
+pruned (median rule) when their validation AUC lags the other trials' at the same iteration. A
+pruned trial is a normal outcome of the search, not an error: its run ends FINISHED, tagged
+`pruned`, with its params and the iteration it stopped at (MLflow would mark it FAILED).
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ import mlflow
 import numpy as np
 import optuna
 import pandas as pd
+from mlflow.entities import Metric
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipeline.config import TrainConfig
+from pipeline.core.heartbeat import Heartbeat, output_is_terminal
 
 log = logging.getLogger(__name__)
+# Tags of a trial's run: how it ended, and the boosting round a pruned trial stopped at.
+TRIAL_STATE_TAG, PRUNED_TAG = "loanrisk.trial_state", "pruned"
 
 
 @dataclass
@@ -81,22 +87,34 @@ def tune(
 
     def objective(trial: optuna.Trial) -> float:
         params = {**fixed, **search_space(trial, cfg)}
+        stopped: dict[str, int] = {}
+        pruned: optuna.TrialPruned | None = None
         with mlflow.start_run(nested=True, run_name=f"trial-{trial.number:03d}"):
-            booster = lgb.train(
-                params,
-                d_train,
-                num_boost_round=cfg.num_boost_round,
-                valid_sets=[d_valid],
-                valid_names=["valid"],
-                callbacks=[
-                    lgb.early_stopping(cfg.early_stopping_rounds, verbose=False),
-                    _pruning_callback(trial),
-                ],
-            )
-            auc = float(booster.best_score["valid"]["auc"])
-            iterations[trial.number] = booster.best_iteration
             mlflow.log_params(trial.params)
-            mlflow.log_metrics({"valid_auc": auc, "best_iteration": booster.best_iteration})
+            try:
+                booster = lgb.train(
+                    params,
+                    d_train,
+                    num_boost_round=cfg.num_boost_round,
+                    valid_sets=[d_valid],
+                    valid_names=["valid"],
+                    callbacks=[
+                        lgb.early_stopping(cfg.early_stopping_rounds, verbose=False),
+                        _pruning_callback(trial, stopped),
+                    ],
+                )
+            except optuna.TrialPruned as exc:
+                # Raised outside the `with`, so the run ends FINISHED rather than FAILED.
+                pruned = exc
+                mlflow.set_tags({TRIAL_STATE_TAG: "pruned", PRUNED_TAG: "true"})
+                mlflow.log_metric("pruned_at_iteration", stopped.get("iteration", 0))
+            else:
+                auc = float(booster.best_score["valid"]["auc"])
+                iterations[trial.number] = booster.best_iteration
+                mlflow.set_tags({TRIAL_STATE_TAG: "complete", PRUNED_TAG: "false"})
+                mlflow.log_metrics({"valid_auc": auc, "best_iteration": booster.best_iteration})
+        if pruned is not None:
+            raise pruned
         return auc
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -106,6 +124,8 @@ def tune(
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=30),
         study_name="loanrisk-lightgbm",
     )
+    # A bar where a terminal shows it; a line every few seconds in a log file or a pipe.
+    beat = Heartbeat("tuning", log, enabled=not (show_progress and output_is_terminal()))
     with Progress(
         TextColumn("tuning"),
         BarColumn(),
@@ -119,6 +139,9 @@ def tune(
         def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             best = f"{study.best_value:.4f}" if _has_complete(study) else "-"
             progress.update(task, advance=1, best=best)
+            done = len(study.trials)
+            pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+            beat.beat(done, cfg.n_trials, f"trials, {pruned} pruned, best valid AUC {best}")
 
         study.optimize(
             objective,
@@ -144,8 +167,9 @@ def _has_complete(study: optuna.Study) -> bool:
     return any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
 
 
-def _pruning_callback(trial: optuna.Trial, every: int = 10):
-    """Report validation AUC to Optuna every `every` rounds; stop the trial if it is pruned."""
+def _pruning_callback(trial: optuna.Trial, stopped: dict[str, int], every: int = 10):
+    """Report validation AUC to Optuna every `every` rounds; stop the trial if it is pruned
+    (the round it stopped at goes into `stopped["iteration"]`)."""
 
     def callback(env: lgb.callback.CallbackEnv) -> None:
         if env.iteration % every or not env.evaluation_result_list:
@@ -153,12 +177,52 @@ def _pruning_callback(trial: optuna.Trial, every: int = 10):
         auc = env.evaluation_result_list[0][2]
         trial.report(auc, env.iteration)
         if trial.should_prune():
+            stopped["iteration"] = env.iteration
             raise optuna.TrialPruned(f"pruned at iteration {env.iteration}")
 
     callback.order = 25  # after early stopping's bookkeeping
     return callback
 
 
-def fit(params: dict[str, Any], train: tuple[pd.DataFrame, np.ndarray], rounds: int) -> lgb.Booster:
-    """The final model: the chosen params, a fixed number of rounds (no validation peeking)."""
-    return lgb.train(params, lgb.Dataset(train[0], label=train[1]), num_boost_round=rounds)
+def log_curves(curve: dict[str, dict[str, list[float]]], prefix: str, run_id: str | None = None):
+    """The learning curves LightGBM recorded ({set: {metric: [value per round]}}) as metric
+    steps `<prefix>/<set>_<metric>` (step = boosting round), in one batch: one call per value
+    is 7x slower on the SQLite store. `run_id`: the active run when None."""
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(f"{prefix}/{name}_{metric}", float(v), now, step)
+        for name, by_metric in curve.items()
+        for metric, values in by_metric.items()
+        for step, v in enumerate(values, start=1)
+    ]
+    if metrics:
+        run_id = run_id or mlflow.active_run().info.run_id
+        mlflow.MlflowClient().log_batch(run_id, metrics=metrics)
+
+
+def fit(
+    params: dict[str, Any],
+    train: tuple[pd.DataFrame, np.ndarray],
+    rounds: int,
+    valid: tuple[pd.DataFrame, np.ndarray] | None = None,
+    curve: dict[str, Any] | None = None,
+) -> lgb.Booster:
+    """The final model: the chosen params, a fixed number of rounds (no validation peeking).
+
+    With `valid` and `curve` (a dict), the train and validation log loss of every round are
+    recorded into `curve` for the learning curves: evaluation only, no early stopping, so the
+    model is the same as without them. Log loss, not AUC: AUC sorts the training rows again at
+    every round.
+    """
+    d_train = lgb.Dataset(train[0], label=train[1])
+    if valid is None or curve is None:
+        return lgb.train(params, d_train, num_boost_round=rounds)
+    d_valid = lgb.Dataset(valid[0], label=valid[1], reference=d_train)
+    return lgb.train(
+        {**params, "metric": "binary_logloss"},
+        d_train,
+        num_boost_round=rounds,
+        valid_sets=[d_train, d_valid],
+        valid_names=["train", "valid"],
+        callbacks=[lgb.record_evaluation(curve)],
+    )

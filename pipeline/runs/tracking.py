@@ -45,6 +45,10 @@ PACKAGES = (
 REPO_DIR = Path(__file__).resolve().parents[2]
 # Which process owns a run: a run left RUNNING by a process that no longer exists was killed.
 PID_TAG, HOST_TAG = "loanrisk.pid", "loanrisk.host"
+# Without this tag MLflow 3's UI opens the experiment in its GenAI view (traces, token usage).
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+# Tags the MLflow UI shows: the run page's description, and the commit in the run's source box.
+NOTE_TAG, GIT_COMMIT_TAG = "mlflow.note.content", "mlflow.source.git.commit"
 log = logging.getLogger(__name__)
 
 
@@ -61,12 +65,35 @@ def setup(cfg: MlflowConfig) -> str:
     with store_lock(cfg.tracking_uri):
         exp = mlflow.get_experiment_by_name(cfg.experiment)
         if exp is None:
-            exp_id = mlflow.create_experiment(cfg.experiment, artifact_location=location)
+            exp_id = mlflow.create_experiment(
+                cfg.experiment,
+                artifact_location=location,
+                tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
+            )
         else:
             check_artifact_location(cfg, exp.artifact_location, location)
             exp_id = exp.experiment_id
+            if exp.tags.get(EXPERIMENT_KIND_TAG) is None:  # a store made before the tag
+                mlflow.MlflowClient().set_experiment_tag(
+                    exp_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+                )
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
+
+
+@contextlib.contextmanager
+def quiet_mlflow_prints():
+    """Silence the lines MLflow prints itself (e.g. "Successfully registered model", "Created
+    version") inside the block: they bypass logging, so the CLI's log level cannot hide them,
+    and they repeat what loanrisk's own summary says."""
+    from mlflow.utils import logging_utils
+
+    was = logging_utils.MLFLOW_LOGGING_STREAM.enabled
+    logging_utils.disable_logging()
+    try:
+        yield
+    finally:
+        logging_utils.MLFLOW_LOGGING_STREAM.enabled = was
 
 
 def check_artifact_location(cfg: MlflowConfig, recorded: str, configured: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -65,9 +66,10 @@ class TrainResult:
             True: "promoted to champion",
             False: "NOT promoted",
         }[self.promoted]
+        # The validation AUC is the tuner's, on raw PDs: the report's is on calibrated PDs.
         text = (
             f"run {self.run_id}: {split_label(self.split_kind)} test AUC {self.test_auc:.4f} "
-            f"(valid {self.valid_auc:.4f}), "
+            f"(calibrated PD; best tuning trial's validation AUC {self.valid_auc:.4f}, raw PD), "
             f"model version {self.model_version} {gate}; calibration {self.calibration}; "
             f"{self.seconds:.0f} s"
         )
@@ -107,6 +109,9 @@ def promote(
         client = mlflow.MlflowClient(tracking_uri=cfg.mlflow.tracking_uri)
         client.log_dict(result.run_id, decision.to_dict(), catalogue.PROMOTION_JSON)
         client.log_metric(result.run_id, "promoted", float(decision.promoted))
+        client.set_tag(
+            result.run_id, tracking.NOTE_TAG, run_note(client, result.run_id, decided, cfg)
+        )
         if before_move is not None:
             before_move()
 
@@ -118,7 +123,7 @@ def promote(
         _record_abort(cfg, trained)
         raise
     final = replace(result, promoted=decision.promoted, promotion_reason=decision.reason)
-    log.info("promotion: %s", decision.reason)
+    log.debug("promotion: %s", decision.reason)  # the caller prints the result, reason included
     return final
 
 
@@ -165,6 +170,7 @@ def fit(cfg: Config, show_progress: bool = True) -> Trained:
         mlflow.set_tag(KIND_TAG, TRAINING)
         tracking.tag_process()
         _log_context(cfg, data)
+        _log_inputs(cfg, data)
         try:
             best = tune.tune(
                 parts["train"], parts["valid"], cfg.train, cfg.seed, monotone, show_progress
@@ -174,7 +180,11 @@ def fit(cfg: Config, show_progress: bool = True) -> Trained:
             # then never ends it: end every trial still open with the parent.
             tracking.end_running_children(run_id, status="FAILED")
             raise
-        booster = tune.fit(best.params, parts["train"], best.best_iteration)
+        curve: dict = {}
+        booster = tune.fit(
+            best.params, parts["train"], best.best_iteration, valid=parts["valid"], curve=curve
+        )
+        tune.log_curves(curve, prefix="curve")
         p_raw = {k: booster.predict(X) for k, (X, _) in parts.items()}
         y = {k: yy for k, (_, yy) in parts.items()}
         calibrator, briers = fit_calibrator(y["valid"], p_raw["valid"], cfg.train.calibration)
@@ -219,7 +229,8 @@ def fit(cfg: Config, show_progress: bool = True) -> Trained:
         mlflow.log_metric("gate_baseline_auc", challenger.baseline_auc)
         files = RunFiles.of(cfg.output.reports_dir, run_id)
         _write_predictions(data, p_raw, p_cal, files.predictions, cfg)
-        version = registry.register(challenger, cfg.mlflow)
+        with tracking.quiet_mlflow_prints():  # "Successfully registered ...": said below
+            version = registry.register(challenger, cfg.mlflow)
         result = TrainResult(
             run_id=run_id,
             model_uri=info.model_uri,
@@ -238,8 +249,43 @@ def fit(cfg: Config, show_progress: bool = True) -> Trained:
         except BaseException:
             _abandon_version(version, cfg)  # a run without its files is never champion
             raise
-    log.info("%s", result)
+        client = mlflow.MlflowClient()
+        note = run_note(client, run_id, result, cfg)
+        client.set_tag(run_id, tracking.NOTE_TAG, note)
+        # The model card replaces this once the report is written (stages.report).
+        client.update_model_version(
+            cfg.mlflow.registered_model, version, description=f"PD model of run {run_id}. {note}"
+        )
+    # One short line: the caller prints the result itself (once).
+    log.info("train: run %s, model version %s registered (%.0f s)", run_id, version, result.seconds)
     return Trained(result, challenger, files)
+
+
+def run_note(client: mlflow.MlflowClient, run_id: str, result: TrainResult, cfg: Config) -> str:
+    """The run's answer in one paragraph, for the MLflow run page (`mlflow.note.content`):
+    test AUC with its 95% interval (once evaluate has logged it), calibration, champion or not."""
+    m = client.get_run(run_id).data.metrics
+    split = split_label(result.split_kind)
+    text = f"{split} test AUC {result.test_auc:.3f}"
+    if "test_auc_lower" in m and "test_auc_upper" in m:
+        text += f" (95% CI {m['test_auc_lower']:.3f} to {m['test_auc_upper']:.3f})"
+    text += f" on calibrated PDs ({result.calibration} calibration"
+    if "test_calibration_o_e" in m:
+        text += f", observed/expected defaults {m['test_calibration_o_e']:.3f}"
+    text += ")"
+    if "baseline_auc" in m:
+        text += f"; logistic baseline AUC {m['baseline_auc']:.3f}"
+    text += "."
+    if result.promoted is None:
+        text += f" Registered as {cfg.mlflow.registered_model} v{result.model_version}; "
+        text += "promotion is decided when the run is complete."
+    elif result.promoted:
+        text += f" {cfg.mlflow.registered_model} v{result.model_version} is champion"
+        text += f": {result.promotion_reason}" if result.promotion_reason else "."
+    else:
+        text += f" {cfg.mlflow.registered_model} v{result.model_version} is NOT champion"
+        text += f": {result.promotion_reason}" if result.promotion_reason else "."
+    return text
 
 
 def _write_result(result: TrainResult, decision: PromotionDecision | None, files: RunFiles) -> None:
@@ -268,6 +314,7 @@ def _log_context(cfg: Config, data: dataset.Dataset) -> None:
     commit = tracking.git_commit()
     if commit:
         tags["git_commit"] = commit
+        tags[tracking.GIT_COMMIT_TAG] = commit  # the UI's "Source" box shows this one
     dirty = tracking.git_dirty()
     if dirty is not None:
         tags["git_dirty"] = str(dirty).lower()
@@ -283,6 +330,29 @@ def _log_context(cfg: Config, data: dataset.Dataset) -> None:
         {"git_commit": commit, "git_dirty": dirty, "packages": versions, "data": prints},
         catalogue.PROVENANCE_JSON,
     )
+
+
+SPLIT_CONTEXT = {"train": "training", "valid": "validation", "test": "test"}
+
+
+def _log_inputs(cfg: Config, data: dataset.Dataset) -> None:
+    """The run's datasets (one per split: name, digest, source, rows), which the MLflow UI lists
+    under "Datasets". Metadata only: schema, row count and a hash, never the rows."""
+    if cfg.data.kind == "table":
+        source_path = Path(cfg.data.path)
+    else:
+        source_path = Path(cfg.data.features_dir) / catalogue.FEATURES
+    source = source_path.resolve().as_uri()
+    for split, idx in data.split.index.items():
+        frame = data.frame.iloc[idx]
+        with warnings.catch_warnings():
+            # MLflow's schema inference warns that integer columns cannot hold missing values:
+            # this schema is a record, never enforced.
+            warnings.simplefilter("ignore")
+            ds = mlflow.data.from_pandas(
+                frame, source=source, name=f"{source_path.stem}-{split}", targets=LABEL_COLUMN
+            )
+            mlflow.log_input(ds, context=SPLIT_CONTEXT.get(split, split))
 
 
 EXAMPLE_QUANTILES = (0.25, 0.5, 0.75)
