@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -71,6 +72,12 @@ def main(
     # MLflow draws a tqdm bar per artefact download (the model, the tuning plots): a screenful of
     # bars in a log. A user who wants them sets the variable to true.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow logs in a format of its own ("2026/12/03 02:34:15 INFO mlflow.store.db.utils: ...")
+    # on a handler of its own, which the level set below does not reach; read at its import.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if verbose else "WARNING")
+    # shap's plots call matplotlib's tight_layout, which warns (and keeps the layout) when a
+    # colour bar does not fit; the saved figures are cropped to their content anyway.
+    warnings.filterwarnings("ignore", message="Tight layout not applied", category=UserWarning)
 
 
 def _setup_logging(level: int) -> None:
@@ -168,6 +175,31 @@ def _config(config: Path, overrides: list[str] | None) -> Config:
     return load_config(config, overrides or [])
 
 
+def describe(result: Any) -> str:
+    """What a stage returned, for people: {name: path} (ingest) as one line per table with its
+    rows (from the file's metadata), anything else as its str()."""
+    if isinstance(result, dict) and all(isinstance(v, Path) for v in result.values()):
+        if not result:
+            return "nothing to ingest (data.kind is table: the modelling table is read as is)"
+        folders = {p.parent for p in result.values()}
+        where = f" -> {next(iter(folders))}" if len(folders) == 1 else ""
+        lines = [f"{len(result)} table(s) validated and written{where}:"]
+        width = max(len(k) for k in result)
+        for name, path in result.items():
+            lines.append(f"  {name:<{width}}  {_rows(path)}" + ("" if where else f"  {path}"))
+        return "\n".join(lines)
+    return str(result)
+
+
+def _rows(path: Path) -> str:
+    try:
+        import pyarrow.parquet as pq
+
+        return f"{pq.ParquetFile(path).metadata.num_rows:,} rows"
+    except Exception:  # a summary line is not worth failing a finished stage
+        return "rows unknown"
+
+
 @app.command()
 def generate(
     out: Annotated[
@@ -225,7 +257,7 @@ def _stage(name: str, doc: str, module: str | None = None) -> None:
             cfg = _config(config, override)
             result = importlib.import_module(module).run(cfg)
             if result is not None:
-                typer.echo(str(result))
+                typer.echo(describe(result))
 
         _guarded(go)
 

@@ -99,7 +99,8 @@ def run(cfg: Config, run: RunContext) -> str:
         f"; calibration O/E {c['o_e']:.3f} ({c['n_defaults']} observed vs "
         f"{c['expected_defaults']:.1f} expected defaults, {c['light']})"
     )
-    log.info(msg)
+    # A progress line; the caller prints `msg` itself (once).
+    log.info("evaluate: run %s, %d plots and %d tables", run.run_id, len(figures), len(tables))
     return msg
 
 

@@ -16,6 +16,7 @@ for a LightGBM model, in log-odds) on the whole test split, summarised by
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -60,8 +61,16 @@ def run(cfg: Config, run: RunContext) -> str:
         test = test.sample(cfg.explain.max_rows, random_state=cfg.seed)
     X = model.prepare(test)
     ids = test[data.id_col].to_numpy() if data.id_col in test.columns else X.index.to_numpy()
+    # Phase lines: with output in a log file or a pipe nothing else shows the stage moving.
+    start = time.perf_counter()
+    log.info("explain: tree SHAP on %s test rows", f"{len(X):,}")
     ex = explain(model.contributions(X), X, model.specs, monotone_features(model.booster))
     if cfg.explain.stability_refits:
+        log.info(
+            "explain: %d stability refits (%.0f s so far)",
+            cfg.explain.stability_refits,
+            time.perf_counter() - start,
+        )
         train_rows = data.frame.iloc[data.split.index["train"]]
         eval_rows = shap_plots.sample_rows(len(X), cfg.explain.stability_rows, cfg.seed)
         refits = shap_stability.refit_contributions(
@@ -78,6 +87,7 @@ def run(cfg: Config, run: RunContext) -> str:
     truth = known_truth(cfg)
     if truth is not None:
         ex = truth.check(ex)
+    log.info("explain: tables and plots (%.0f s so far)", time.perf_counter() - start)
     files = write_outputs(ex, run.files, cfg, ids=ids)
     for path in files:
         run.log_artifact(path, catalogue.ARTEFACT_EXPLAIN)
@@ -171,33 +181,32 @@ def _turn_clause(r) -> str:
 
 
 def headline(ex: Explanation) -> str:
-    """The plain-words answer to "which relationship factors reduce default", in one paragraph."""
+    """The plain-words answer to "which relationship factors reduce default", as a few short
+    lines (one per factor): a console or a log shows it without a 1,000-character line."""
     rel = ex.relationship
     lowers = rel[rel["direction"] == "lowers"].head(5)
-    parts = [
-        f"{r.description} ({r.pd_points:.2f} PD points, {r.share:.1%} of attribution)"
-        for r in lowers.itertuples()
+    lines = [
+        "Relationship factors that lower the predicted PD, strongest first (PD points for a "
+        f"typical loan, median PD {ex.median_pd:.2%}):"
     ]
+    lines += [
+        f"  {i}. {r.description}: {r.pd_points:.2f} PD points ({r.share:.1%} of attribution)"
+        for i, r in enumerate(lowers.itertuples(), start=1)
+    ] or ["  none found"]
     fam = ", ".join(f"{r.family} {r.share:.0%}" for r in ex.families.itertuples())
-    text = "Relationship factors that lower the predicted PD, strongest first: " + (
-        "; ".join(parts) if parts else "none found"
-    )
-    text += (
-        f". PD points are for a typical loan (median PD {ex.median_pd:.2%}). "
-        f"Attribution by family: {fam}."
-    )
+    lines.append(f"Attribution by family: {fam}.")
     for r in rel[rel["turns"]].head(2).itertuples():
-        text += f" {r.description}: {r.monotonicity}."
+        lines.append(f"{r.description}: {r.monotonicity}.")
     n_disagree = int(rel["agrees"].eq(False).sum())
     if n_disagree:
-        text += (
-            f" {n_disagree} relationship factor(s) go against the expected direction; SHAP is "
+        lines.append(
+            f"{n_disagree} relationship factor(s) go against the expected direction; SHAP is "
             "not causal (see the caveats)."
         )
     if ex.truth is not None:
         matched, checked = truth_counts(ex.truth)
-        text += f" Planted effects recovered: {matched} of the {checked} SHAP can show."
-    return text
+        lines.append(f"Planted effects recovered: {matched} of the {checked} SHAP can show.")
+    return "\n".join(lines)
 
 
 def summary_dict(ex: Explanation, ids: np.ndarray, plots=None) -> dict:

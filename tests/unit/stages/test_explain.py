@@ -439,3 +439,11 @@ def test_stability_refits_agree_on_strong_factors_and_resample_by_customer(fitte
     # Same seed, same refits: reproducible.
     again = refit_contributions(booster, X, y, customers, X.iloc[rows], refits=1, seed=7)
     np.testing.assert_array_equal(again[0], refits[0])
+
+
+def test_headline_is_a_few_short_lines_one_per_factor():
+    X = _frame(4000, seed=4)
+    lines = headline(explain(_synthetic_contribs(X), X, SPECS)).splitlines()
+    assert lines[0].startswith("Relationship factors that lower the predicted PD")
+    assert lines[1].startswith("  1. ") and "PD points" in lines[1]
+    assert max(len(line) for line in lines) < 200  # was one line of about 1,000 characters
