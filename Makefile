@@ -50,7 +50,10 @@ lint: $(STAMP) ## Ruff lint and format check, and the import contracts (layers, 
 ui: $(STAMP) ## Open the MLflow UI on the project's store (http://127.0.0.1:5000, PORT=...)
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_URI) --host 127.0.0.1 --port $(PORT) --workers 1
 
-notebooks: $(STAMP) ## Build the paired .ipynb of notebooks/*.py (open them in Jupyter or VS Code)
+# The kernel goes into the virtualenv (--sys-prefix), not the user's home: JupyterLab started
+# from .venv and VS Code's picker find it, and removing .venv removes it.
+notebooks: $(STAMP) ## Build the .ipynb of notebooks/*.py and register the `loanrisk` Jupyter kernel
+	$(BIN)/python -m ipykernel install --sys-prefix --name loanrisk --display-name "Python (loanrisk)"
 	$(BIN)/jupytext --sync notebooks/*.py
 
 score: $(STAMP) ## Score a portfolio with the champion model (PORTFOLIO=..., SCORES=...)

@@ -1,0 +1,44 @@
+"""`make notebooks` registers the `loanrisk` kernel that the notebooks name, and JupyterLab is
+in the dev extra, so `make setup` then `make notebooks` is enough to open them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+
+import jupytext
+
+from tests.helpers import REPO
+
+
+def test_notebooks_name_the_kernel_make_notebooks_registers():
+    dry = subprocess.run(
+        ["make", "-n", "notebooks", "STAMP=/dev/null"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "-m ipykernel install --sys-prefix --name loanrisk" in dry
+    for script in sorted((REPO / "notebooks").glob("*.py")):
+        spec = jupytext.read(script).metadata["kernelspec"]
+        assert spec["name"] == "loanrisk", script.name
+        assert spec["language"] == "python"
+
+
+def test_the_registered_kernel_starts_this_interpreter(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "ipykernel", "install", "--prefix", str(tmp_path), "--name",
+         "loanrisk", "--display-name", "Python (loanrisk)"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    kernel = json.loads((tmp_path / "share/jupyter/kernels/loanrisk/kernel.json").read_text())
+    assert kernel["argv"][0] == sys.executable and kernel["display_name"] == "Python (loanrisk)"
+
+
+def test_jupyterlab_is_in_the_dev_extra():
+    dev = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(req.startswith("jupyterlab") for req in dev["dev"])
