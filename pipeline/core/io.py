@@ -100,6 +100,20 @@ def _concerns(exc: OSError, folder: Path) -> bool:
     return False
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux
+    /proc/self/status); elsewhere set and restored at once (os.umask has no read-only form)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(target: Path | str) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds.
@@ -115,6 +129,9 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
         fd, tmp = tempfile.mkstemp(
             prefix=temp_prefix(target.name), suffix=TEMP_SUFFIX, dir=target.parent
         )
+        # mkstemp makes the file 0600, and the rename keeps that: give it the mode any new file
+        # gets here, so a colleague or a scheduler can read scores as the umask allows.
+        os.fchmod(fd, 0o666 & ~current_umask())
         os.close(fd)
     tmp_path = Path(tmp)
     try:
