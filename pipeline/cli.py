@@ -479,8 +479,9 @@ def score(
         typer.Option(
             "--previous",
             help="An earlier output of `score` for the same portfolio (.parquet/.csv): loans "
-            "whose tier worsened since go on the early-warning list <out stem>.early_warning.<ext>"
-            " (with those whose PD >= scoring.early_warning_pd).",
+            "whose tier moved into scoring.early_warning_tiers or down by "
+            "scoring.early_warning_notches since go on the early-warning list "
+            "<out stem>.early_warning.<ext> (with those whose PD >= scoring.early_warning_pd).",
         ),
     ] = None,
     fail_on_drift: Annotated[

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -49,7 +50,7 @@ class FeatureSpec:
             return f"{self.description}: missing"
         if self.label:
             try:
-                return self.label.format(value=value)
+                return singular_after_one(self.label.format(value=value))
             except (ValueError, TypeError):
                 pass
         if isinstance(value, float):
@@ -59,6 +60,16 @@ class FeatureSpec:
     @property
     def monotone(self) -> int:
         return {"lowers": -1, "raises": 1}.get(self.expected, 0)
+
+
+# "1" as a whole count, then up to two words before the plural noun ("1 late instalments",
+# "1 payment reminders", "holds 1 loans", "paid up to 1 days late")
+_ONE_PLURAL = re.compile(r"(?<![\d.,])1 ((?:[a-z-]+ ){0,2}?)([a-z-]+[^s\W])s\b")
+
+
+def singular_after_one(text: str) -> str:
+    """ "1 hardship requests" -> "1 hardship request": labels are written for counts of many."""
+    return _ONE_PLURAL.sub(r"1 \1\2", text)
 
 
 def save_metadata(specs: list[FeatureSpec], path: Path) -> None:

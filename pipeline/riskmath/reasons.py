@@ -18,32 +18,56 @@ def reason_codes(
     specs: list[FeatureSpec],
     top_k: int = 3,
     protective: bool = False,
+    with_points: bool = False,
 ) -> pd.DataFrame:
     """Top-k reasons per row, same index as `X`.
 
     contribs: (n, k + 1) log-odds contributions, columns in the order of `X.columns`, last
-        column the bias (ignored).
+        column the bias.
     Returns reason_1..reason_{top_k}: `spec.readable(value)` of the features with the largest
     positive contributions, largest first; "" where fewer than top_k contributions are > 0.
+    A missing value is never a reason (nor protective): "income: missing" tells a reader
+    nothing to act on, whatever LightGBM's missing branch does.
     With protective=True also protective_1..: the most negative contributions, most negative
-    first. Ties go to the feature that comes first in `X`.
+    first. With with_points=True each text column `c` gets `c_pd_points` beside it: how many
+    PD points (uncalibrated, signed: + raises PD) the feature adds, the loan's PD minus its PD
+    without that contribution; NaN where the text is empty. Ties go to the feature that comes
+    first in `X`.
     """
     contribs, ordered = specs_for_contributions(contribs, X, specs)
     n, m = X.shape
     out = pd.DataFrame(index=X.index)
     if top_k <= 0:
         return out
-    C = contribs[:, :m]
+    C = contribs[:, :m].copy()
+    C[X.isna().to_numpy()] = np.nan  # NaN never ranks as a reason (see top_k_indices)
+    logit = np.nansum(contribs, axis=1)
     blocks = [("reason", C)] + ([("protective", -C)] if protective else [])
     for prefix, scores in blocks:
         idx = top_k_indices(scores, top_k)
         for j in range(top_k):
             texts = np.full(n, "", dtype=object)  # fewer features than top_k: stays empty
+            points = np.full(n, np.nan)
             if j < idx.shape[1]:
                 col = idx[:, j]
-                texts = _texts(X, ordered, col, scores[np.arange(n), col] > 0)
+                chosen = scores[np.arange(n), col]
+                valid = chosen > 0  # False for NaN too
+                texts = _texts(X, ordered, col, valid)
+                points = np.where(valid, _pd_points(logit, C[np.arange(n), col]), np.nan)
             out[f"{prefix}_{j + 1}"] = pd.Series(texts, index=X.index, dtype="str")
+            if with_points:
+                out[f"{prefix}_{j + 1}_pd_points"] = pd.Series(points, index=X.index)
     return out
+
+
+def _pd_points(logit: np.ndarray, contribution: np.ndarray) -> np.ndarray:
+    """100 x (PD - PD without `contribution`), both on the raw model's log-odds `logit`."""
+    with np.errstate(invalid="ignore", over="ignore"):  # an infinite contribution: NaN points
+        return 100.0 * (_sigmoid(logit) - _sigmoid(logit - contribution))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
@@ -90,6 +114,7 @@ def reasons_for_scoring(
     reasons_for: str = "all",
     flagged_tiers: tuple[str, ...] = ("D", "E"),
     protective: bool = False,
+    with_points: bool = False,
 ) -> pd.DataFrame:
     """Reason codes for a scored chunk, computing exact tree SHAP only for the rows that get them.
 
@@ -97,9 +122,10 @@ def reasons_for_scoring(
         `LoanRiskModel` from MLflow).
     X: the prepared frame (`model.prepare(df)`); tiers: the tier of each row (same order).
     reasons_for: "all" or "flagged" (only rows whose tier is in `flagged_tiers`; the others get
-        "" in every reason column). Exact SHAP costs ~100x a prediction, so "flagged" is what
-        makes reasons for a whole portfolio affordable.
-    Returns the columns of `reason_codes` (reason_1.., protective_1..), same index as `X`.
+        "" in every reason column and NaN points). Exact SHAP costs ~100x a prediction, so
+        "flagged" is what makes reasons for a whole portfolio affordable.
+    Returns the columns of `reason_codes` (reason_1.., protective_1.., with_points: *_pd_points),
+    same index as `X`.
     """
     if reasons_for not in ("all", "flagged"):
         raise ValueError(f"reasons_for must be 'all' or 'flagged', got {reasons_for!r}")
@@ -111,17 +137,39 @@ def reasons_for_scoring(
         if reasons_for == "all"
         else np.isin(tiers.astype(str), list(flagged_tiers))
     )
-    names = [f"reason_{j + 1}" for j in range(max(top_k, 0))]
-    if protective:
-        names += [f"protective_{j + 1}" for j in range(max(top_k, 0))]
     if top_k <= 0:
         return pd.DataFrame(index=X.index)
     if mask.all():
-        return reason_codes(model.contributions(X), X, model.specs, top_k, protective)
-    out = {c: np.full(len(X), "", dtype=object) for c in names}
+        return reason_codes(model.contributions(X), X, model.specs, top_k, protective, with_points)
+    names = reason_columns(top_k, protective, with_points)
+    out = {
+        c: np.full(len(X), np.nan) if c.endswith(POINTS_SUFFIX) else np.full(len(X), "", object)
+        for c in names
+    }
     if mask.any():
         sub = X.iloc[np.flatnonzero(mask)]
-        codes = reason_codes(model.contributions(sub), sub, model.specs, top_k, protective)
+        codes = reason_codes(
+            model.contributions(sub), sub, model.specs, top_k, protective, with_points
+        )
         for c in names:
-            out[c][mask] = codes[c].to_numpy(dtype=object)
-    return pd.DataFrame({c: pd.Series(v, index=X.index, dtype="str") for c, v in out.items()})
+            out[c][mask] = codes[c].to_numpy()
+    return pd.DataFrame(
+        {
+            c: pd.Series(v, index=X.index, dtype=float if c.endswith(POINTS_SUFFIX) else "str")
+            for c, v in out.items()
+        }
+    )
+
+
+POINTS_SUFFIX = "_pd_points"
+
+
+def reason_columns(top_k: int, protective: bool = False, with_points: bool = False) -> list[str]:
+    """The columns `reason_codes` returns for these arguments, in its order."""
+    names = []
+    for prefix in ("reason", "protective") if protective else ("reason",):
+        for j in range(1, max(top_k, 0) + 1):
+            names.append(f"{prefix}_{j}")
+            if with_points:
+                names.append(f"{prefix}_{j}{POINTS_SUFFIX}")
+    return names

@@ -23,16 +23,27 @@ from mlflow.exceptions import MlflowException
 from pipeline.core.errors import ConfigError, ModelError
 from pipeline.modelling.model import LoanRiskModel
 from pipeline.modelling.trust import load_trusted_model
-from pipeline.riskmath.reasons import reasons_for_scoring
+from pipeline.riskmath.reasons import POINTS_SUFFIX, reason_columns, reasons_for_scoring
 
 ID_COLUMN = "loan_id"
 DATE_COLUMN = "snapshot_date"
 PREDICTION_COLUMNS = ("pd", "points", "tier")
+# Reason columns written even when fewer (or none, reasons_top_k=0) are asked: readers of the
+# scores keep one schema.
+MIN_REASON_COLUMNS = 3
+# A loan this many days past due at the as-of date has already defaulted (the label's rule,
+# features.default_dpd): its PD is not a forecast. The `status` column says so.
+DEFAULT_DPD = 90
+DPD_COLUMN = "dpd_now"
+DEFAULTED, PERFORMING, UNKNOWN = "defaulted", "performing", "unknown"
+# What collections needs beside a flagged loan, from the scored input (NaN where absent); only
+# the early-warning list carries them, the scores stay free of customer fields.
+CONTEXT_COLUMNS = ("customer_id", "outstanding_balance", DPD_COLUMN)
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?/?$")
 
-# What an engine yields: (output frame, prepared features, unseen category levels) per chunk,
-# in input order; see `score_chunk` and `unseen_levels`.
-ScoredChunks = Iterator[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]
+# What an engine yields: (output frame, prepared features, unseen category levels, loan context)
+# per chunk, in input order; see `score_chunk`, `unseen_levels` and `loan_context`.
+ScoredChunks = Iterator[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]]
 UNSEEN_COLUMNS = ("column", "value", ID_COLUMN)
 
 
@@ -85,8 +96,7 @@ def load_scoring_model(model_uri: str) -> ScoringModel:
 def score_frame(model: ScoringModel, features: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
     """Score one in-memory feature frame (extra columns ignored).
 
-    Returns one row per input row: loan_id, as_of_date (= snapshot_date, NaT if absent), pd,
-    points, tier, reason_1..reason_{top_k}, model_name, model_version.
+    Returns one row per input row in the layout of `output_frame`.
     """
     return score_chunk(model, features, top_k)[0]
 
@@ -97,10 +107,11 @@ def score_chunk(
     top_k: int,
     reasons_for: str = "all",
     flagged_tiers: tuple[str, ...] = (),
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(output frame, prepared features, unseen levels) of one chunk; reasons for all rows or
-    only the rows in `flagged_tiers` (explain.reasons_for), the others get empty reasons and no
-    SHAP."""
+    default_dpd: int = DEFAULT_DPD,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(output frame, prepared features, unseen levels, loan context) of one chunk; reasons for
+    all rows or only the rows in `flagged_tiers` (explain.reasons_for), the others get empty
+    reasons and no SHAP."""
     if ID_COLUMN not in df.columns:
         raise ModelError(f"scoring input has no {ID_COLUMN} column (needed to key the output)")
     X = model.model.prepare(df)
@@ -108,9 +119,24 @@ def score_chunk(
     reasons = None
     if top_k > 0:
         reasons = reasons_for_scoring(
-            model.model, X, pred["tier"].to_numpy(), top_k, reasons_for, flagged_tiers
+            model.model,
+            X,
+            pred["tier"].to_numpy(),
+            top_k,
+            reasons_for,
+            flagged_tiers,
+            with_points=True,
         )
-    return output_frame(model, df, pred, reasons), X, unseen_levels(model.model, df, X)
+    out = output_frame(model, df, pred, reasons, top_k, default_dpd)
+    return out, X, unseen_levels(model.model, df, X), loan_context(df)
+
+
+def loan_context(df: pd.DataFrame) -> pd.DataFrame:
+    """CONTEXT_COLUMNS of `df` (same rows, NaN columns where `df` lacks one)."""
+    n = len(df)
+    return pd.DataFrame(
+        {c: df[c].to_numpy() if c in df.columns else np.full(n, np.nan) for c in CONTEXT_COLUMNS}
+    )
 
 
 def unseen_levels(model: LoanRiskModel, df: pd.DataFrame, X: pd.DataFrame) -> pd.DataFrame:
@@ -141,29 +167,58 @@ def unseen_levels(model: LoanRiskModel, df: pd.DataFrame, X: pd.DataFrame) -> pd
 
 
 def output_frame(
-    model: ScoringModel, df: pd.DataFrame, pred: pd.DataFrame, reasons: pd.DataFrame | None
+    model: ScoringModel,
+    df: pd.DataFrame,
+    pred: pd.DataFrame,
+    reasons: pd.DataFrame | None,
+    top_k: int = MIN_REASON_COLUMNS,
+    default_dpd: int = DEFAULT_DPD,
 ) -> pd.DataFrame:
-    """The output layout, shared by both engines: loan_id, as_of_date, pd, points, tier,
-    reason_1..k, model_name, model_version (row i of each input is row i of the output)."""
+    """The output layout, shared by both engines and built only here: loan_id, as_of_date,
+    status, pd, points, tier, reason_1, reason_1_pd_points, ... (max(top_k, MIN_REASON_COLUMNS)
+    of each; empty text and NaN points where a loan has fewer reasons or none were computed),
+    model_name, model_version. Row i of each input is row i of the output.
+
+    status: "defaulted" when `df`'s dpd_now is at least `default_dpd` (already in default at
+    the as-of date: its PD is no forecast), "performing" below, "unknown" without dpd_now.
+    """
+    n = len(df)
     out = pd.DataFrame(
         {
             ID_COLUMN: df[ID_COLUMN].to_numpy(),
             "as_of_date": (
                 pd.to_datetime(df[DATE_COLUMN]).to_numpy()
                 if DATE_COLUMN in df.columns
-                else np.full(len(df), np.datetime64("NaT"), dtype="datetime64[us]")
+                else np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
             ),
+            "status": pd.Series(loan_status(df, default_dpd), dtype="str").to_numpy(),
             "pd": pred["pd"].to_numpy(dtype=float),
             "points": pred["points"].to_numpy(dtype=float),
             "tier": pd.Series(pred["tier"].to_numpy(), dtype="str").to_numpy(),
         }
     )
-    if reasons is not None:
-        for c in reasons.columns:
-            out[c] = pd.Series(reasons[c].to_numpy(), dtype="str").to_numpy()
+    have = set(reasons.columns) if reasons is not None else set()
+    for c in reason_columns(max(top_k, MIN_REASON_COLUMNS), with_points=True):
+        if c.endswith(POINTS_SUFFIX):
+            values = reasons[c].to_numpy(dtype=float) if c in have else np.full(n, np.nan)
+            out[c] = np.round(values, 2)  # PD points to 0.01: more digits are noise to a reader
+        else:
+            values = reasons[c].to_numpy() if c in have else np.full(n, "", dtype=object)
+            out[c] = pd.Series(values, dtype="str").to_numpy()
     out["model_name"] = pd.Series([model.name] * len(out), dtype="str")
     out["model_version"] = pd.Series([model.version] * len(out), dtype="str")
     return out
+
+
+def loan_status(df: pd.DataFrame, default_dpd: int = DEFAULT_DPD) -> np.ndarray:
+    """DEFAULTED / PERFORMING per row from dpd_now at the as-of date; UNKNOWN where it is
+    missing or the input has no dpd_now (e.g. a prepared modelling table)."""
+    if DPD_COLUMN not in df.columns:
+        return np.full(len(df), UNKNOWN, dtype=object)
+    dpd = pd.to_numeric(df[DPD_COLUMN], errors="coerce").to_numpy(dtype=float)
+    status = np.where(dpd >= default_dpd, DEFAULTED, PERFORMING).astype(object)
+    status[np.isnan(dpd)] = UNKNOWN
+    return status
 
 
 def check_columns(columns: Any, model: LoanRiskModel, path: Path) -> None:

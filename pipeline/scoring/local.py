@@ -24,6 +24,7 @@ from pipeline.features.engine import build_features_from_frames
 from pipeline.features.snapshots import check_no_events_after, data_end_date
 from pipeline.modelling.model import LoanRiskModel
 from pipeline.scoring.core import (
+    CONTEXT_COLUMNS,
     DATE_COLUMN,
     ID_COLUMN,
     ScoredChunks,
@@ -48,7 +49,8 @@ def local_scored_chunks(
     top_k = cfg.scoring.reasons_top_k
     # an empty chunk: e.g. a Parquet batch holding no row of the as-of date
     policy = (cfg.explain.reasons_for, tuple(cfg.explain.flagged_tiers))
-    yield (score_chunk(model, c, top_k, *policy) for c in chunks if not c.empty), n_rows
+    dpd = cfg.features.default_dpd
+    yield (score_chunk(model, c, top_k, *policy, dpd) for c in chunks if not c.empty), n_rows
 
 
 def _read_input(
@@ -71,9 +73,9 @@ def _read_input(
             raise DataError(f"cannot read {path} as Parquet: {exc}") from None
         check_columns(pf.schema_arrow.names, model, path)
         check_types(pf.schema_arrow, model, path)
-        keep = [
-            c for c in (ID_COLUMN, DATE_COLUMN, *model.feature_names) if c in pf.schema_arrow.names
-        ]
+        # the context columns go to the early-warning list (customer, balance, days past due)
+        wanted = dict.fromkeys((ID_COLUMN, DATE_COLUMN, *CONTEXT_COLUMNS, *model.feature_names))
+        keep = [c for c in wanted if c in pf.schema_arrow.names]
         batches = pf.iter_batches(batch_size=size, columns=keep)
         chunks = (apply_as_of(b.to_pandas(), as_of) for b in batches)
         return chunks, pf.metadata.num_rows

@@ -4,9 +4,10 @@ per loan out, with an early-warning list and a summary.
 input: a feature matrix (.parquet read in chunks, or .csv) or a folder of the four raw tables
 -> model from MLflow (default models:/loanrisk@champion)
 -> <out> (.parquet or .csv, written to a temporary file and renamed at the end)
-   the early-warning list beside it (`early_warning_path`: loans whose tier worsened since
-       --previous, or PD >= scoring.early_warning_pd, with their reasons: the list collections
-       acts on)
+   the early-warning list beside it (`early_warning_path`: loans whose tier moved into
+       scoring.early_warning_tiers or down by scoring.early_warning_notches since --previous, or
+       with PD >= scoring.early_warning_pd; riskiest first, with customer, balance, days past
+       due and reasons: the list collections acts on; loans already in default are not on it)
    the summary beside it (`summary_path`: loans per tier, expected defaults, PD quantiles and
        distribution vs training, drift vs training, early-warning count)
 `run_score` picks the engine (`pipeline.scoring.local`: pandas chunks, `pipeline.scoring.spark`:
@@ -75,7 +76,8 @@ def run_score(
     as_of: with a feature matrix holding snapshot_date, keeps only that snapshot's rows.
     fmt: parquet | csv, default from the suffix of `out_path` (parquet unless .csv).
     previous: an earlier output of this command for the same portfolio (.parquet or .csv, with
-        loan_id and tier); loans whose tier is worse now go on the early-warning list.
+        loan_id and tier); loans whose tier moved into scoring.early_warning_tiers or down by
+        scoring.early_warning_notches go on the early-warning list.
     progress: a console to draw a progress bar over the chunks on (None: no bar).
     strict: refuse (DataError, nothing written) a portfolio holding category values the model
         never saw in training; without it they are scored as missing and reported in the log
@@ -93,7 +95,7 @@ def run_score(
     as_of_date = as_date(as_of)
     mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
     model = load_scoring_model(model_uri)
-    warn = EarlyWarning(model.model, cfg.scoring.early_warning_pd, previous)
+    warn = EarlyWarning(model.model, cfg.scoring, previous)
     ew_path = early_warning_path(out_path, fmt)
     scored_chunks = ENGINES[engine]
 
@@ -103,25 +105,24 @@ def run_score(
         unseen = UnseenLevels()
         with atomic_path(out_path) as tmp, atomic_path(ew_path) as ew_tmp:
             write = _parquet_sink(tmp) if fmt == "parquet" else _csv_sink(tmp)
-            write_ew = _parquet_sink(ew_tmp) if fmt == "parquet" else _csv_sink(ew_tmp)
             try:
                 with _progress_bar(progress, n_rows) as advance:
-                    for out, X, unseen_rows in scored:
+                    for out, X, unseen_rows, context in scored:
                         acc.add(out, X)
                         keys.add(out)
                         unseen.add(unseen_rows)
                         write(out)
-                        write_ew(warn.select(out))
+                        warn.add(out, context)
                         advance(len(out))
             finally:
                 write(None)  # close
-                write_ew(None)
             if acc.n == 0:
                 raise DataError(
                     f"{input_path}: no loans to score" + (f" at {as_of_date}" if as_of_date else "")
                 )
             keys.check(input_path)  # before the rename: a refused portfolio leaves no output
             unseen.report(input_path, strict, model.model.categories)
+            warn.write(ew_tmp, fmt)  # sorted by PD: written once every loan is scored
     summary = acc.summary(model, out_path, time.perf_counter() - start)
     summary.engine = engine
     summary.unseen_categories = unseen.to_dict()

@@ -37,16 +37,24 @@ import pyarrow.parquet as pq
 from pipeline.config import Config
 from pipeline.core import catalogue
 from pipeline.core.errors import ConfigError, DataError
-from pipeline.riskmath.reasons import reasons_for_scoring
+from pipeline.riskmath.reasons import POINTS_SUFFIX, reason_columns, reasons_for_scoring
 from pipeline.scoring.core import (
+    CONTEXT_COLUMNS,
     DATE_COLUMN,
+    DEFAULT_DPD,
+    DEFAULTED,
+    DPD_COLUMN,
     ID_COLUMN,
+    MIN_REASON_COLUMNS,
+    PERFORMING,
     PREDICTION_COLUMNS,
+    UNKNOWN,
     ScoredChunks,
     ScoringModel,
     check_columns,
     check_types,
     load_scoring_model,
+    loan_context,
     output_frame,
     unseen_levels,
 )
@@ -107,9 +115,10 @@ def score_spark_frame(
     flagged_tiers: tuple[str, ...] = (),
 ) -> DataFrame:
     """Spark DataFrame of feature rows -> the same rows with pd, points, tier (from spark_udf)
-    and reason_1..reason_{top_k} (tree SHAP, as the local engine) appended."""
+    and reason_1, reason_1_pd_points, ... reason_{top_k}.. (tree SHAP, as the local engine)
+    appended."""
     from pyspark.sql import functions as F
-    from pyspark.sql.types import StringType, StructField, StructType
+    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
     lr = model.model
     udf = mlflow.pyfunc.spark_udf(
@@ -124,18 +133,24 @@ def score_spark_frame(
     scored = pred.select(*sdf.columns, *[F.col(f"_pred.{c}").alias(c) for c in PREDICTION_COLUMNS])
     if top_k <= 0:
         return scored
-    names = [f"reason_{j + 1}" for j in range(top_k)]
-    schema = StructType(
-        [*scored.schema.fields, *[StructField(n, StringType(), False) for n in names]]
-    )
+    names = reason_columns(top_k, with_points=True)
+    fields = [
+        StructField(n, DoubleType(), True)
+        if n.endswith(POINTS_SUFFIX)
+        else StructField(n, StringType(), False)
+        for n in names
+    ]
+    schema = StructType([*scored.schema.fields, *fields])
 
     def add_reasons(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             X = lr.prepare(batch)
             tiers = batch["tier"].to_numpy()
-            reasons = reasons_for_scoring(lr, X, tiers, top_k, reasons_for, flagged_tiers)
+            reasons = reasons_for_scoring(
+                lr, X, tiers, top_k, reasons_for, flagged_tiers, with_points=True
+            )
             for n in names:
-                batch[n] = reasons[n].to_numpy(dtype=object)
+                batch[n] = reasons[n].to_numpy(dtype=float if n.endswith(POINTS_SUFFIX) else object)
             yield batch
 
     return scored.mapInPandas(add_reasons, schema)
@@ -164,7 +179,8 @@ def spark_scored_chunks(
             scored.write.mode("overwrite").parquet(str(staged / "scored"))
             parts = sorted((staged / "scored").glob(catalogue.SPARK_PARTS))
             n_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
-            yield _chunks(parts, model, cfg.scoring.chunk_rows), n_rows
+            chunks = _chunks(parts, model, cfg.scoring.chunk_rows, cfg.features.default_dpd)
+            yield chunks, n_rows
         finally:
             shutil.rmtree(staged, ignore_errors=True)
 
@@ -196,8 +212,8 @@ def read_features(
             sdf = sdf.filter(F.to_date(F.col(DATE_COLUMN)) == F.lit(as_of))
         else:
             sdf = sdf.withColumn(DATE_COLUMN, F.lit(pd.Timestamp(as_of).to_pydatetime()))
-    keep = [c for c in (ID_COLUMN, DATE_COLUMN, *model.model.feature_names) if c in sdf.columns]
-    return sdf.select(*keep)
+    wanted = dict.fromkeys((ID_COLUMN, DATE_COLUMN, *CONTEXT_COLUMNS, *model.model.feature_names))
+    return sdf.select(*[c for c in wanted if c in sdf.columns])
 
 
 def write_spark_scores(
@@ -207,9 +223,11 @@ def write_spark_scores(
     model_uri: str,
     as_of: dt.date | None = None,
     top_k: int = 3,
+    default_dpd: int = DEFAULT_DPD,
 ) -> None:
     """Cluster path: read, score and write a folder of Parquet part files, all in Spark. The
-    columns are the local output's (model_name, model_version as literals)."""
+    columns are the local output's (`core.output_frame`; model_name, model_version as
+    literals)."""
     from pyspark.sql import functions as F
 
     model = load_scoring_model(model_uri)
@@ -220,10 +238,26 @@ def write_spark_scores(
         if DATE_COLUMN in scored.columns
         else F.lit(None).cast("timestamp_ntz")
     )
-    reasons = [c for c in scored.columns if c.startswith("reason_")]
+    if DPD_COLUMN in scored.columns:
+        dpd = F.col(DPD_COLUMN)
+        status = (
+            F.when(dpd.isNull() | F.isnan(dpd), F.lit(UNKNOWN))
+            .when(dpd >= default_dpd, F.lit(DEFAULTED))
+            .otherwise(F.lit(PERFORMING))
+        )
+    else:
+        status = F.lit(UNKNOWN)
+    reasons = []
+    for c in reason_columns(max(top_k, MIN_REASON_COLUMNS), with_points=True):
+        points = c.endswith(POINTS_SUFFIX)
+        if c in scored.columns:
+            reasons.append((F.round(F.col(c), 2) if points else F.col(c)).alias(c))
+        else:
+            reasons.append((F.lit(None).cast("double") if points else F.lit("")).alias(c))
     scored.select(
         ID_COLUMN,
         date.alias("as_of_date"),
+        status.alias("status"),
         *PREDICTION_COLUMNS,
         *reasons,
         F.lit(model.name).alias("model_name"),
@@ -248,7 +282,9 @@ def main(argv: list[str] | None = None) -> None:
         write_spark_scores(spark, args.input, args.out, args.model, as_of, args.top_k)
 
 
-def _chunks(parts: list[Path], model: ScoringModel, size: int) -> ScoredChunks:
+def _chunks(
+    parts: list[Path], model: ScoringModel, size: int, default_dpd: int = DEFAULT_DPD
+) -> ScoredChunks:
     """Spark's scored part files read back in batches of `size` rows, in the output layout."""
     reasons_cols = None
     for part in parts:
@@ -258,8 +294,9 @@ def _chunks(parts: list[Path], model: ScoringModel, size: int) -> ScoredChunks:
                 reasons_cols = [c for c in df.columns if c.startswith("reason_")]
             X = model.model.prepare(df)
             reasons = df[reasons_cols] if reasons_cols else None
-            out = output_frame(model, df, df[list(PREDICTION_COLUMNS)], reasons)
-            yield out, X, unseen_levels(model.model, df, X)
+            k = sum(not c.endswith(POINTS_SUFFIX) for c in reasons_cols)
+            out = output_frame(model, df, df[list(PREDICTION_COLUMNS)], reasons, k, default_dpd)
+            yield out, X, unseen_levels(model.model, df, X), loan_context(df)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,7 +16,7 @@ import pandas as pd
 
 from pipeline.modelling.model import PD_KEY, SCORE_KEY, LoanRiskModel
 from pipeline.riskmath import scaling, stability
-from pipeline.scoring.core import ScoringModel
+from pipeline.scoring.core import DEFAULTED, ScoringModel
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 # Drift is measured on a uniform sample of at most this many rows: PSI over 10 bins does not
@@ -52,37 +52,53 @@ class ScoreSummary:
     n_tier_worsened: int = 0
     n_pd_threshold: int = 0
     early_warning_pd: float | None = None
+    early_warning_rule: str | None = None  # the tier-move rule, with --previous only
     previous: str | None = None
     n_matched_previous: int = 0
     engine: str = "local"
     seconds: float = 0.0
     # {column: {"rows": n, "values": {value: rows}}}: levels unseen in training, scored missing
     unseen_categories: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # loans already in default at the as-of date (status "defaulted"): scored, but left out of
+    # the tiers, the PD figures and their distribution, and the early-warning list
+    n_defaulted: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def __str__(self) -> str:
         tiers = ", ".join(
-            f"{t} {n:,} ({n / max(self.n_loans, 1):.1%})" for t, n in self.tiers.items()
+            f"{t} {n:,} ({n / max(self.n_loans - self.n_defaulted, 1):.1%})"
+            for t, n in self.tiers.items()
         )
         psi = "n/a" if self.psi_score is None else f"{self.psi_score:.3f}"
         registered = self.model_name != self.model_uri
         model = f"{self.model_name} v{self.model_version}" if registered else self.model_uri
+        open_loans = self.n_loans - self.n_defaulted
         lines = [
             f"Scored {self.n_loans:,} loans (as of {', '.join(self.as_of) or 'n/a'}) with "
             f"{model} -> {self.output} ({self.seconds:.1f} s)",
+        ]
+        if self.n_defaulted:
+            lines.append(
+                f"  {self.n_defaulted:,} already in default (status 'defaulted'): left out of "
+                f"the figures below, which are for the other {open_loans:,}"
+            )
+        lines += [
             f"  tiers: {tiers}",
             f"  expected defaults {self.expected_defaults:,.1f} (mean PD {self.mean_pd:.2%}, "
             f"median {self.pd_quantiles.get('p50', float('nan')):.2%})",
             f"  drift vs training: score PSI {psi}",
         ]
         if self.early_warning is not None:
-            since = f" since {self.previous}" if self.previous else ""
+            why = f"{self.n_pd_threshold:,} PD >= {self.early_warning_pd:.0%}"
+            if self.previous:  # without a previous output no tier can have moved
+                why = (
+                    f"{self.n_tier_worsened:,} {self.early_warning_rule} since {self.previous}, "
+                    + why
+                )
             lines.append(
-                f"  early warning: {self.n_early_warning:,} loans -> {self.early_warning} "
-                f"({self.n_tier_worsened:,} tier worsened{since}, {self.n_pd_threshold:,} "
-                f"PD >= {self.early_warning_pd:.0%})"
+                f"  early warning: {self.n_early_warning:,} loans -> {self.early_warning} ({why})"
             )
         if self.drift_alerts:
             lines.append(f"  ALERT (PSI > 0.25): {', '.join(self.drift_alerts)}")
@@ -107,23 +123,29 @@ class Accumulator:
         self.tiers: dict[str, int] = dict.fromkeys(scaling.tier_order(model.scoring), 0)
         self.sample: list[pd.DataFrame] = []
         self.dates: set[str] = set()
-        self.n = 0
+        self.n = self.n_defaulted = 0
 
     def add(self, out: pd.DataFrame, X: pd.DataFrame) -> None:
         self.n += len(out)
+        dates = out["as_of_date"].dropna().dt.date.unique()
+        self.dates.update(d.isoformat() for d in dates)
+        defaulted = out["status"].to_numpy() == DEFAULTED
+        self.n_defaulted += int(defaulted.sum())
+        if defaulted.any():  # a PD of loans already in default is no forecast: not counted
+            out = out.loc[~defaulted]
         self.pd.append(out["pd"].to_numpy())
         self.points.append(out["points"].to_numpy())
         for t, c in out["tier"].value_counts().items():
             self.tiers[str(t)] = self.tiers.get(str(t), 0) + int(c)
-        dates = out["as_of_date"].dropna().dt.date.unique()
-        self.dates.update(d.isoformat() for d in dates)
         keep = X if self.rate >= 1 else X[self.rng.random(len(X)) < self.rate]
         self.sample.append(keep)
 
     def summary(self, model: ScoringModel, out_path: Path, seconds: float) -> ScoreSummary:
         p = np.concatenate(self.pd)
+        if not p.size:  # every loan already in default: no PD figures to give
+            p = np.array([np.nan])
         psi_score, psi_features = self._drift(np.concatenate(self.points), p)
-        psi_pd, pd_dist = self._pd_distribution(p)
+        psi_pd, pd_dist = self._pd_distribution(p) if np.isfinite(p).all() else (None, [])
         status = {k: stability.psi_status(v) for k, v in psi_features.items()}
         if psi_score is not None:
             status = {"score": stability.psi_status(psi_score), **status}
@@ -149,6 +171,7 @@ class Accumulator:
             drift_alerts=[k for k, s in status.items() if s == "alert"],
             drift_sample_rows=sum(len(s) for s in self.sample),
             seconds=seconds,
+            n_defaulted=self.n_defaulted,
         )
 
     def _pd_distribution(self, p: np.ndarray) -> tuple[float | None, list[dict[str, Any]]]:

@@ -44,7 +44,7 @@ def test_readable_labels_in_contribution_order(X):
         [
             [1.2, 0.4, 0.8, -0.1],  # dpd > tenure > complaints
             [-0.5, 0.0, -0.9, 0.3],  # only product pushes up
-            [0.1, 0.7, -0.2, 0.5],  # complaints (missing) > product > dpd
+            [0.1, 0.7, -0.2, 0.5],  # complaints (missing: never a reason) > product > dpd
         ]
     )
     out = reason_codes(contribs, X, SPECS, top_k=3)
@@ -57,11 +57,7 @@ def test_readable_labels_in_contribution_order(X):
     ]
     # positive contributions only: one reason, then empty strings
     assert out.loc[11].tolist() == ["Product: auto", "", ""]
-    assert out.loc[12].tolist() == [
-        "Complaints, 12 months: missing",
-        "Product: card",
-        "3 days late",
-    ]
+    assert out.loc[12].tolist() == ["Product: card", "3 days late", ""]
 
 
 def test_protective_factors_most_negative_first(X):
@@ -107,7 +103,7 @@ def test_nan_or_infinite_contributions_never_repeat_a_feature(X):
     out = reason_codes(contribs, X, SPECS, top_k=3)
     assert out.loc[10].tolist() == ["45 days late", "Product: card", ""]
     assert out.loc[11].tolist() == ["", "", ""]
-    assert out.loc[12].tolist() == ["Complaints, 12 months: missing", "", ""]
+    assert out.loc[12].tolist() == ["", "", ""]  # the one positive value is a missing one
 
 
 def test_fewer_features_than_k_pads_with_empty(X):
@@ -199,3 +195,18 @@ def test_reasons_for_scoring_computes_shap_only_for_flagged_rows(X):
         reasons_for_scoring(model, X, tiers, 2, "some")
     with pytest.raises(ValueError, match="tiers"):
         reasons_for_scoring(model, X, tiers[:2], 2)
+
+
+def test_each_reason_carries_its_signed_contribution_in_pd_points(X):
+    contribs = _contribs([[1.2, 0.4, -0.8, -0.1], [-0.5, 0.0, -0.9, 0.3], [0.1, 0.7, 0.2, 0.5]])
+    out = reason_codes(contribs, X, SPECS, top_k=2, protective=True, with_points=True)
+    assert list(out.columns) == [
+        "reason_1", "reason_1_pd_points", "reason_2", "reason_2_pd_points",
+        "protective_1", "protective_1_pd_points", "protective_2", "protective_2_pd_points",
+    ]  # fmt: skip
+    logit = contribs[0].sum()  # row 10: PD with all contributions vs without dpd's 1.2
+    p = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    assert out.loc[10, "reason_1_pd_points"] == pytest.approx(100 * (p(logit) - p(logit - 1.2)))
+    assert out.loc[10, "reason_1_pd_points"] > out.loc[10, "reason_2_pd_points"] > 0
+    assert out.loc[10, "protective_1_pd_points"] < 0  # lowers PD: negative points
+    assert np.isnan(out.loc[11, "reason_2_pd_points"]) and out.loc[11, "reason_2"] == ""

@@ -22,7 +22,12 @@ from pipeline.scoring.run import run_score, summary_path
 from tests.helpers import REPO
 
 REASONS = ["reason_1", "reason_2", "reason_3"]
-COLUMNS = ["loan_id", "as_of_date", "pd", "points", "tier", *REASONS, "model_name", "model_version"]
+# each reason text with its signed contribution in PD points beside it
+REASON_COLUMNS = [c for r in REASONS for c in (r, f"{r}_pd_points")]
+COLUMNS = [
+    "loan_id", "as_of_date", "status", "pd", "points", "tier", *REASON_COLUMNS,
+    "model_name", "model_version",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +188,8 @@ def test_registered_alias_gives_name_and_version(tmp_path, logged):
     assert model.pinned_uri == f"models:/lr-score/{version}"
     assert load_scoring_model(f"models:/lr-score/{version}").version == version
     out = score_frame(model, make_book(5, seed=4), top_k=2)
-    assert out.columns.tolist()[-4:] == ["reason_1", "reason_2", "model_name", "model_version"]
+    assert out.columns.tolist() == COLUMNS  # top_k=2 keeps the third column, empty
+    assert (out["reason_3"] == "").all() and out["reason_3_pd_points"].isna().all()
     assert (out["model_name"] == "lr-score").all()
 
 
@@ -273,7 +279,10 @@ def test_raw_tables_folder_scored_at_data_end(tmp_path, logged):
 # --------------------------------------------------------------------------------------------
 # Early-warning list, PD distribution, drift exit code, schema, kill safety
 # --------------------------------------------------------------------------------------------
-EW_COLUMNS = ["loan_id", "as_of_date", "pd", "points", "tier", "previous_tier", "trigger"]
+EW_COLUMNS = [
+    "loan_id", "customer_id", "as_of_date", "pd", "points", "tier", "previous_tier",
+    "tier_change", "trigger", "outstanding_balance", "dpd_now",
+]  # fmt: skip
 
 
 def _ew_cfg(logged, threshold: float, chunk_rows: int = 200_000) -> Config:
@@ -308,15 +317,23 @@ def test_early_warning_lists_worsened_tiers_and_high_pd(tmp_path, logged, uri):
     assert ew_file == tmp_path / "feb.early_warning.csv"
     ew = pd.read_csv(ew_file, keep_default_na=False)
     assert ew.columns.tolist()[: len(EW_COLUMNS)] == EW_COLUMNS
-    assert ew.columns.tolist()[len(EW_COLUMNS) : len(EW_COLUMNS) + 3] == REASONS
+    assert ew.columns.tolist()[len(EW_COLUMNS) : len(EW_COLUMNS) + 6] == REASON_COLUMNS
+    assert ew["pd"].is_monotonic_decreasing  # riskiest first, not by loan_id
 
     prev_tier = dict(zip(prev["loan_id"], prev["tier"], strict=True))
     rank = {t: i for i, t in enumerate(order)}
+    # one notch down flags a loan only when it lands in D or E (scoring.early_warning_tiers)
     worse = {
         lid
         for lid, t in zip(jan["loan_id"], jan["tier"], strict=True)
-        if lid in prev_tier and rank[t] > rank[prev_tier[lid]]
+        if lid in prev_tier and rank[t] > rank[prev_tier[lid]] and t in ("D", "E")
     }
+    one_notch_elsewhere = {
+        lid
+        for lid, t in zip(jan["loan_id"], jan["tier"], strict=True)
+        if lid in prev_tier and rank[t] > rank[prev_tier[lid]] and t not in ("D", "E")
+    }
+    assert one_notch_elsewhere  # e.g. A->B: not an early warning
     high = set(jan.loc[jan["pd"] >= threshold, "loan_id"])
     assert worse and high - worse  # both triggers exercised
     assert set(ew["loan_id"]) == worse | high
@@ -326,6 +343,10 @@ def test_early_warning_lists_worsened_tiers_and_high_pd(tmp_path, logged, uri):
     for lid in worse - high:
         assert by_id.loc[lid, "trigger"] == "tier_worsened"
         assert by_id.loc[lid, "previous_tier"] == prev_tier[lid]
+        assert by_id.loc[lid, "tier_change"] == f"{prev_tier[lid]}->{by_id.loc[lid, 'tier']}"
+    book = make_book(200, seed=41).set_index("loan_id")
+    assert (by_id["customer_id"] == book.loc[by_id.index, "customer_id"]).all()
+    assert np.allclose(by_id["dpd_now"], book.loc[by_id.index, "dpd_now"])
     assert (by_id.loc[list(high - worse), "trigger"] == "pd_threshold").all()
     feb = pd.read_csv(out, keep_default_na=False).set_index("loan_id")
     assert (ew["reason_1"] != "").any()
@@ -350,9 +371,12 @@ def test_early_warning_without_previous_is_the_pd_threshold_list(tmp_path, logge
     s = run_score(src, out, model_uri=uri, cfg=_ew_cfg(logged, 0.05, 9))
     ew = pd.read_parquet(early_warning_path(out))
     scores = pd.read_parquet(out)
-    assert ew["loan_id"].tolist() == scores.loc[scores["pd"] >= 0.05, "loan_id"].tolist()
+    high = scores[scores["pd"] >= 0.05].sort_values(["pd", "loan_id"], ascending=[False, True])
+    assert ew["loan_id"].tolist() == high["loan_id"].tolist()
     assert (ew["trigger"] == "pd_threshold").all() and ew["previous_tier"].isna().all()
+    assert (ew["tier_change"] == "").all()
     assert s.previous is None and s.n_early_warning == len(ew) > 0
+    assert "tier worsened" not in str(s) and "since" not in str(s)  # no previous: no tier moves
 
 
 @pytest.mark.parametrize(
