@@ -48,6 +48,7 @@ lint: $(STAMP) ## Ruff lint and format check, and the import contracts (layers, 
 
 # One uvicorn worker: MLflow's default four (plus job consumers) took about 45 s to serve on 2 cores.
 ui: $(STAMP) ## Open the MLflow UI on the project's store (http://127.0.0.1:5000, PORT=...)
+	@echo "open http://127.0.0.1:$(PORT)/#/?workflowType=machine_learning (MLflow 3 starts in its GenAI view otherwise)"
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_URI) --host 127.0.0.1 --port $(PORT) --workers 1
 
 # The kernel goes into the virtualenv (--sys-prefix), not the user's home: JupyterLab started

@@ -44,6 +44,7 @@ from mlflow import MlflowClient
 from pipeline.core import catalogue
 from pipeline.scoring.core import load_scoring_model, score_frame
 from pipeline.config import load_config
+from pipeline.runs.metric_names import flat_metrics
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep outputs short
 cfg = load_config(CONFIG)
@@ -62,7 +63,8 @@ print(f"promotion: {champion.tags.get('promotion_reason', 'n/a')}")
 # `baseline_auc` (a logistic regression) exist on the simulated book.
 
 # %%
-run_metrics = pd.Series(run.data.metrics, name="value").sort_index()
+# logged as test/auc, calibration/..., read back under the names metrics.json uses
+run_metrics = pd.Series(flat_metrics(run.data.metrics), name="value").sort_index()
 headline = ["test_auc", "test_gini", "test_ks", "test_brier", "oracle_auc", "baseline_auc"]
 display(run_metrics.reindex([k for k in headline if k in run_metrics]).to_frame())
 run_metrics.to_frame()

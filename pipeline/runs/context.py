@@ -27,6 +27,7 @@ from pipeline.config import Config
 from pipeline.core.catalogue import RunFiles
 from pipeline.core.errors import DataError
 from pipeline.runs import tracking
+from pipeline.runs.metric_names import grouped
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,7 +63,8 @@ class RunContext:
 
     def log_metrics(self, metrics: Mapping[str, float]) -> None:
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+        # grouped for the UI's charts tab (pipeline.runs.metric_names)
+        items = [Metric(grouped(k), float(v), now, 0) for k, v in metrics.items()]
         for i in range(0, len(items), _BATCH):
             self.client.log_batch(self.run_id, metrics=items[i : i + _BATCH])
 

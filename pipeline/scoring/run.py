@@ -128,7 +128,9 @@ def run_score(
     summary.unseen_categories = unseen.to_dict()
     warn.fill(summary, ew_path)
     write_json(summary.to_dict(), summary_path(out_path))
-    log.info("%s", summary)
+    # A progress line: the caller prints the summary itself (once); the API logs it at debug.
+    log.info("score: %s loans -> %s (%.1f s)", f"{summary.n_loans:,}", out_path, summary.seconds)
+    log.debug("%s", summary)
     return summary
 
 

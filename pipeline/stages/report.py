@@ -25,6 +25,7 @@ from pipeline.reporting.inputs import TUNING_PLOTS, ReportInputs
 from pipeline.reporting.model_card import Definition, render_card
 from pipeline.reporting.page import render
 from pipeline.runs.context import RunContext
+from pipeline.runs.metric_names import flat_metrics
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def gather(cfg: Config, run: RunContext) -> ReportInputs:
         inputs.effects_dir = effects
     client = run.client
     r = client.get_run(run_id)
-    inputs.run_metrics = dict(r.data.metrics)
+    inputs.run_metrics = flat_metrics(r.data.metrics)  # logged grouped (runs.metric_names)
     inputs.run_params = dict(r.data.params)
     inputs.run_tags = dict(r.data.tags)
     children = client.search_runs(

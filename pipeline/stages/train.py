@@ -41,6 +41,7 @@ from pipeline.modelling.split import split_label
 from pipeline.plotting import tuning as tuning_plots
 from pipeline.runs import tracking
 from pipeline.runs.context import KIND_TAG, TRAINING
+from pipeline.runs.metric_names import flat_metrics, grouped, grouped_metrics
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ def promote(
         _write_result(decided, decision, trained.files)
         client = mlflow.MlflowClient(tracking_uri=cfg.mlflow.tracking_uri)
         client.log_dict(result.run_id, decision.to_dict(), catalogue.PROMOTION_JSON)
-        client.log_metric(result.run_id, "promoted", float(decision.promoted))
+        client.log_metric(result.run_id, grouped("promoted"), float(decision.promoted))
         client.set_tag(
             result.run_id, tracking.NOTE_TAG, run_note(client, result.run_id, decided, cfg)
         )
@@ -150,7 +151,7 @@ def _record_abort(cfg: Config, trained: Trained) -> None:
         write_json({**asdict(result), "decision": aborted}, trained.files.train_result)
         client = mlflow.MlflowClient(tracking_uri=cfg.mlflow.tracking_uri)
         client.log_dict(result.run_id, aborted, catalogue.PROMOTION_JSON)
-        client.log_metric(result.run_id, "promoted", 0.0)
+        client.log_metric(result.run_id, grouped("promoted"), 0.0)
     except Exception as exc:  # e.g. the full disk that failed the run: keep the first error
         log.warning("could not record the aborted promotion of run %s: %s", result.run_id, exc)
 
@@ -199,15 +200,17 @@ def fit(cfg: Config, show_progress: bool = True) -> Trained:
             {f"best_{k}": v for k, v in best.params.items() if k not in ("monotone_constraints",)}
         )
         mlflow.log_metrics(
-            {
-                "best_valid_auc": best.valid_auc,
-                "best_iteration": best.best_iteration,
-                "tuning_seconds": best.seconds,
-                "n_trials": len(best.study.trials),
-                "test_auc": test_auc,
-                **({"test_auc_unconstrained": unconstrained} if unconstrained else {}),
-                **{f"calibration_brier_{k}": v for k, v in briers.items()},
-            }
+            grouped_metrics(
+                {
+                    "best_valid_auc": best.valid_auc,
+                    "best_iteration": best.best_iteration,
+                    "tuning_seconds": best.seconds,
+                    "n_trials": len(best.study.trials),
+                    "test_auc": test_auc,
+                    **({"test_auc_unconstrained": unconstrained} if unconstrained else {}),
+                    **{f"calibration_brier_{k}": v for k, v in briers.items()},
+                }
+            )
         )
         for name, fig in tuning_plots.study_figures(best.study).items():
             mlflow.log_figure(fig, f"{catalogue.ARTEFACT_TUNING}/{name}")
@@ -226,7 +229,7 @@ def fit(cfg: Config, show_progress: bool = True) -> Trained:
             pd=p_cal["test"],
             baseline_auc=baseline_auc(data),
         )
-        mlflow.log_metric("gate_baseline_auc", challenger.baseline_auc)
+        mlflow.log_metric(grouped("gate_baseline_auc"), challenger.baseline_auc)
         files = RunFiles.of(cfg.output.reports_dir, run_id)
         _write_predictions(data, p_raw, p_cal, files.predictions, cfg)
         with tracking.quiet_mlflow_prints():  # "Successfully registered ...": said below
@@ -264,7 +267,7 @@ def fit(cfg: Config, show_progress: bool = True) -> Trained:
 def run_note(client: mlflow.MlflowClient, run_id: str, result: TrainResult, cfg: Config) -> str:
     """The run's answer in one paragraph, for the MLflow run page (`mlflow.note.content`):
     test AUC with its 95% interval (once evaluate has logged it), calibration, champion or not."""
-    m = client.get_run(run_id).data.metrics
+    m = flat_metrics(client.get_run(run_id).data.metrics)
     split = split_label(result.split_kind)
     text = f"{split} test AUC {result.test_auc:.3f}"
     if "test_auc_lower" in m and "test_auc_upper" in m:
@@ -306,7 +309,7 @@ def _log_context(cfg: Config, data: dataset.Dataset) -> None:
     for k, idx in data.split.index.items():
         summary[f"{k}_rows"] = len(idx)
         summary[f"{k}_default_rate"] = float(y[idx].mean())
-    mlflow.log_metrics(summary)
+    mlflow.log_metrics(grouped_metrics(summary))
     tags = {"split_kind": data.split.kind, "n_features": str(len(data.specs))}
     for k, v in data.split.dates.items():
         if v:

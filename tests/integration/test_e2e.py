@@ -11,6 +11,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from pipeline.runs.metric_names import flat_metrics
 from tests.helpers import tiny_overrides
 
 pytestmark = pytest.mark.training
@@ -46,8 +47,9 @@ def test_run_then_score_end_to_end(tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns.db'}")
     client = MlflowClient()
     run = client.get_run(metrics["run_id"])
-    assert run.data.metrics["test_auc"] == pytest.approx(metrics["test"]["auc"], abs=1e-9)
-    assert "oracle_auc" in run.data.metrics
+    logged = flat_metrics(run.data.metrics)  # logged as test/auc, ... (runs.metric_names)
+    assert logged["test_auc"] == pytest.approx(metrics["test"]["auc"], abs=1e-9)
+    assert "oracle_auc" in logged and "benchmark/oracle_auc" in run.data.metrics
     champion = client.get_model_version_by_alias("loanrisk", "champion")
     assert champion.run_id == metrics["run_id"]
 

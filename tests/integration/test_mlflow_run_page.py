@@ -8,6 +8,7 @@ import pytest
 from mlflow import MlflowClient
 
 from pipeline.runs import tracking
+from pipeline.runs.metric_names import flat_metrics
 
 pytestmark = pytest.mark.training
 
@@ -19,7 +20,7 @@ def test_the_run_page_has_a_description_datasets_commit_and_learning_curves(tiny
     assert exp.tags[tracking.EXPERIMENT_KIND_TAG] == "custom_model_development"
 
     note = run.data.tags[tracking.NOTE_TAG]
-    m = run.data.metrics
+    m = flat_metrics(run.data.metrics)
     assert f"test AUC {m['test_auc']:.3f} (95% CI {m['test_auc_lower']:.3f}" in note
     assert "observed/expected defaults" in note and "champion" in note
     if tracking.git_commit():  # the suite runs from a git checkout, or the tag is absent
@@ -40,6 +41,11 @@ def test_the_run_page_has_a_description_datasets_commit_and_learning_curves(tiny
         [exp.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{tiny_run.run_id}'"
     )
     assert trials and all(t.info.status == "FINISHED" for t in trials)
+
+    # the charts tab groups by the prefix before "/": a few groups, not 90 single charts
+    groups = {k.split("/", 1)[0] for k in run.data.metrics if "/" in k}
+    assert {"test", "valid", "train", "calibration", "tuning", "benchmark", "curve"} <= groups
+    assert not [k for k in run.data.metrics if "/" not in k]
 
     version = client.get_model_version("loanrisk", "1")
     assert version.description.strip()

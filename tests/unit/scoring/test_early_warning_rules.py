@@ -114,3 +114,13 @@ def test_reasons_never_say_missing_and_read_with_singular_counts(tmp_path, logge
     assert days.readable(1) == "paid up to 1 day late" and days.readable(11).endswith(
         "11 days late"
     )
+
+
+def test_the_summary_is_logged_as_one_short_line_for_the_caller_to_print(
+    tmp_path, logged, uri, caplog
+):
+    with caplog.at_level("INFO", logger="pipeline.scoring.run"):
+        _, _, summary = _scored(tmp_path, logged, uri, make_book(30, seed=55))
+    lines = [r.getMessage() for r in caplog.records if r.name == "pipeline.scoring.run"]
+    assert len(lines) == 1 and lines[0].startswith("score: 30 loans -> ")
+    assert "tiers:" not in lines[0] and "tiers:" in str(summary)

@@ -1,5 +1,7 @@
-"""`make notebooks` registers the `loanrisk` kernel that the notebooks name, and JupyterLab is
-in the dev extra, so `make setup` then `make notebooks` is enough to open them."""
+"""The Make targets of what people look at: `make notebooks` registers the `loanrisk` kernel the
+notebooks name (JupyterLab is in the dev extra, so `make setup` then `make notebooks` is enough to
+open them); `make ui` starts one worker and prints the address of MLflow's machine-learning
+view."""
 
 from __future__ import annotations
 
@@ -42,3 +44,15 @@ def test_the_registered_kernel_starts_this_interpreter(tmp_path):
 def test_jupyterlab_is_in_the_dev_extra():
     dev = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert any(req.startswith("jupyterlab") for req in dev["dev"])
+
+
+def test_make_ui_starts_one_worker_and_prints_the_machine_learning_view():
+    dry = subprocess.run(
+        ["make", "-n", "ui", "STAMP=/dev/null", "PORT=5123"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "--workers 1" in dry and "--port 5123" in dry
+    assert "http://127.0.0.1:5123/#/?workflowType=machine_learning" in dry
