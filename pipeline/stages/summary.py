@@ -24,8 +24,8 @@ def train_table(result) -> Table:
         for k in SPLITS:
             y = p.loc[p["split"] == k, LABEL_COLUMN]
             table.add_row(f"{k} rows", f"{len(y):,} ({y.mean():.1%} default)" if len(y) else "0")
-    table.add_row("valid AUC (best trial)", f"{result.valid_auc:.4f}")
-    table.add_row("test AUC (final model)", f"{result.test_auc:.4f}")
+    table.add_row("valid AUC (best tuning trial, raw PD)", f"{result.valid_auc:.4f}")
+    table.add_row("test AUC (final model, calibrated PD)", f"{result.test_auc:.4f}")
     if result.test_auc_unconstrained is not None:
         table.add_row("test AUC unconstrained", f"{result.test_auc_unconstrained:.4f}")
     table.add_row("calibration", result.calibration)

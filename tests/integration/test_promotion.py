@@ -68,7 +68,7 @@ def test_a_run_failing_at_its_report_leaves_the_champion(book, monkeypatch):
     assert result["decision"]["promoted"] is False and result["decision"]["aborted"] is True
     logged = mlflow.artifacts.load_dict(f"runs:/{newest.run_id}/{catalogue.PROMOTION_JSON}")
     assert logged["aborted"] is True
-    assert client.get_run(newest.run_id).data.metrics["promoted"] == 0.0
+    assert client.get_run(newest.run_id).data.metrics["promotion/promoted"] == 0.0
 
 
 @pytest.mark.parametrize("writer", ["_write_predictions", "_write_result"])
