@@ -56,3 +56,20 @@ def test_make_ui_starts_one_worker_and_prints_the_machine_learning_view():
     ).stdout
     assert "--workers 1" in dry and "--port 5123" in dry
     assert "http://127.0.0.1:5123/#/?workflowType=machine_learning" in dry
+
+
+def test_make_help_prints_no_unexpanded_make_variables():
+    out = subprocess.run(
+        ["make", "help"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    assert "ui " in out and "notebooks" in out
+    assert "$(" not in out  # was a literal $(PORT)
+
+
+def test_run_help_keeps_its_bracketed_words():
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    out = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"}).output
+    assert "(generate when no data) -> ingest" in out  # rich markup once ate "[generate]"
