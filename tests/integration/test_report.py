@@ -161,7 +161,8 @@ def _png(path):
 def test_render_embeds_effects_section_and_any_extra_plot(tmp_path):
     run_dir = tmp_path / "reports" / "abc123"
     run_dir.mkdir(parents=True)
-    _png(run_dir / "shap_dependence_tenure_months.png")  # a plot the report does not know
+    _png(run_dir / "shap_dependence_tenure_months.png")  # a factor's dependence plot
+    _png(run_dir / "odd_plot.png")  # a plot the report does not know
     effects = tmp_path / "reports" / "effects"
     effects.mkdir()
     (effects / "effects.html").write_text(
@@ -176,10 +177,11 @@ def test_render_embeds_effects_section_and_any_extra_plot(tmp_path):
         effects_dir=effects,
     )
     page = render(inputs)
-    assert ">More plots</h2>" in page and "Shap dependence tenure months." in page
+    assert ">More plots</h2>" in page and "Odd plot." in page
+    assert "tenure_months: SHAP against its value." in page
     assert "checkin: -1.20 pp" in page
     assert page.index('id="promotion"') < page.index('id="effects"')
-    assert page.count("data:image/png;base64,") == 2
+    assert page.count("data:image/png;base64,") == 3
     assert "0.7321" in page and "kept v3" in page and "NOT promoted" in page
     assert "No SHAP tables" in page  # explain has not run: say so instead of failing
     assert "The split is random" in page
