@@ -380,6 +380,13 @@ def _purge_gap(inp: ReportInputs, dates: dict, used: int) -> str:
     train, valid = dates.get("train") or [], dates.get("valid") or []
     if not train or not valid:
         return ""
+    if inp.gap_months == 0:
+        return (
+            f"<p>Training ends at {h.esc(train[-1])} and validation starts at "
+            f"{h.esc(valid[0])}, with no purge gap (<code>split.gap_months</code> 0): a "
+            "label window that reaches into validation can make the validation AUC "
+            "optimistic.</p>"
+        )
     months = f"{inp.gap_months}-month " if inp.gap_months is not None else ""
     text = (
         f"Training ends at {h.esc(train[-1])} and validation starts at {h.esc(valid[0])}: a "

@@ -69,11 +69,7 @@ def gather(cfg: Config, run: RunContext) -> ReportInputs:
         data_kind=cfg.data.kind,
         data_source=str(src),
         model_name=cfg.mlflow.registered_model,
-        gap_months=(
-            cfg.features.performance_window_months
-            if cfg.split.gap_months is None
-            else cfg.split.gap_months
-        ),
+        gap_months=gap_months(cfg),
         labelled_rows=labelled_rows(cfg),
     )
     effects = catalogue.effects_dir(cfg.output.reports_dir)
@@ -108,6 +104,14 @@ def gather(cfg: Config, run: RunContext) -> ReportInputs:
                 if (local / name).exists():
                     inputs.tuning_pngs[name] = (local / name).read_bytes()
     return inputs
+
+
+def gap_months(cfg: Config) -> int:
+    """The purge gap the split used (as `modelling.dataset` sets it): the snapshot book's
+    default is the performance window, a prepared table's none."""
+    if cfg.split.gap_months is not None:
+        return cfg.split.gap_months
+    return cfg.features.performance_window_months if cfg.data.kind == "tables" else 0
 
 
 def labelled_rows(cfg: Config) -> int | None:

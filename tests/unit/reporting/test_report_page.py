@@ -104,10 +104,15 @@ def test_the_purge_gap_is_explained_with_its_dates_and_rows(tmp_path):
     assert "<b>1,000 of the 1,300</b> labelled rows are used (300 left out, 23%)" in page
     random = render(_inputs(tmp_path, metrics={"split_kind": "random", "splits": {}}))
     assert "purge gap" not in random
+    # A prepared table split by its time column has no gap unless configured: say so.
+    none = render(_inputs(tmp_path, gap_months=0, labelled_rows=None))
+    assert "with no purge gap (<code>split.gap_months</code> 0)" in none
+    assert "0-month" not in none
 
 
 def test_caveat_mentions_crm_only_with_relationship_data_and_links_only_to_a_study(tmp_path):
     # SHAP tables without relationship factors: a table without CRM data (German Credit).
+    (tmp_path / "run").mkdir()
     _write(tmp_path / "run", catalogue.SHAP_IMPORTANCE, _rel().assign(family="customer_loan"))
     bare = render(_inputs(tmp_path))
     assert "what the model uses, not what causes default" in bare
