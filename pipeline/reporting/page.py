@@ -55,12 +55,15 @@ def render(inp: ReportInputs) -> str:
             h.figure((inp.run_dir / n).read_bytes(), cap) for n, cap in plots.get(place, [])
         )
 
+    def grid(place: str) -> str:  # plots of about 6 inches: two abreast at 1280 px
+        return h.grid([figures(place)]) if plots.get(place) else ""
+
     sections = [
         _answer(inp, figures("explain")),
         _dependence(inp, plots.get("dependence", [])),
         _examples(figures("examples")),
         _data_summary(inp),
-        _performance(inp, figures("performance")),
+        _performance(inp, grid("performance")),
         _gains(inp, figures("gains")),
         _segments(inp),
         validation.section(inp, figures("validation")),
@@ -278,7 +281,8 @@ def _caveat(inp: ReportInputs, rel: pd.DataFrame | None) -> str:
         return h.esc(CAVEAT)
     text = f"{h.esc(CAVEAT)} {h.esc(CRM_CAVEAT)}"
     if inp.effects_dir is not None:
-        return f'{text}: see the <a href="#{EFFECTS_ID}">relationship effect study</a> below.'
+        # No "below": the study's section may move (it is one entry of the page's list).
+        return f'{text}: see the <a href="#{EFFECTS_ID}">relationship effect study</a>.'
     return f"{text}, which <code>loanrisk effects</code> (the relationship effect study) answers."
 
 
@@ -600,7 +604,7 @@ def _tuning(inp: ReportInputs) -> h.Section:
         columns=["parameter", "best value"],
         dtype=object,
     )
-    figs = "".join(h.figure(b, TUNING_PLOTS[n]) for n, b in inp.tuning_pngs.items())
+    figs = h.grid(h.figure(b, TUNING_PLOTS[n]) for n, b in inp.tuning_pngs.items())
     body = (
         "<p>Optuna (TPE, median pruning) on the validation AUC; each trial is a nested MLflow "
         "run.</p>" + h.table(facts) + "<h3>Best parameters</h3>" + h.table(params) + figs
