@@ -81,11 +81,10 @@ def collapsed(summary: str, body: str, open_: bool = False) -> str:
     return f"<details{flag}><summary>{esc(summary)}</summary>{body}</details>"
 
 
-def figure(png: bytes, caption: str, css: str = "") -> str:
+def figure(png: bytes, caption: str) -> str:
     data = base64.b64encode(compact_png(png)).decode("ascii")
-    cls = f' class="{esc(css)}"' if css else ""
     return (
-        f'<figure{cls}><img alt="{esc(caption)}" src="data:image/png;base64,{data}">'
+        f'<figure><img alt="{esc(caption)}" src="data:image/png;base64,{data}">'
         f"<figcaption>{esc(caption)}</figcaption></figure>"
     )
 
@@ -107,10 +106,6 @@ def compact_png(png: bytes) -> bytes:
     quantised.save(out, format="PNG", optimize=True)
     small = out.getvalue()
     return small if len(small) < len(png) else png
-
-
-def caption(name: str) -> str:
-    return Path(name).stem.replace("_", " ").capitalize() + "."
 
 
 def read_csv(path: Path) -> pd.DataFrame | None:
