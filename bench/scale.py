@@ -1,7 +1,7 @@
 """The cost curve: time and peak memory of every stage against the size of the book (on demand).
 
-    .venv/bin/python bench/scale.py                          # small, default, large
-    .venv/bin/python bench/scale.py --sizes small,default    # a quicker look
+    .venv/bin/python bench/scale.py                          # small and default
+    .venv/bin/python bench/scale.py --sizes small,default,large --spark   # up to 1M rows
     .venv/bin/python bench/scale.py --sizes small,default,large,xlarge --trials 20
 
 Per size (the simulator's `generate.size` presets, or a customer count), in a folder of its
@@ -34,7 +34,7 @@ LOANRISK = [sys.executable, "-m", "pipeline.cli"]
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--sizes", default="small,default,large", help="comma-separated sizes")
+    p.add_argument("--sizes", default="small,default", help="comma-separated sizes")
     p.add_argument("--trials", type=int, default=20, help="train.n_trials (the default config's)")
     p.add_argument("--spark", action="store_true", help="also time `features` on Spark")
     p.add_argument("--keep", action="store_true", help="keep each size's folder afterwards")
