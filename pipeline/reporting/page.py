@@ -470,9 +470,7 @@ def _stability(inp: ReportInputs, plots: str) -> str:
     parts.append(plots)
     if not any(parts):
         return ""
-    return h.section(
-        "stability", "Population stability (PSI) and characteristic stability (CSI)", "".join(parts)
-    )
+    return h.section("stability", "Population stability (PSI)", "".join(parts))
 
 
 def _tuning(inp: ReportInputs) -> str:
