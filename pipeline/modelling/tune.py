@@ -159,6 +159,35 @@ def _pruning_callback(trial: optuna.Trial, every: int = 10):
     return callback
 
 
+def fit_full(
+    params: dict[str, Any],
+    train: tuple[pd.DataFrame, np.ndarray],
+    valid: tuple[pd.DataFrame, np.ndarray],
+    cfg: TrainConfig,
+    sampled_rows: int,
+) -> tuple[lgb.Booster, dict[str, Any]]:
+    """The final model when the trials saw a sample of `sampled_rows` training rows: the best
+    trial's params with `min_child_samples` scaled to the same share of the rows (a leaf of 50
+    of 200k rows is a leaf of 250 of 1M), and the rounds chosen again by early stopping on the
+    validation split, which the tuning already used (more rows support more rounds). Returns
+    the booster and the params it was fitted with."""
+    scaled = dict(params)
+    if "min_child_samples" in scaled:
+        ratio = len(train[1]) / max(sampled_rows, 1)
+        scaled["min_child_samples"] = max(1, round(scaled["min_child_samples"] * ratio))
+    d_train = lgb.Dataset(train[0], label=train[1])
+    d_valid = lgb.Dataset(valid[0], label=valid[1], reference=d_train)
+    booster = lgb.train(
+        scaled,
+        d_train,
+        num_boost_round=cfg.num_boost_round,
+        valid_sets=[d_valid],
+        valid_names=["valid"],
+        callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
+    )
+    return booster, scaled
+
+
 def fit(params: dict[str, Any], train: tuple[pd.DataFrame, np.ndarray], rounds: int) -> lgb.Booster:
     """The final model: the chosen params, a fixed number of rounds (no validation peeking)."""
     return lgb.train(params, lgb.Dataset(train[0], label=train[1]), num_boost_round=rounds)

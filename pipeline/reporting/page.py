@@ -561,7 +561,31 @@ def _stability(inp: ReportInputs, plots: str) -> h.Section | None:
                 + ", ".join(f"{h.esc(k)} {v}" for k, v in sorted(counts.items()))
                 + ".</p>"
             )
-        parts.append(h.collapsed(f"The {len(top)} largest feature shifts", h.table(top)))
+        note = ""
+        if "empty_bins" in top and (top["empty_bins"] > 0).any():
+            note = (
+                "<p>A bin empty on one side (a range of values that vanished or appeared) counts "
+                "with a share of 0.0001 in its place, as evidently and most PSI code do; "
+                "<code>psi_populated</code> is the part from bins with rows on both sides "
+                "(what toad reports, which drops empty bins).</p>"
+            )
+        parts.append(h.collapsed(f"The {len(top)} largest feature shifts", note + h.table(top)))
+    csi = h.read_csv(RunFiles(inp.run_dir).csv(catalogue.CSI_TRAIN_TEST))
+    if csi is not None:
+        parts.append(
+            "<h3>Characteristic stability (CSI): what moved the score</h3><p>Each feature's mean "
+            "contribution to the model's log-odds (tree SHAP) on the test split minus on the "
+            "training split, also in score points (negative = riskier). The shifts add up to "
+            "the shift of the mean score: a feature with a large PSI and a small CSI moved "
+            "without moving the score.</p>"
+        )
+        parts.append(
+            h.table(
+                csi.head(10),
+                cols=["feature", "shift_points", "share_of_shift"],
+                pct=("share_of_shift",),
+            )
+        )
     parts.append(plots)
     if not any(parts):
         return None

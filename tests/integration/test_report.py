@@ -124,6 +124,11 @@ def test_run_writes_a_self_contained_report_then_train_prints_a_summary(tmp_path
     described = MlflowClient().get_model_version("loanrisk", version["model_version"])
     assert described.description == card
     assert not _occurs(str(SENTINEL_BIRTH_YEAR), card)
+    # Stability: the score's PSI and the feature that moved the score most (CSI) in both
+    assert "\n## Stability (train vs test)\n" in card and "- PSI of the score " in card
+    csi = pd.read_csv(tmp_path / "reports" / run_id / "csi_train_test.csv")
+    assert f"| {csi['feature'].iloc[0]} |" in card
+    assert "Characteristic stability (CSI)" in page and csi["feature"].iloc[0] in page
 
     # `loanrisk train` alone ends with its summary table; `loanrisk report` renders that run.
     out = _invoke("train", *ov).output
