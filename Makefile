@@ -18,7 +18,7 @@ TEST_WORKERS ?= 2
 # Two shared cores: extra OpenMP threads slow LightGBM down tenfold when another process is busy.
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: help setup train test test-fast lint ui score clean bench notebooks
+.PHONY: help setup train test test-fast lint ui score clean bench notebooks screenshots
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -59,6 +59,9 @@ notebooks: $(STAMP) ## Build the .ipynb of notebooks/*.py and register the `loan
 
 score: $(STAMP) ## Score a portfolio with the champion model (PORTFOLIO=..., SCORES=...)
 	$(BIN)/loanrisk score --input $(PORTFOLIO) --out $(SCORES) --config $(CONFIG)
+
+screenshots: $(STAMP) ## Screenshots of the latest run's report and MLflow run page (after make train)
+	$(BIN)/python tools/screenshots.py --config $(CONFIG)
 
 bench: $(STAMP) ## Run the benchmarks (minutes; prints their figures)
 	for b in bench/*.py; do $(BIN)/python $$b; done

@@ -219,6 +219,10 @@ class TrainConfig(Section):
     monotone_constraints: bool = True
     calibration: Literal["auto", "isotonic", "platt", "none"] = "auto"
     max_depth_cap: int = Field(6, ge=2, le=64)
+    # Tuning trials see a sample of whole customers holding about this many training rows
+    # (pipeline/modelling/tuning_sample.py); the final model is fitted on all of them. None:
+    # every trial on every row.
+    tune_rows: int | None = Field(200_000, ge=1_000)
     # Per feature, replaces the default expected direction (pipeline/features/specs.py) that a
     # monotone constraint imposes; "none" lifts the constraint. Each needs its one-line reason.
     expected: dict[str, ExpectedDirection] = Field(default_factory=dict)
@@ -230,7 +234,12 @@ class MlflowConfig(Section):
     artifact_location: Path = Path("mlartifacts")
     registered_model: str = "loanrisk"
     alias: str = "champion"
+    # The AUC a challenger may lose against the champion before the loss counts as material.
     promotion_tolerance: float = Field(0.005, ge=0, le=1)
+    # Customer resamples for the paired interval of (challenger - champion) AUC on the same
+    # rows: the challenger is refused when its loss is material and the interval lies below
+    # zero (the champion is significantly better). 0: the tolerance alone decides.
+    promotion_resamples: int = Field(500, ge=0, le=10_000)
     # auto: a model that passes the gate becomes champion. manual: it is only proposed (tag
     # promotion=proposed) and `loanrisk promote --version N --reason ...` moves the alias,
     # recording who approved it and why.
@@ -305,6 +314,9 @@ class ValidationConfig(Section):
     confidence: float = Field(0.95, gt=0.5, lt=1)
     # Fit the WOE scorecard challenger (optbinning) in evaluate.
     scorecard: bool = True
+    # Rows per split (train, test) whose exact tree SHAP feeds the characteristic stability
+    # (CSI); a random sample when the split is larger (SHAP costs ~250x a prediction).
+    csi_rows: int = Field(20_000, ge=100)
 
 
 class FairnessConfig(Section):

@@ -10,8 +10,12 @@ without touching the others:
   binomial interval around the expected ones);
 - like for like: the champion was built on the same data (source, label, feature set);
   otherwise no comparison is made and only `force` (`--promote`) promotes;
-- against the champion, on the challenger's rows: AUC not below the champion's minus the
-  tolerance, Brier score not above the champion's plus the tolerance.
+- against the champion, on the challenger's rows: the AUC check refuses a loss that is both
+  material (beyond the tolerance) and significant (the paired bootstrap interval of the AUC
+  difference lies below zero); without an interval the tolerance alone decides. A fixed
+  tolerance alone refused equally good retrains whose AUC moved by noise (the default book's
+  test AUC interval is +/- 0.027 wide) and passed nothing a sample could not tell apart either.
+  The Brier score may not exceed the champion's plus the tolerance.
 """
 
 from __future__ import annotations
@@ -71,6 +75,9 @@ class GateInput:
     champion_error: str | None = None  # why the champion could not be re-scored
     tolerance: float = 0.005
     calibration_z: float = 3.29  # two-sided 99.9% interval
+    # challenger AUC - champion AUC on the same rows with its paired interval (difference,
+    # lower, upper); None: no interval (no resamples, or the champion is not comparable)
+    auc_difference: tuple[float, float, float] | None = None
     force: bool = False  # `--promote`: promote across data when the floor holds
 
 
@@ -192,13 +199,18 @@ def auc_vs_champion(g: GateInput) -> Check | None:
     if g.champion is None:
         return Check("champion AUC", False, f"champion could not be re-scored: {g.champion_error}")
     new, old = g.challenger.auc, g.champion.auc
-    ok = new >= old - g.tolerance
-    sign = ">=" if ok else "<"
-    return Check(
-        "champion AUC",
-        ok,
-        f"AUC {new:.4f} {sign} champion {old:.4f} - tolerance {g.tolerance:g}",
+    material = new < old - g.tolerance
+    sign = "<" if material else ">="
+    detail = f"AUC {new:.4f} {sign} champion {old:.4f} - tolerance {g.tolerance:g}"
+    if g.auc_difference is None:
+        return Check("champion AUC", not material, detail)
+    diff, lower, upper = g.auc_difference
+    significant = upper < 0
+    detail += (
+        f", difference {diff:+.4f} [{lower:+.4f}, {upper:+.4f}]"
+        f" ({'significant' if significant else 'not significant'})"
     )
+    return Check("champion AUC", not (material and significant), detail)
 
 
 def brier_vs_champion(g: GateInput) -> Check | None:

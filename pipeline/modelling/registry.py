@@ -29,6 +29,7 @@ from pipeline.config import MlflowConfig
 from pipeline.core.errors import ConfigError
 from pipeline.modelling.gate import IDENTITY_KEYS, Evidence, GateInput, Verdict, decide
 from pipeline.modelling.trust import load_trusted_model
+from pipeline.riskmath.uncertainty import auc_difference
 from pipeline.runs.tracking import store_lock
 
 AUC_TAG = "oot_auc"
@@ -192,9 +193,12 @@ def judge(
     same = champion is not None and all(
         challenger.identity.get(k) == champion_identity.get(k) for k in IDENTITY_KEYS
     )
+    difference = None
     if same:
         try:
-            champ_ev = Evidence.of(challenger.y, rescore(champion, cfg, challenger.rows))
+            champ_pd = rescore(champion, cfg, challenger.rows)
+            champ_ev = Evidence.of(challenger.y, champ_pd)
+            difference = paired_auc_difference(challenger, champ_pd, cfg.promotion_resamples)
         except Exception as exc:  # any failure to load or score: the champion is not comparable
             error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
             log.warning("champion v%s could not be re-scored: %s", champion.version, error)
@@ -210,10 +214,25 @@ def judge(
             champion_error=error,
             tolerance=cfg.promotion_tolerance,
             calibration_z=cfg.promotion_calibration_z,
+            auc_difference=difference,
             force=force,
         )
     )
     return verdict, champ_ev
+
+
+def paired_auc_difference(
+    challenger: Challenger, champion_pd: np.ndarray, resamples: int
+) -> tuple[float, float, float] | None:
+    """Challenger AUC - champion AUC on the challenger's test rows, with a 95% interval from
+    resampling customers (rows when there are no customer ids); None without resamples or with
+    one class."""
+    y = np.asarray(challenger.y)
+    if not resamples or len(np.unique(y)) < 2:
+        return None
+    rows = challenger.rows
+    clusters = rows["customer_id"].to_numpy() if "customer_id" in rows else np.arange(len(y))
+    return auc_difference(y, challenger.pd, champion_pd, clusters, resamples, 0.95, seed=0)
 
 
 def rescore(champion: Any, cfg: MlflowConfig, rows: pd.DataFrame) -> np.ndarray:

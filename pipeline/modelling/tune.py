@@ -226,3 +226,38 @@ def fit(
         valid_names=["train", "valid"],
         callbacks=[lgb.record_evaluation(curve)],
     )
+
+
+def fit_full(
+    params: dict[str, Any],
+    train: tuple[pd.DataFrame, np.ndarray],
+    valid: tuple[pd.DataFrame, np.ndarray],
+    cfg: TrainConfig,
+    sampled_rows: int,
+    curve: dict[str, Any] | None = None,
+) -> tuple[lgb.Booster, dict[str, Any]]:
+    """The final model when the trials saw a sample of `sampled_rows` training rows: the best
+    trial's params with `min_child_samples` scaled to the same share of the rows (a leaf of 50
+    of 200k rows is a leaf of 250 of 1M), and the rounds chosen again by early stopping on the
+    validation split, which the tuning already used (more rows support more rounds). Returns
+    the booster and the params it was fitted with. With `curve` (a dict) the validation metric
+    of every round is recorded into it (the early-stopping metric only: another metric would
+    change where it stops)."""
+    scaled = dict(params)
+    if "min_child_samples" in scaled:
+        ratio = len(train[1]) / max(sampled_rows, 1)
+        scaled["min_child_samples"] = max(1, round(scaled["min_child_samples"] * ratio))
+    d_train = lgb.Dataset(train[0], label=train[1])
+    d_valid = lgb.Dataset(valid[0], label=valid[1], reference=d_train)
+    booster = lgb.train(
+        scaled,
+        d_train,
+        num_boost_round=cfg.num_boost_round,
+        valid_sets=[d_valid],
+        valid_names=["valid"],
+        callbacks=[
+            lgb.early_stopping(cfg.early_stopping_rounds, verbose=False),
+            *([lgb.record_evaluation(curve)] if curve is not None else []),
+        ],
+    )
+    return booster, scaled

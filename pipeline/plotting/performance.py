@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentFormatter
 from numpy.typing import ArrayLike
 
 from pipeline.config import ScoringConfig
@@ -90,7 +90,7 @@ def ks_plot(y: ArrayLike, p: ArrayLike, cfg: ScoringConfig | None = None) -> Fig
         ks_x = max(result.cutoff, PD_CLIP)
         ax.set_xscale("log")
         ax.set_xlabel("PD cut-off (probability of default, log scale; riskiest left)")
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
+        _log_percent_axis(ax, float(np.nanmin(x)), float(np.nanmax(x)))
         where = f"PD {result.cutoff:.2%}"
     bad = curve["cum_bad_share"].to_numpy()
     good = curve["cum_good_share"].to_numpy()
@@ -320,6 +320,20 @@ def _split_curve(name: str, y: ArrayLike, p: ArrayLike) -> pd.DataFrame:
         return metrics.ks_curve(y, p)
     except ValueError as exc:
         raise ValueError(f"split {name!r}: {exc}") from None
+
+
+def _log_percent_axis(ax: Axes, lo: float, hi: float) -> None:
+    """Percent ticks on a log x axis, as many as fit: one per decade over a wide range, 1-2-5
+    per decade over one or two, every integer multiple over less. PercentFormatter rounds 0.1%
+    to "0%" on a log axis and matplotlib labels minor ticks on a short one (they overlapped on
+    German Credit), so the labels are written here and minor ticks stay unlabelled."""
+    decades = np.log10(hi / lo) if lo > 0 and hi > lo else 0.0
+    subs = (1.0,) if decades > 2.5 else (1.0, 2.0, 5.0) if decades > 0.8 else np.arange(1.0, 10.0)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(
+        FuncFormatter(lambda v, _: f"{v * 100:.4f}".rstrip("0").rstrip(".") + "%")
+    )
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _percent_axes(ax: Axes, which: str) -> None:

@@ -32,4 +32,8 @@ def study_figures(study: optuna.Study) -> dict[str, Figure]:
                 figs[catalogue.TUNING_IMPORTANCES_PNG] = ax.figure
             except (RuntimeError, ValueError) as exc:  # too few distinct trials
                 log.debug("no parameter importances: %s", exc)
+        # Optuna leaves matplotlib's default margins, which cut long parameter names
+        # ("learning_rate" drawn as "rning_rate"); MLflow saves the figure as it is.
+        for fig in figs.values():
+            fig.tight_layout()
     return figs

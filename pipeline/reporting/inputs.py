@@ -21,6 +21,11 @@ PLOTS: dict[str, tuple[str, str]] = {
         "Features the model uses most (mean |SHAP|, log-odds); green: more of it lowers the PD, "
         "red: raises it.",
     ),
+    catalogue.SHAP_BEESWARM_PNG: (
+        "explain",
+        "SHAP value of every sampled loan for the top features (log-odds; right raises the PD), "
+        "coloured by the feature's value.",
+    ),
     catalogue.ROC_PNG: ("performance", "ROC curve per split (calibrated PD)."),
     catalogue.KS_PNG: (
         "performance",
@@ -45,6 +50,21 @@ PLOTS: dict[str, tuple[str, str]] = {
         "AUC, observed default rate and mean PD per snapshot date, coloured by split.",
     ),
 }
+
+
+def plot_place(name: str) -> tuple[str, str]:
+    """(section, caption) of a PNG of the run folder: the known plots by name, the dependence
+    plots and example-loan waterfalls by their prefix, anything else to "more"."""
+    if name in PLOTS:
+        return PLOTS[name]
+    stem = name.removesuffix(".png")
+    if stem.startswith(catalogue.SHAP_DEPENDENCE_PREFIX):
+        feature = stem.removeprefix(catalogue.SHAP_DEPENDENCE_PREFIX)
+        return "dependence", feature
+    if stem.startswith(catalogue.SHAP_WATERFALL_PREFIX):
+        label = stem.removeprefix(catalogue.SHAP_WATERFALL_PREFIX)
+        return "examples", f"A {label}-risk loan: what moves its PD from the average (log-odds)."
+    return "more", stem.replace("_", " ").capitalize() + "."
 
 
 TUNING_PLOTS = {
@@ -77,3 +97,6 @@ class ReportInputs:
     data_kind: str = "tables"
     data_source: str = ""
     effects_dir: Path | None = None
+    model_name: str = "loanrisk"  # the registered model's name: "loanrisk v3"
+    gap_months: int | None = None  # the purge gap before validation (out-of-time split)
+    labelled_rows: int | None = None  # labelled rows of the feature matrix, gap included

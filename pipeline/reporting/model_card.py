@@ -64,6 +64,9 @@ def render_card(inp: ReportInputs, d: Definition) -> str:
         "## Calibration",
         *_calibration(inp),
         "",
+        "## Stability (train vs test)",
+        *_stability(inp, files),
+        "",
         "## Challengers",
         *_table(files.csv(catalogue.CHALLENGERS), ["model", "auc", "ks", "o_e", "verdict"]),
         "",
@@ -125,6 +128,24 @@ def _performance(inp: ReportInputs) -> list[str]:
     return out
 
 
+def _stability(inp: ReportInputs, files: RunFiles) -> list[str]:
+    out = [f"- PSI of the score {h.fmt(inp.metrics.get('score_psi_train_test'))}"]
+    psi = h.read_csv(files.csv(catalogue.PSI_TRAIN_TEST))
+    if psi is not None and "status" in psi:
+        shifted = psi.loc[psi["status"] == "alert", "feature"].tolist()
+        out.append(
+            f"- Features shifted (PSI > 0.25): {len(shifted)} of {len(psi)}"
+            + (
+                f" ({', '.join(shifted[:8])}{', ...' if len(shifted) > 8 else ''})"
+                if shifted
+                else ""
+            )
+        )
+    out.append("- Largest score shifts by feature (CSI, points; negative = riskier):")
+    out += _table(files.csv(catalogue.CSI_TRAIN_TEST), ["feature", "shift_points"], rows=5)
+    return out
+
+
 def _calibration(inp: ReportInputs) -> list[str]:
     c = inp.metrics.get("calibration") or {}
     if not c:
@@ -159,10 +180,12 @@ def _constraints(d: Definition) -> list[str]:
     return out
 
 
-def _table(path, columns: list[str] | None) -> list[str]:
+def _table(path, columns: list[str] | None, rows: int | None = None) -> list[str]:
     frame = h.read_csv(path)
     if frame is None or frame.empty:
         return ["Not available for this run."]
+    if rows is not None:
+        frame = frame.head(rows)
     if columns:
         frame = frame[[c for c in columns if c in frame.columns]]
     frame = frame[[c for c in frame.columns if str(c).lower() not in h.PERSONAL_COLUMNS]]

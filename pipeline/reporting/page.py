@@ -1,7 +1,9 @@
 """The run report's page: one section per question a reviewer asks, the answer first.
 
 `render(inputs)` returns the whole self-contained HTML page (images embedded as base64 PNG, no
-external asset, so the file can be mailed).
+external asset, so the file can be mailed). The page is a list of `html.Section`s (id, title,
+body); the table of contents is made from that list, so a new section is one more entry.
+Long tables and plot sets sit behind `<details>`, closed.
 """
 
 from __future__ import annotations
@@ -16,59 +18,83 @@ from pipeline.core import catalogue
 from pipeline.core.catalogue import RunFiles
 from pipeline.reporting import html as h
 from pipeline.reporting import validation
-from pipeline.reporting.inputs import EFFECTS_PLOTS, PLOTS, TUNING_PLOTS, ReportInputs
+from pipeline.reporting.inputs import (
+    EFFECTS_PLOTS,
+    PLOTS,
+    TUNING_PLOTS,
+    ReportInputs,
+    plot_place,
+)
 
 SPLITS = ("train", "valid", "test")
 
 
-CAVEAT = (
-    "SHAP values show what the model uses, not what causes default. Lenders contact risky "
-    "customers more (reminders, hardship calls, collections), so a contact feature can raise "
-    "the predicted PD even when the contact itself helps. Whether a lever reduces default is a "
-    "causal question: see the relationship effect study"
+CAVEAT = "SHAP values show what the model uses, not what causes default."
+CRM_CAVEAT = (
+    "Lenders contact risky customers more (reminders, hardship calls, collections), so a "
+    "contact feature can raise the predicted PD even when the contact itself helps. Whether a "
+    "lever reduces default is a causal question"
 )
+EFFECTS_ID = "effect-study"
 
 
 # -- rendering -----------------------------------------------------------------------------------
 def render(inp: ReportInputs) -> str:
-    pngs = [p.name for p in RunFiles(inp.run_dir).pngs()]
-    used: set[str] = set()
+    plots: dict[str, list[tuple[str, str]]] = {}
+    known = list(PLOTS)  # the known plots in the order PLOTS gives, then the rest by name
+    files = sorted(
+        RunFiles(inp.run_dir).pngs(),
+        key=lambda p: (known.index(p.name) if p.name in known else len(known), p.name),
+    )
+    for p in files:
+        place, caption = plot_place(p.name)
+        plots.setdefault(place, []).append((p.name, caption))
 
-    def plots_for(section: str) -> str:
-        names = [n for n in pngs if PLOTS.get(n, ("more",))[0] == section]
-        used.update(names)
-        return "".join(h.figure((inp.run_dir / n).read_bytes(), PLOTS[n][1]) for n in names)
+    def figures(place: str) -> str:
+        return "".join(
+            h.figure((inp.run_dir / n).read_bytes(), cap) for n, cap in plots.get(place, [])
+        )
 
-    body = [
-        _header(inp),
-        _answer(inp, plots_for("explain")),
+    def grid(place: str) -> str:  # plots of about 6 inches: two abreast at 1280 px
+        return h.grid([figures(place)]) if plots.get(place) else ""
+
+    sections = [
+        _answer(inp, figures("explain")),
+        _dependence(inp, plots.get("dependence", [])),
+        _examples(figures("examples")),
         _data_summary(inp),
-        _performance(inp, plots_for("performance")),
-        _gains(inp, plots_for("gains")),
+        _performance(inp, grid("performance")),
+        _gains(inp, figures("gains")),
         _segments(inp),
-        validation.section(inp, plots_for("validation")),
-        _stability(inp, plots_for("stability")),
+        validation.section(inp, figures("validation")),
+        _stability(inp, figures("stability")),
         _tuning(inp),
         _promotion(inp),
+        _more_plots(figures("more")),
+        _effects(inp),
     ]
-    rest = [n for n in pngs if n not in used]
-    if rest:
-        body.append(
-            h.section(
-                "more-plots",
-                "More plots",
-                "".join(h.figure((inp.run_dir / n).read_bytes(), h.caption(n)) for n in rest),
-            )
-        )
-    body.append(_effects(inp))
-    body.append(_footer(inp))
+    shown = [s for s in sections if s is not None]
     title = f"loanrisk run {inp.run_id}"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{h.esc(title)}</title><style>{h.CSS}</style></head><body>\n"
-        + "\n".join(b for b in body if b)
+        + _header(inp)
+        + h.contents(shown)
+        + "\n"
+        + "\n".join(s.render() for s in shown)
+        + "\n"
+        + _footer(inp)
         + "\n</body></html>\n"
     )
+
+
+def model_label(inp: ReportInputs) -> str:
+    """The model as its registry names it ("loanrisk v3"), or its URI before it is registered."""
+    version = inp.latest.get("model_version")
+    if version:
+        return f"{inp.model_name} v{version}"
+    return str(inp.latest.get("model_uri") or "-")
 
 
 def _header(inp: ReportInputs) -> str:
@@ -80,23 +106,24 @@ def _header(inp: ReportInputs) -> str:
         ("Gini", h.fmt(test.get("gini"))),
         ("KS", h.fmt(test.get("ks"))),
         ("split", "out of time" if kind == "out_of_time" else f"{kind} (not out of time)"),
-        ("model version", str(inp.latest.get("model_version") or "-")),
+        ("model", model_label(inp)),
         ("champion", _verdict(d, "promoted", "not promoted")),
     ]
     boxes = "".join(
         f'<div class="kpi"><div class="v">{h.esc(v)}</div><div class="k">{h.esc(k)}</div></div>'
         for k, v in facts
     )
+    version = inp.latest.get("model_version")
+    uri = f"models:/{inp.model_name}/{version}" if version else inp.latest.get("model_uri", "")
     return (
         f'<header><h1>Loan-default model: run report</h1><p class="meta">run '
-        f"<code>{h.esc(inp.run_id)}</code> &middot; model "
-        f"<code>{h.esc(inp.latest.get('model_uri', ''))}"
-        f"</code> &middot; data {h.esc(inp.data_kind)}: <code>{h.esc(inp.data_source)}</code>"
-        f'</p><div class="kpis">{boxes}</div></header>'
+        f"<code>{h.esc(inp.run_id)}</code> &middot; model <b>{h.esc(model_label(inp))}</b> "
+        f"(<code>{h.esc(uri)}</code>) &middot; data {h.esc(inp.data_kind)}: "
+        f'<code>{h.esc(inp.data_source)}</code></p><div class="kpis">{boxes}</div></header>'
     )
 
 
-def _answer(inp: ReportInputs, plots: str) -> str:
+def _answer(inp: ReportInputs, plots: str) -> h.Section:
     """The business question first: which relationship factors go with lower default."""
     rel = h.read_csv(RunFiles(inp.run_dir).csv(catalogue.RELATIONSHIP_FACTORS))
     imp = h.read_csv(RunFiles(inp.run_dir).csv(catalogue.SHAP_IMPORTANCE))
@@ -135,10 +162,7 @@ def _answer(inp: ReportInputs, plots: str) -> str:
             '<p class="lead">This data has no relationship (CRM) features, so it cannot answer '
             "the question; below are the features the model uses most.</p>"
         )
-    parts.append(
-        f'<p class="caveat"><b>Read with care.</b> {h.esc(CAVEAT)}'
-        f"{' (below)' if inp.effects_dir else ''}.</p>"
-    )
+    parts.append(f'<p class="caveat"><b>Read with care.</b> {_caveat(inp, rel)}</p>')
     if truth is not None and len(truth):
         # Tables from before the checks existed count every row as checked.
         every = pd.Series(True, index=truth.index)
@@ -153,7 +177,7 @@ def _answer(inp: ReportInputs, plots: str) -> str:
         parts.append("<h3>Attribution by feature family</h3>")
         parts.append(h.table(fam, pct=("share",)))
     if rel is not None and len(rel):
-        parts.append("<h3>Relationship factors, ranked by mean |SHAP|</h3>")
+        ranked = []
         cols = [
             "rank",
             "feature",
@@ -167,56 +191,67 @@ def _answer(inp: ReportInputs, plots: str) -> str:
             "turns",
         ]
         cols = [c for c in cols if c in rel.columns]
-        parts.append(h.table(rel.head(20), cols=cols, pct=("share", "stable_share")))
+        ranked.append(h.table(rel.head(20), cols=cols, pct=("share", "stable_share")))
         if "stable_share" in rel.columns:
-            parts.append(
+            ranked.append(
                 "<p><i>stable_share</i>: the share of refits of this model on customers drawn "
                 "with replacement that give the factor the same direction. Below 100%, the "
                 "direction is one model's choice more than the data's.</p>"
             )
         if "constrained" in rel.columns and _true(rel["constrained"]).any():
-            parts.append(
+            ranked.append(
                 "<p>A <i>constrained</i> factor was trained monotone in its expected direction "
                 "(train.monotone_constraints): its direction is imposed, not found; the model "
                 "can only use it that way or not at all.</p>"
             )
+        shown = min(len(rel), 20)
+        parts.append(
+            h.collapsed(
+                f"Relationship factors, ranked by mean |SHAP| ({shown} of {len(rel)})",
+                "".join(ranked),
+            )
+        )
     elif imp is not None:
         parts.append("<h3>Top features, ranked by mean |SHAP|</h3>")
         cols = ["rank", "feature", "family", "share", "direction"]
         parts.append(h.table(imp.head(15), cols=cols, pct=("share",)))
     if truth is not None and len(truth):
         parts.append("<h3>Planted effects vs what the model found (simulated book)</h3>")
-        parts.append(f"<p>{h.esc(TRUTH_NOTE)}</p>")
         truth = with_effect_study(truth, inp.effects_dir)
+        note = TRUTH_NOTE + (EFFECT_STUDY_NOTE if "effect_study" in truth.columns else "")
+        parts.append(f"<p>{h.esc(note)}</p>")
         cols = [c for c in TRUTH_COLUMNS if c in truth.columns]
-        parts.append(h.table(truth, cols=cols))
+        shown = truth[cols].rename(columns=TRUTH_COLUMNS)
+        parts.append(h.table(shown, wide=("verdict", "effect study")))
     parts.append(plots)
     return h.section("answer", title, "".join(parts))
 
 
-TRUTH_COLUMNS = [
-    "effect",
-    "kind",
-    "feature",
-    "planted_direction",
-    "planted_attribution",
-    "confounding",
-    "found_direction",
-    "mean_abs_shap",
-    "rank",
-    "verdict",
-    "effect_study",
-]
+# The truth table's columns and their headers: words that wrap, so the verdict keeps its room.
+TRUTH_COLUMNS = {
+    "effect": "effect",
+    "kind": "kind",
+    "feature": "feature",
+    "planted_direction": "planted direction",
+    "planted_attribution": "planted size",
+    "confounding": "exposure bias",
+    "found_direction": "found direction",
+    "mean_abs_shap": "model's mean |SHAP|",
+    "rank": "rank",
+    "verdict": "verdict",
+    "effect_study": "effect study",
+}
 
 
 TRUTH_NOTE = (
-    "planted_attribution is the effect's mean |SHAP| in the oracle (log-odds), mean_abs_shap "
-    "what the model gives the effect's features. An effect is checked when it is large enough "
-    "to show and who gets it does not bias it against its direction; the effects the lender "
+    "Planted size is the effect's mean |SHAP| in the oracle (log-odds), the model's mean |SHAP| "
+    "what the model gives the effect's features; exposure bias says whether who gets the "
+    "effect pushes it the same way or the opposite way. An effect is checked when it is large "
+    "enough to show and who gets it does not bias it against its direction; the effects the lender "
     "targets at risky customers are for the effect study. The planted null must rank below "
-    "every checked effect. effect_study: the effect study's estimate for the lever, in PD "
-    "points, where it has run."
+    "every checked effect."
 )
+EFFECT_STUDY_NOTE = " Effect study: the study's estimate for the lever, in PD points."
 
 
 def with_effect_study(truth: pd.DataFrame, effects_dir: Path | None) -> pd.DataFrame:
@@ -239,6 +274,56 @@ def with_effect_study(truth: pd.DataFrame, effects_dir: Path | None) -> pd.DataF
     return truth.assign(effect_study=truth["lever"].map(lever_cell))
 
 
+def _caveat(inp: ReportInputs, rel: pd.DataFrame | None) -> str:
+    """The causal caveat; the CRM part only for data with relationship features, and a link to
+    the effect study only when its section is on the page."""
+    if rel is None or not len(rel):
+        return h.esc(CAVEAT)
+    text = f"{h.esc(CAVEAT)} {h.esc(CRM_CAVEAT)}"
+    if inp.effects_dir is not None:
+        # No "below": the study's section may move (it is one entry of the page's list).
+        return f'{text}: see the <a href="#{EFFECTS_ID}">relationship effect study</a>.'
+    return f"{text}, which <code>loanrisk effects</code> (the relationship effect study) answers."
+
+
+def _dependence(inp: ReportInputs, plots: list[tuple[str, str]]) -> h.Section | None:
+    """The dependence plot of every relationship factor the model uses, in a grid, closed."""
+    if not plots:
+        return None
+    rel = h.read_csv(RunFiles(inp.run_dir).csv(catalogue.RELATIONSHIP_FACTORS))
+    rank = {}
+    if rel is not None and "feature" in rel:
+        rank = {str(f): i for i, f in enumerate(rel["feature"])}
+    ordered = sorted(plots, key=lambda p: (rank.get(p[1], len(rank)), p[1]))
+    figs = [
+        h.figure((inp.run_dir / n).read_bytes(), f"{feature}: SHAP against its value.")
+        for n, feature in ordered
+    ]
+    intro = (
+        "<p>How each relationship factor the model uses moves the PD: its SHAP value (log-odds) "
+        "against its value, one point per sampled loan, coloured by the feature it interacts "
+        "with most. Strongest factor first.</p>"
+    )
+    body = intro + h.collapsed(f"Show the {len(figs)} dependence plots", h.grid(figs))
+    return h.section("dependence", "How each relationship factor acts", body)
+
+
+def _examples(plots: str) -> h.Section | None:
+    if not plots:
+        return None
+    intro = (
+        "<p>Three loans of the test split, at low, median and high predicted risk: the features "
+        "that move each one's PD away from the average, largest first.</p>"
+    )
+    return h.section("examples", "Three example loans", intro + plots)
+
+
+def _more_plots(plots: str) -> h.Section | None:
+    if not plots:
+        return None
+    return h.section("more-plots", "More plots", h.collapsed("Show the plots", plots))
+
+
 def _true(col: pd.Series) -> pd.Series:
     """A CSV-read boolean column as booleans (missing = False)."""
     return col.astype(str).str.lower().eq("true")
@@ -253,7 +338,7 @@ def _agreement(r: Any) -> str:
     return ""
 
 
-def _data_summary(inp: ReportInputs) -> str:
+def _data_summary(inp: ReportInputs) -> h.Section:
     splits = inp.metrics.get("splits") or {}
     kind = inp.metrics.get("split_kind") or inp.run_tags.get("split_kind", "?")
     dates = inp.metrics.get("split_dates") or {}
@@ -284,6 +369,7 @@ def _data_summary(inp: ReportInputs) -> str:
         how = (
             "<p>Out-of-time split by snapshot date: the model is trained on earlier snapshots, "
             "validated and tested on later ones (dates: first .. last (count)).</p>"
+            + _purge_gap(inp, dates, int(total))
         )
     nf = inp.run_tags.get("n_features", "?")
     intro = (
@@ -293,7 +379,36 @@ def _data_summary(inp: ReportInputs) -> str:
     return h.section("data", "Data", intro + how + h.table(df, pct=("default rate",)))
 
 
-def _performance(inp: ReportInputs, plots: str) -> str:
+def _purge_gap(inp: ReportInputs, dates: dict, used: int) -> str:
+    """Why training stops a window before validation, and what that costs in rows."""
+    train, valid = dates.get("train") or [], dates.get("valid") or []
+    if not train or not valid:
+        return ""
+    if inp.gap_months == 0:
+        return (
+            f"<p>Training ends at {h.esc(train[-1])} and validation starts at "
+            f"{h.esc(valid[0])}, with no purge gap (<code>split.gap_months</code> 0): a "
+            "label window that reaches into validation can make the validation AUC "
+            "optimistic.</p>"
+        )
+    months = f"{inp.gap_months}-month " if inp.gap_months is not None else ""
+    text = (
+        f"Training ends at {h.esc(train[-1])} and validation starts at {h.esc(valid[0])}: a "
+        f"{months}purge gap, so that no training label window (a loan's next "
+        "performance window) overlaps the validation windows; otherwise a loan that defaults "
+        "there would be a positive in both, and tuning would reward memorising loans."
+    )
+    if inp.labelled_rows and inp.labelled_rows >= used:
+        left = inp.labelled_rows - used
+        text += (
+            f" The snapshots in the gap are left out: <b>{used:,} of the "
+            f"{inp.labelled_rows:,}</b> labelled rows are used ({left:,} left out, "
+            f"{left / inp.labelled_rows:.0%})."
+        )
+    return f"<p>{text}</p>"
+
+
+def _performance(inp: ReportInputs, plots: str) -> h.Section:
     splits = inp.metrics.get("splits") or {}
     if not splits:
         return h.section(
@@ -367,11 +482,11 @@ def _performance(inp: ReportInputs, plots: str) -> str:
     return h.section("performance", "Model performance", intro + table + notes + plots)
 
 
-def _gains(inp: ReportInputs, plots: str) -> str:
+def _gains(inp: ReportInputs, plots: str) -> h.Section | None:
     g = h.read_csv(RunFiles(inp.run_dir).csv(catalogue.GAINS_TEST))
     cal = h.read_csv(RunFiles(inp.run_dir).csv(catalogue.CALIBRATION_TEST))
     if g is None and not plots:
-        return ""
+        return None
     parts = []
     if g is not None:
         cols = [
@@ -388,16 +503,16 @@ def _gains(inp: ReportInputs, plots: str) -> str:
         parts.append("<p>Test split by PD decile, riskiest first.</p>")
         parts.append(h.table(g, cols=cols, pct=("default_rate", "cum_capture")))
     if cal is not None:
-        parts.append("<h3>Calibration by PD bin (test)</h3>")
         cols = ["bin", "n", "n_defaults", "mean_pd", "observed_rate", "observed_lo", "observed_hi"]
-        parts.append(
-            h.table(cal, cols=cols, pct=("mean_pd", "observed_rate", "observed_lo", "observed_hi"))
+        bins = h.table(
+            cal, cols=cols, pct=("mean_pd", "observed_rate", "observed_lo", "observed_hi")
         )
+        parts.append(h.collapsed(f"Calibration by PD bin, test split ({len(cal)} bins)", bins))
     parts.append(plots)
     return h.section("gains", "Gains, lift and calibration", "".join(parts))
 
 
-def _segments(inp: ReportInputs) -> str:
+def _segments(inp: ReportInputs) -> h.Section:
     s = h.read_csv(RunFiles(inp.run_dir).csv(catalogue.SEGMENTS_TEST))
     if s is None or not len(s):
         return h.section(
@@ -419,12 +534,16 @@ def _segments(inp: ReportInputs) -> str:
             "ks",
             "brier",
         ]
-        parts.append(f"<h3>By {h.esc(col)}</h3>")
-        parts.append(h.table(sub, cols=cols, pct=("share", "default_rate", "mean_pd")))
+        parts.append(
+            h.collapsed(
+                f"By {col} ({len(sub)} groups)",
+                h.table(sub, cols=cols, pct=("share", "default_rate", "mean_pd")),
+            )
+        )
     return h.section("segments", "Segments (test split)", "".join(parts))
 
 
-def _stability(inp: ReportInputs, plots: str) -> str:
+def _stability(inp: ReportInputs, plots: str) -> h.Section | None:
     psi = h.read_csv(RunFiles(inp.run_dir).csv(catalogue.PSI_TRAIN_TEST))
     score_psi = inp.metrics.get("score_psi_train_test")
     parts = []
@@ -442,15 +561,38 @@ def _stability(inp: ReportInputs, plots: str) -> str:
                 + ", ".join(f"{h.esc(k)} {v}" for k, v in sorted(counts.items()))
                 + ".</p>"
             )
-        parts.append("<h3>Largest feature shifts</h3>")
-        parts.append(h.table(top))
+        note = ""
+        if "empty_bins" in top and (top["empty_bins"] > 0).any():
+            note = (
+                "<p>A bin empty on one side (a range of values that vanished or appeared) counts "
+                "with a share of 0.0001 in its place, as evidently and most PSI code do; "
+                "<code>psi_populated</code> is the part from bins with rows on both sides "
+                "(what toad reports, which drops empty bins).</p>"
+            )
+        parts.append(h.collapsed(f"The {len(top)} largest feature shifts", note + h.table(top)))
+    csi = h.read_csv(RunFiles(inp.run_dir).csv(catalogue.CSI_TRAIN_TEST))
+    if csi is not None:
+        parts.append(
+            "<h3>Characteristic stability (CSI): what moved the score</h3><p>Each feature's mean "
+            "contribution to the model's log-odds (tree SHAP) on the test split minus on the "
+            "training split, also in score points (negative = riskier). The shifts add up to "
+            "the shift of the mean score: a feature with a large PSI and a small CSI moved "
+            "without moving the score.</p>"
+        )
+        parts.append(
+            h.table(
+                csi.head(10),
+                cols=["feature", "shift_points", "share_of_shift"],
+                pct=("share_of_shift",),
+            )
+        )
     parts.append(plots)
     if not any(parts):
-        return ""
+        return None
     return h.section("stability", "Population stability (PSI)", "".join(parts))
 
 
-def _tuning(inp: ReportInputs) -> str:
+def _tuning(inp: ReportInputs) -> h.Section:
     m, p = inp.run_metrics, inp.run_params
     best = {
         k.removeprefix("best_"): v
@@ -480,10 +622,13 @@ def _tuning(inp: ReportInputs) -> str:
         rows.append(("test AUC with constraints", h.fmt(inp.latest.get("test_auc"))))
         rows.append(("test AUC without", h.fmt(inp.latest.get("test_auc_unconstrained"))))
     facts = pd.DataFrame(rows, columns=["", "value"])
+    # object dtype: a column of ints and floats would turn 119 into 119.0000
     params = pd.DataFrame(
-        [(k, h.number(v)) for k, v in sorted(best.items())], columns=["parameter", "best value"]
+        [(k, h.number(v)) for k, v in sorted(best.items())],
+        columns=["parameter", "best value"],
+        dtype=object,
     )
-    figs = "".join(h.figure(b, TUNING_PLOTS[n]) for n, b in inp.tuning_pngs.items())
+    figs = h.grid(h.figure(b, TUNING_PLOTS[n]) for n, b in inp.tuning_pngs.items())
     body = (
         "<p>Optuna (TPE, median pruning) on the validation AUC; each trial is a nested MLflow "
         "run.</p>" + h.table(facts) + "<h3>Best parameters</h3>" + h.table(params) + figs
@@ -503,7 +648,7 @@ SEARCHED = (
 )
 
 
-def _promotion(inp: ReportInputs) -> str:
+def _promotion(inp: ReportInputs) -> h.Section:
     d = inp.latest.get("decision")
     if not d:
         return h.section("promotion", "Promotion decision", "<p>No decision recorded.</p>")
@@ -545,9 +690,9 @@ def _verdict(decision: dict, yes: str, no: str) -> str:
     return "pending" if promoted is None else yes if promoted else no
 
 
-def _effects(inp: ReportInputs) -> str:
+def _effects(inp: ReportInputs) -> h.Section | None:
     if inp.effects_dir is None:
-        return ""
+        return None
     fragment = (inp.effects_dir / catalogue.EFFECTS_HTML).read_text()
     when = dt.datetime.fromtimestamp((inp.effects_dir / catalogue.EFFECTS_HTML).stat().st_mtime)
     figs = "".join(
@@ -560,7 +705,12 @@ def _effects(inp: ReportInputs) -> str:
         f"{when:%Y-%m-%d %H:%M}); the study is run by <code>loanrisk effects</code> on the "
         "validated tables, not by this training run.</p>"
     )
-    return f'<div class="effects">{note}{fragment}{figs}</div>'
+    title = "Relationship effect study"
+    return h.Section(
+        EFFECTS_ID,
+        title,
+        html=f'<div class="effects" id="{EFFECTS_ID}">{note}{fragment}{figs}</div>',
+    )
 
 
 def _footer(inp: ReportInputs) -> str:

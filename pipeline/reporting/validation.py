@@ -56,12 +56,12 @@ HOW_TO_READ = (
 )
 
 
-def section(inp: ReportInputs, plots: str) -> str:
+def section(inp: ReportInputs, plots: str) -> h.Section | None:
     files = RunFiles(inp.run_dir)
     tests = h.read_csv(files.csv(catalogue.CALIBRATION_TESTS))
     by_snapshot = h.read_csv(files.csv(catalogue.BY_SNAPSHOT))
     if tests is None and by_snapshot is None:
-        return ""
+        return None
     parts = [
         _intervals(inp),
         _challengers(files),
@@ -78,9 +78,8 @@ def section(inp: ReportInputs, plots: str) -> str:
             "validation are left out.</p>"
         )
         parts.append(plots)
-        parts.append(
-            h.table(_renamed(by_snapshot, SNAPSHOT_COLUMNS), pct=("default rate", "mean PD"))
-        )
+        table = h.table(_renamed(by_snapshot, SNAPSHOT_COLUMNS), pct=("default rate", "mean PD"))
+        parts.append(h.collapsed(f"The {len(by_snapshot)} snapshots", table))
     return h.section("validation", "Validation: calibration, uncertainty, time", "".join(parts))
 
 
@@ -126,7 +125,8 @@ def _challengers(files: RunFiles) -> str:
             "stronger one is left out). Its points per bin are in "
             f"<code>{h.esc(files.csv(catalogue.SCORECARD_POINTS).name)}</code>.</p>"
         )
-        out.append(h.table(chosen.rename(columns={"iv": "IV", "n_bins": "bins"})))
+        iv_table = h.table(chosen.rename(columns={"iv": "IV", "n_bins": "bins"}))
+        out.append(h.collapsed(f"The scorecard's {len(chosen)} characteristics", iv_table))
     return "".join(out)
 
 
@@ -143,11 +143,12 @@ def _calibration(inp: ReportInputs, tests: pd.DataFrame | None) -> str:
         f"<b>{h.fmt(cal.get('expected_defaults'), 1)}</b> expected, O/E "
         f"<b>{h.fmt(cal.get('o_e'), 3)}</b>: <b>{h.esc(cal.get('light'))}</b>. {hl}</p>"
     )
+    table = h.table(_renamed(tests, TEST_COLUMNS), lights=("light",))
     return (
         "<h3>Calibration tests</h3>"
         + head
         + HOW_TO_READ
-        + h.table(_renamed(tests, TEST_COLUMNS), lights=("light",))
+        + h.collapsed(f"The calibration tests of {len(tests)} groups", table)
     )
 
 
@@ -175,8 +176,11 @@ def _fairness(inp: ReportInputs, files: RunFiles) -> str:
         "flagged for early warning with its ratio to the best group (the four-fifths rule flags "
         "a ratio below 0.8).</p>"
         + note
-        + h.table(
-            table, pct=("default_rate", "mean_pd", "favourable_rate"), lights=("calibration",)
+        + h.collapsed(
+            f"The {len(table)} protected groups",
+            h.table(
+                table, pct=("default_rate", "mean_pd", "favourable_rate"), lights=("calibration",)
+            ),
         )
     )
 
@@ -202,10 +206,13 @@ def _constraints(files: RunFiles) -> str:
         "SHAP direction is imposed, so it is no evidence for the expectation; this table "
         "is.</p>"
         + summary
-        + h.table(
-            table,
-            pct=("rate_lowest_quintile", "rate_highest_quintile"),
-            lights=("light",),
+        + h.collapsed(
+            f"The {len(table)} constrained features",
+            h.table(
+                table,
+                pct=("rate_lowest_quintile", "rate_highest_quintile"),
+                lights=("light",),
+            ),
         )
     )
 

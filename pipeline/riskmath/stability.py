@@ -54,9 +54,15 @@ def psi_table(expected: ArrayLike, actual: ArrayLike, bins: int = 10) -> pd.Data
     - categorical (str/object/category): one bin per category seen in `expected`; categories
       found only in `actual` are pooled into one `<unseen>` bin (expected share 0);
     - missing values (NaN/None/NA): their own `<missing>` bin, shown when either side has any.
-    A share of 0 on either side is replaced by PSI_EPS (1e-4) inside the formula, so an empty
-    bin adds a large but finite term, e.g. 20% of actual rows in an unseen category adds
-    (0.2 - 1e-4) * ln(0.2 / 1e-4) = 1.52. The shares are not renormalised after that.
+    Empty bins (the convention, and why): a share of 0 on either side is replaced by PSI_EPS
+    (1e-4) inside the formula, as evidently's PSI and the widely copied `calculate_psi` do, so
+    an empty bin adds a large but finite term, e.g. 20% of actual rows in an unseen category
+    adds (0.2 - 1e-4) * ln(0.2 / 1e-4) = 1.52. The shares are not renormalised after that.
+    Other tools differ: toad aligns the two share series by bin and sums with NaN skipped, so a
+    bin empty on one side adds nothing (a range of values that vanished goes unseen). An empty
+    bin is a real shift (the PSI is infinite without a floor) whose size the floor sets, so
+    `psi_frame_from_reference` reports both parts: the PSI over the bins populated on both
+    sides (toad's figure) and the bins empty on one side, with their count.
 
     Columns: bin (label), lower, upper (numeric bin bounds, NaN otherwise), expected_share,
     actual_share, actual_n, psi.
@@ -221,12 +227,20 @@ def reference_bins_frame(
 def psi_frame_from_reference(
     refs: Mapping[str, Mapping[str, Any]], df: pd.DataFrame
 ) -> pd.DataFrame:
-    """PSI of each referenced column of `df`: columns feature, psi, status; largest PSI first,
-    ties by feature name."""
+    """PSI of each referenced column of `df`, largest first, ties by feature name. Columns:
+    feature, psi, status, psi_populated (the part from bins with rows on both sides),
+    empty_bins (bins empty on one side: their part, psi - psi_populated, is set by the
+    PSI_EPS floor; see `psi_table`)."""
     require_columns(df, list(refs), "psi_frame")
-    rows = [(name, psi_from_reference(ref, df[name])) for name, ref in refs.items()]
-    out = pd.DataFrame(rows, columns=["feature", "psi"]).astype({"psi": "float64"})
-    out["status"] = [psi_status(v) for v in out["psi"]]
+    rows = []
+    for name, ref in refs.items():
+        table = psi_table_from_reference(ref, df[name])
+        empty = (table["expected_share"] == 0) | (table["actual_n"] == 0)
+        populated = float(table.loc[~empty, "psi"].sum())
+        rows.append((name, float(table["psi"].sum()), populated, int(empty.sum())))
+    cols = ["feature", "psi", "psi_populated", "empty_bins"]
+    out = pd.DataFrame(rows, columns=cols).astype({"psi": "float64", "empty_bins": "int64"})
+    out.insert(2, "status", [psi_status(v) for v in out["psi"]])
     out = out.sort_values(["psi", "feature"], ascending=[False, True], kind="stable")
     return out.reset_index(drop=True)
 

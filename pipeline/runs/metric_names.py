@@ -24,6 +24,8 @@ RULES: tuple[tuple[str, str], ...] = (
     ("best_iteration", "tuning/best_iteration"),
     ("tuning_seconds", "tuning/seconds"),
     ("n_trials", "tuning/n_trials"),
+    ("tuning_rows", "tuning/rows"),
+    ("final_rounds", "tuning/final_rounds"),
     ("oracle_auc", "benchmark/oracle_auc"),
     ("baseline_auc", "benchmark/baseline_auc"),
     ("scorecard_auc", "benchmark/scorecard_auc"),
@@ -31,6 +33,7 @@ RULES: tuple[tuple[str, str], ...] = (
     ("truth_", "explain/truth_"),
     ("explain_", "explain/"),
     ("score_psi_", "stability/score_psi_"),
+    ("csi_", "stability/csi_"),
     ("promoted", "promotion/promoted"),
 )
 _TO_GROUPED = sorted(RULES, key=lambda r: -len(r[0]))

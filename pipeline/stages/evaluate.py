@@ -28,7 +28,8 @@ from pipeline.plotting import validation as validation_plots
 from pipeline.plotting.figures import save_png
 from pipeline.riskmath import fairness, metrics, stability
 from pipeline.riskmath.calibration_tests import calibration_tests
-from pipeline.riskmath.scaling import points, tier
+from pipeline.riskmath.characteristic_stability import csi_frame
+from pipeline.riskmath.scaling import points, scaling_constants, tier
 from pipeline.riskmath.trends import direction_check
 from pipeline.riskmath.uncertainty import cluster_bootstrap
 from pipeline.runs.context import RunContext
@@ -50,12 +51,21 @@ def run(cfg: Config, run: RunContext) -> str:
         model.booster, data, cfg.fairness.protected, cfg.seed, cfg.train.n_jobs
     )
     figures, tables = out.pop("_figures"), out.pop("_tables")
+    csi = characteristic_stability(model, data, cfg)
+    tables[catalogue.CSI_TRAIN_TEST] = csi
+    out["csi_max_abs_points"] = float(csi["shift_points"].abs().max())
     flat = {}
     for split, vals in out["splits"].items():
         for k, v in vals.items():
             if v is not None and np.isfinite(v):
                 flat[f"{split}_{k}"] = float(v)
-    for k in ("oracle_auc", "baseline_auc", "scorecard_auc", "score_psi_train_test"):
+    for k in (
+        "oracle_auc",
+        "baseline_auc",
+        "scorecard_auc",
+        "score_psi_train_test",
+        "csi_max_abs_points",
+    ):
         if out.get(k) is not None:
             flat[k] = float(out[k])
     for k, v in (out.get("unseen_customers") or {}).items():
@@ -214,6 +224,22 @@ def evaluate(
         "_tables": tables,
     }
     return out
+
+
+def characteristic_stability(model: Any, data: dataset.Dataset, cfg: Config) -> pd.DataFrame:
+    """CSI of each model feature, test against train (`riskmath.characteristic_stability`), from
+    the exact tree SHAP of at most `validation.csi_rows` rows of each split (a seeded sample)."""
+    X, idx = data.X(), data.split.index
+    rng = np.random.default_rng(cfg.seed)
+
+    def contributions(rows: np.ndarray) -> pd.DataFrame:
+        if len(rows) > cfg.validation.csi_rows:
+            rows = np.sort(rng.choice(rows, cfg.validation.csi_rows, replace=False))
+        values = model.contributions(model.prepare(X.iloc[rows]))[:, :-1]
+        return pd.DataFrame(values, columns=model.feature_names)
+
+    factor, _ = scaling_constants(cfg.scoring)
+    return csi_frame(contributions(idx["train"]), contributions(idx["test"]), factor)
 
 
 def performance_by_snapshot(preds: pd.DataFrame) -> pd.DataFrame:

@@ -15,11 +15,13 @@ import logging
 import tempfile
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from pipeline.config import Config
 from pipeline.core import catalogue
 from pipeline.core.catalogue import RunFiles
 from pipeline.core.io import write_text
-from pipeline.core.metadata import load_metadata
+from pipeline.core.metadata import LABEL_COLUMN, load_metadata
 from pipeline.core.publish import read_set
 from pipeline.reporting.inputs import TUNING_PLOTS, ReportInputs
 from pipeline.reporting.model_card import Definition, render_card
@@ -67,6 +69,9 @@ def gather(cfg: Config, run: RunContext) -> ReportInputs:
         metrics=metrics,
         data_kind=cfg.data.kind,
         data_source=str(src),
+        model_name=cfg.mlflow.registered_model,
+        gap_months=gap_months(cfg),
+        labelled_rows=labelled_rows(cfg),
     )
     effects = catalogue.effects_dir(cfg.output.reports_dir)
     if (effects / catalogue.EFFECTS_HTML).exists():
@@ -100,6 +105,24 @@ def gather(cfg: Config, run: RunContext) -> ReportInputs:
                 if (local / name).exists():
                     inputs.tuning_pngs[name] = (local / name).read_bytes()
     return inputs
+
+
+def gap_months(cfg: Config) -> int:
+    """The purge gap the split used (as `modelling.dataset` sets it): the snapshot book's
+    default is the performance window, a prepared table's none."""
+    if cfg.split.gap_months is not None:
+        return cfg.split.gap_months
+    return cfg.features.performance_window_months if cfg.data.kind == "tables" else 0
+
+
+def labelled_rows(cfg: Config) -> int | None:
+    """Labelled rows of the feature matrix (the purge gap's included), read from the Parquet
+    footer and the label column only; None in table mode or before `loanrisk features`."""
+    path = cfg.data.features_dir / catalogue.FEATURES
+    if cfg.data.kind != "tables" or not path.exists():
+        return None
+    label = pq.read_table(path, columns=[LABEL_COLUMN]).column(0)
+    return len(label) - label.null_count
 
 
 def definition(cfg: Config) -> Definition:

@@ -38,6 +38,7 @@ from pipeline.modelling.lineage import data_identity
 from pipeline.modelling.model import build_reference, log_model
 from pipeline.modelling.registry import Challenger, PromotionDecision
 from pipeline.modelling.split import split_label
+from pipeline.modelling.tuning_sample import customer_sample
 from pipeline.plotting import tuning as tuning_plots
 from pipeline.runs import tracking
 from pipeline.runs.context import KIND_TAG, TRAINING
@@ -156,6 +157,17 @@ def _record_abort(cfg: Config, trained: Trained) -> None:
         log.warning("could not record the aborted promotion of run %s: %s", result.run_id, exc)
 
 
+def tuning_rows(data: dataset.Dataset, cfg: Config) -> np.ndarray | None:
+    """Positions within the training split of the rows the trials see, or None for all of them
+    (`train.tune_rows` unset, the split not larger, or no customer ids to keep whole)."""
+    train = data.split.index["train"]
+    limit = cfg.train.tune_rows
+    if limit is None or len(train) <= limit or "customer_id" not in data.frame.columns:
+        return None
+    customers = data.frame["customer_id"].to_numpy()[train]
+    return customer_sample(customers, data.y[train], limit, cfg.seed)
+
+
 def fit(cfg: Config, show_progress: bool = True) -> Trained:
     """Tune, fit, calibrate, log and register the model; write the run's files. No promotion."""
     start = time.perf_counter()
@@ -172,9 +184,18 @@ def fit(cfg: Config, show_progress: bool = True) -> Trained:
         tracking.tag_process()
         _log_context(cfg, data)
         _log_inputs(cfg, data)
+        sample = tuning_rows(data, cfg)
+        tune_train = parts["train"]
+        if sample is not None:
+            tune_train = (tune_train[0].iloc[sample], tune_train[1][sample])
+            log.info(
+                "tuning on %d of %d training rows (whole customers, train.tune_rows)",
+                len(sample),
+                len(parts["train"][1]),
+            )
         try:
             best = tune.tune(
-                parts["train"], parts["valid"], cfg.train, cfg.seed, monotone, show_progress
+                tune_train, parts["valid"], cfg.train, cfg.seed, monotone, show_progress
             )
         except BaseException:
             # A signal can land between a trial run's creation and its `with` block, which
@@ -182,9 +203,20 @@ def fit(cfg: Config, show_progress: bool = True) -> Trained:
             tracking.end_running_children(run_id, status="FAILED")
             raise
         curve: dict = {}
-        booster = tune.fit(
-            best.params, parts["train"], best.best_iteration, valid=parts["valid"], curve=curve
-        )
+        if sample is None:
+            booster = tune.fit(
+                best.params, parts["train"], best.best_iteration, valid=parts["valid"], curve=curve
+            )
+        else:
+            booster, final_params = tune.fit_full(
+                best.params, parts["train"], parts["valid"], cfg.train, len(sample), curve=curve
+            )
+            best = replace(best, params=final_params, best_iteration=booster.best_iteration)
+            mlflow.log_metrics(
+                grouped_metrics(
+                    {"tuning_rows": len(sample), "final_rounds": booster.best_iteration}
+                )
+            )
         tune.log_curves(curve, prefix="curve")
         p_raw = {k: booster.predict(X) for k, (X, _) in parts.items()}
         y = {k: yy for k, (_, yy) in parts.items()}

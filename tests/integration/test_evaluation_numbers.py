@@ -538,3 +538,43 @@ def test_the_model_is_what_training_promises(inputs):
     trees = booster.dump_model()["tree_info"]
     assert max(depth(t["tree_structure"]) for t in trees) <= cfg.train.max_depth_cap
     assert len(trees) < cfg.train.num_boost_round  # early stopping ended the boosting
+
+
+def test_characteristic_stability_matches_shap_on_the_splits(inputs):
+    """The CSI table recomputed with shap's TreeExplainer on every train and test row (the tiny
+    book is under the sample size, so no row is left out): mean contribution per feature, test
+    minus train, and in points; the shifts add up to the shift of the mean raw log-odds."""
+    import shap
+
+    from pipeline.modelling.trust import load_trusted_model
+    from pipeline.riskmath.scaling import scaling_constants
+
+    cfg, files, _, data, *_ = inputs
+    got = pd.read_csv(files.csv(catalogue.CSI_TRAIN_TEST)).set_index("feature")
+    result = json.loads(files.train_result.read_text())
+    model = load_trusted_model(result["model_uri"]).unwrap_python_model()
+    X, idx = data.X(), data.split.index
+    assert max(len(idx["train"]), len(idx["test"])) <= cfg.validation.csi_rows
+    explainer = shap.TreeExplainer(model.booster)
+    mean = {
+        k: pd.Series(
+            np.asarray(explainer.shap_values(model.prepare(X.iloc[idx[k]]))).mean(axis=0),
+            index=model.feature_names,
+        )
+        for k in ("train", "test")
+    }
+    want = mean["test"] - mean["train"]
+    assert set(got.index) == set(want.index)
+    np.testing.assert_allclose(got.loc[want.index, "shift_log_odds"], want, atol=1e-9)
+    factor = cfg.scoring.pdo / math.log(2)
+    assert scaling_constants(cfg.scoring)[0] == pytest.approx(factor)
+    np.testing.assert_allclose(got.loc[want.index, "shift_points"], -factor * want, atol=1e-7)
+    raw = {
+        k: np.log(p / (1 - p)).mean()
+        for k, p in (
+            (k, model.booster.predict(model.prepare(X.iloc[idx[k]]))) for k in ("train", "test")
+        )
+    }
+    assert got["shift_log_odds"].sum() == pytest.approx(raw["test"] - raw["train"], abs=1e-6)
+    reported = json.loads(files.metrics.read_text())
+    assert reported["csi_max_abs_points"] == pytest.approx(got["shift_points"].abs().max())

@@ -172,9 +172,9 @@ def test_sensitive_and_free_text_columns_are_never_features(book):
     assert (incomes % 100 == 0).all()
 
 
-# An image embedded in a page: PNG bytes, like the .png files the scan skips (and most of the
-# report's megabytes, which made the scan take minutes).
-EMBEDDED_IMAGE = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
+# An image embedded in a page (PNG, JPEG or WebP bytes, like the image files the scan skips, and
+# most of the report's megabytes, which made the scan take minutes).
+EMBEDDED_IMAGE = re.compile(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+")
 
 
 def _text_of(path: Path) -> str:

@@ -124,6 +124,11 @@ def test_run_writes_a_self_contained_report_then_train_prints_a_summary(tmp_path
     described = MlflowClient().get_model_version("loanrisk", version["model_version"])
     assert described.description == card
     assert not _occurs(str(SENTINEL_BIRTH_YEAR), card)
+    # Stability: the score's PSI and the feature that moved the score most (CSI) in both
+    assert "\n## Stability (train vs test)\n" in card and "- PSI of the score " in card
+    csi = pd.read_csv(tmp_path / "reports" / run_id / "csi_train_test.csv")
+    assert f"| {csi['feature'].iloc[0]} |" in card
+    assert "Characteristic stability (CSI)" in page and csi["feature"].iloc[0] in page
 
     # `loanrisk train` alone ends with its summary table; `loanrisk report` renders that run.
     out = _invoke("train", *ov).output
@@ -161,7 +166,8 @@ def _png(path):
 def test_render_embeds_effects_section_and_any_extra_plot(tmp_path):
     run_dir = tmp_path / "reports" / "abc123"
     run_dir.mkdir(parents=True)
-    _png(run_dir / "shap_dependence_tenure_months.png")  # a plot the report does not know
+    _png(run_dir / "shap_dependence_tenure_months.png")  # a factor's dependence plot
+    _png(run_dir / "odd_plot.png")  # a plot the report does not know
     effects = tmp_path / "reports" / "effects"
     effects.mkdir()
     (effects / "effects.html").write_text(
@@ -176,10 +182,11 @@ def test_render_embeds_effects_section_and_any_extra_plot(tmp_path):
         effects_dir=effects,
     )
     page = render(inputs)
-    assert ">More plots</h2>" in page and "Shap dependence tenure months." in page
+    assert ">More plots</h2>" in page and "Odd plot." in page
+    assert "tenure_months: SHAP against its value." in page
     assert "checkin: -1.20 pp" in page
     assert page.index('id="promotion"') < page.index('id="effects"')
-    assert page.count("data:image/png;base64,") == 2
+    assert page.count("data:image/png;base64,") == 3
     assert "0.7321" in page and "kept v3" in page and "NOT promoted" in page
     assert "No SHAP tables" in page  # explain has not run: say so instead of failing
     assert "The split is random" in page

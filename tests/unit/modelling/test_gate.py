@@ -4,6 +4,7 @@ same rows. No registry, no model."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipeline.modelling.gate import Evidence, GateInput, decide
@@ -133,3 +134,44 @@ def test_forced_only_when_force_overrode_a_check():
     y, p = _rows()
     v = decide(_gate(y, p, force=True))  # no champion: nothing to override
     assert v.promoted and not v.forced
+
+
+def _auc_check(verdict):
+    return next(c for c in verdict.checks if c.name == "champion AUC")
+
+
+def test_a_material_auc_loss_refuses_only_when_the_paired_interval_says_it_is_real():
+    """Challenger 0.02 below the champion (beyond the 0.005 tolerance): the interval of the
+    difference decides. Wholly below 0: the champion is significantly better, refused; holding
+    0: the sample cannot tell them apart, promoted. A significant but immaterial loss passes."""
+    y, p = _rows()
+    champ = Evidence.of(y, p)
+    challenger = _noisy(p, 0.3)
+    loss = Evidence.of(y, challenger).auc - champ.auc
+    assert loss < -0.005
+    common = {"champion": champ, "champion_version": "2", "champion_identity": IDENTITY}
+    real = decide(_gate(y, challenger, auc_difference=(loss, loss - 0.01, loss + 0.01), **common))
+    assert not real.promoted and not _auc_check(real).passed
+    assert "(significant)" in _auc_check(real).detail
+    noise = decide(_gate(y, challenger, auc_difference=(loss, loss - 0.03, 0.01), **common))
+    assert _auc_check(noise).passed and "not significant" in _auc_check(noise).detail
+    assert noise.promoted, noise.reason
+    without = decide(_gate(y, challenger, **common))
+    assert not _auc_check(without).passed  # no interval: the tolerance alone, as before
+    tiny = decide(_gate(y, p, auc_difference=(-0.001, -0.002, -0.0005), **common))
+    assert _auc_check(tiny).passed
+
+
+def test_the_registry_measures_the_paired_difference_by_customer():
+    from pipeline.modelling.registry import Challenger, paired_auc_difference
+    from pipeline.riskmath.uncertainty import auc_difference
+
+    y, p = _rows(600)
+    weaker = _noisy(p, 0.5)
+    customers = np.repeat(np.arange(200), 3)
+    rows = pd.DataFrame({"customer_id": customers})
+    ch = Challenger("r", "m", IDENTITY, rows, y, p)
+    got = paired_auc_difference(ch, weaker, 200)
+    assert got == auc_difference(y, p, weaker, customers, 200, 0.95, seed=0)
+    assert got[1] <= got[0] <= got[2]
+    assert paired_auc_difference(ch, weaker, 0) is None

@@ -84,3 +84,16 @@ def test_learning_curves_leave_the_model_unchanged_and_are_logged_per_round(part
     assert history[-1].value == pytest.approx(curve["valid"]["binary_logloss"][-1])
     train_loss = client.get_metric_history(run.info.run_id, "curve/train_binary_logloss")
     assert train_loss[-1].value < train_loss[0].value  # boosting lowers the training loss
+
+
+def test_the_sampled_final_fit_records_its_curve_without_changing_where_it_stops(parts):
+    train, valid = parts
+    cfg = TrainConfig(n_jobs=1, num_boost_round=200, early_stopping_rounds=10)
+    params = {**tune.base_params(cfg, 0, None), "num_leaves": 7, "min_child_samples": 20}
+    plain, _ = tune.fit_full(params, train, valid, cfg, 200)
+    curve: dict = {}
+    traced, _ = tune.fit_full(params, train, valid, cfg, 200, curve=curve)
+    assert traced.best_iteration == plain.best_iteration
+    np.testing.assert_array_equal(plain.predict(valid[0]), traced.predict(valid[0]))
+    # every round evaluated, the ones after the best until early stopping gave up included
+    assert len(curve["valid"]["auc"]) == traced.best_iteration + cfg.early_stopping_rounds

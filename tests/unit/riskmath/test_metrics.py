@@ -387,7 +387,7 @@ def test_psi_frame_sorted_with_status():
         }
     )
     frame = stability.psi_frame(train, test, ["same", "shifted", "region"])
-    assert list(frame.columns) == ["feature", "psi", "status"]
+    assert list(frame.columns) == ["feature", "psi", "status", "psi_populated", "empty_bins"]
     assert frame["psi"].is_monotonic_decreasing
     by_name = frame.set_index("feature")
     assert by_name.loc["same", "status"] == "stable"

@@ -13,9 +13,10 @@ LOGGED = [
     "test_calibration_o_e", "test_calibration_hl_pvalue", "calibration_brier_raw",
     "calibration_brier_cv_isotonic", "test_unseen_customers_auc", "test_auc_protected_with",
     "test_auc_unconstrained", "valid_auc", "valid_rows", "train_default_rate", "best_valid_auc",
-    "best_iteration", "tuning_seconds", "n_trials", "oracle_auc", "baseline_auc", "scorecard_auc",
+    "best_iteration", "tuning_seconds", "n_trials", "tuning_rows", "final_rounds", "oracle_auc",
+    "baseline_auc", "scorecard_auc",
     "gate_baseline_auc", "explain_rows", "explain_median_pd_raw", "truth_directions_matched",
-    "score_psi_train_test", "promoted",
+    "score_psi_train_test", "csi_max_abs_points", "promoted",
 ]  # fmt: skip
 
 
