@@ -268,9 +268,10 @@ class ScoringConfig(Section):
         Tier(name="E", max_pd=1.0),
     )
     early_warning_pd: float = Field(0.2, gt=0, le=1)
-    # With --previous, a loan is flagged when it moves into one of these tiers or worsens by at
-    # least this many notches: a one-notch drift (A->B) is not an early warning.
-    early_warning_tiers: tuple[str, ...] = ("D", "E")
+    # With --previous, a loan is flagged when it moves into one of these tiers (None: the model's
+    # two worst, D and E by default) or worsens by at least this many notches: a one-notch drift
+    # (A->B) is not an early warning.
+    early_warning_tiers: tuple[str, ...] | None = None
     early_warning_notches: int = Field(2, ge=1)
     chunk_rows: int = Field(200_000, ge=1)
     reasons_top_k: int = Field(3, ge=0, le=20)

@@ -39,15 +39,17 @@ class EarlyWarning:
     ) -> None:
         self.order = scaling.tier_order(model.scoring)
         self.rank = {t: i for i, t in enumerate(self.order)}
-        unknown = [t for t in cfg.early_warning_tiers if t not in self.rank]
+        # the model's tiers decide the default: a model scaled with other tier names still scores
+        tiers = cfg.early_warning_tiers or tuple(self.order[-2:])
+        unknown = [t for t in tiers if t not in self.rank]
         if unknown:
             raise ConfigError(
                 f"scoring.early_warning_tiers: {', '.join(unknown)} are not tiers of this model "
                 f"({', '.join(self.order)})"
             )
-        self.flag_ranks = {self.rank[t] for t in cfg.early_warning_tiers}
+        self.flag_ranks = {self.rank[t] for t in tiers}
         self.notches = cfg.early_warning_notches
-        self.tiers = tuple(cfg.early_warning_tiers)
+        self.tiers = tuple(tiers)
         self.threshold = cfg.early_warning_pd
         self.previous = Path(previous) if previous is not None else None
         self.prev = _read_previous(self.previous, self.order) if self.previous else None

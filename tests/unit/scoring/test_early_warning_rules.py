@@ -124,3 +124,16 @@ def test_the_summary_is_logged_as_one_short_line_for_the_caller_to_print(
     lines = [r.getMessage() for r in caplog.records if r.name == "pipeline.scoring.run"]
     assert len(lines) == 1 and lines[0].startswith("score: 30 loans -> ")
     assert "tiers:" not in lines[0] and "tiers:" in str(summary)
+
+
+def test_flagged_tiers_default_to_the_models_two_worst_and_unknown_names_are_refused(
+    tmp_path, logged, uri
+):
+    from pipeline.core.errors import ConfigError
+    from pipeline.scoring.core import load_scoring_model
+    from pipeline.scoring.early_warning import EarlyWarning
+
+    model = load_scoring_model(uri).model
+    assert EarlyWarning(model, ScoringConfig(), None).tiers == ("D", "E")
+    with pytest.raises(ConfigError, match="early_warning_tiers: Z are not tiers"):
+        EarlyWarning(model, ScoringConfig(early_warning_tiers=("E", "Z")), None)
