@@ -54,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
             shot(chromium, report.as_uri(), args.out / "report.png")
             with mlflow_ui(cfg.mlflow.tracking_uri) as base:
                 url = f"{base}/#/experiments/{run.experiment_id}/runs/{run.run_id}"
-                shot(chromium, url, args.out / "mlflow_run.png", wait_for_text=run_name)
+                # MLflow 3.17 opens in its GenAI view whatever the experiment's kind tag says;
+                # this address switches it to the machine-learning view, which the page keeps.
+                prime = f"{base}/#/?workflowType=machine_learning"
+                shot(chromium, url, args.out / "mlflow_run.png", run_name, prime)
     except (DataError, BrowserMissing, TimeoutError) as exc:
         print(f"screenshots: {exc}", file=sys.stderr)
         return 2
@@ -64,10 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def shot(chromium, url: str, path: Path, wait_for_text: str | None = None) -> Path:
-    """The first screen of `url` as a palette PNG at `path`."""
+def shot(
+    chromium, url: str, path: Path, wait_for_text: str | None = None, prime: str | None = None
+) -> Path:
+    """The first screen of `url` as a palette PNG at `path` (after visiting `prime`, if any)."""
     page = new_page(chromium)
     try:
+        if prime:
+            page.goto(prime, wait_until="load")
+            page.wait_for_timeout(SETTLE_MS)
         page.goto(url, wait_until="load")
         if wait_for_text:
             page.get_by_text(wait_for_text).first.wait_for(timeout=RENDER_TIMEOUT_MS)

@@ -320,12 +320,16 @@ class ValidationConfig(Section):
     csi_rows: int = Field(20_000, ge=100)
 
 
+# Attributes never used as features nor named as reasons unless the config says otherwise.
+PROTECTED_ATTRIBUTES = ("customer_age_years", "gender", "age_band")
+
+
 class FairnessConfig(Section):
     """Attributes a credit decision must not rest on (age, gender: US ECOA/Regulation B, EU
     non-discrimination law). They are audited on every run where the data has them, are not
     model features unless `use_as_features`, and are never reason codes."""
 
-    protected: tuple[str, ...] = ("customer_age_years", "gender", "age_band")
+    protected: tuple[str, ...] = PROTECTED_ATTRIBUTES
     use_as_features: bool = False
     # A numeric protected attribute (age) is audited by band: these are the lower bounds of the
     # bands after the first, e.g. (25, 35, 50, 62) -> <25, 25-34, 35-49, 50-61, 62+.

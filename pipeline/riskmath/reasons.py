@@ -6,6 +6,8 @@ splits categoricals natively, so one column is one feature: no one-hot groups to
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import pandas as pd
 
@@ -19,8 +21,13 @@ def reason_codes(
     top_k: int = 3,
     protective: bool = False,
     with_points: bool = False,
+    exclude: Collection[str] = (),
 ) -> pd.DataFrame:
     """Top-k reasons per row, same index as `X`.
+
+    exclude: features never named as a reason nor as protective (the protected attributes
+        when a config lets the model use them: a decision may not rest on age or gender, so a
+        customer is never told it did; US Regulation B, EU non-discrimination law).
 
     contribs: (n, k + 1) log-odds contributions, columns in the order of `X.columns`, last
         column the bias.
@@ -41,6 +48,7 @@ def reason_codes(
         return out
     C = contribs[:, :m].copy()
     C[X.isna().to_numpy()] = np.nan  # NaN never ranks as a reason (see top_k_indices)
+    C[:, [j for j, c in enumerate(X.columns) if c in set(exclude)]] = np.nan
     logit = np.nansum(contribs, axis=1)
     blocks = [("reason", C)] + ([("protective", -C)] if protective else [])
     for prefix, scores in blocks:
@@ -115,6 +123,7 @@ def reasons_for_scoring(
     flagged_tiers: tuple[str, ...] = ("D", "E"),
     protective: bool = False,
     with_points: bool = False,
+    exclude: Collection[str] = (),
 ) -> pd.DataFrame:
     """Reason codes for a scored chunk, computing exact tree SHAP only for the rows that get them.
 
@@ -140,7 +149,9 @@ def reasons_for_scoring(
     if top_k <= 0:
         return pd.DataFrame(index=X.index)
     if mask.all():
-        return reason_codes(model.contributions(X), X, model.specs, top_k, protective, with_points)
+        return reason_codes(
+            model.contributions(X), X, model.specs, top_k, protective, with_points, exclude
+        )
     names = reason_columns(top_k, protective, with_points)
     out = {
         c: np.full(len(X), np.nan) if c.endswith(POINTS_SUFFIX) else np.full(len(X), "", object)
@@ -149,7 +160,7 @@ def reasons_for_scoring(
     if mask.any():
         sub = X.iloc[np.flatnonzero(mask)]
         codes = reason_codes(
-            model.contributions(sub), sub, model.specs, top_k, protective, with_points
+            model.contributions(sub), sub, model.specs, top_k, protective, with_points, exclude
         )
         for c in names:
             out[c][mask] = codes[c].to_numpy()

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 from mlflow.exceptions import MlflowException
 
+from pipeline.config.schema import PROTECTED_ATTRIBUTES
 from pipeline.core.errors import ConfigError, ModelError
 from pipeline.modelling.model import LoanRiskModel
 from pipeline.modelling.trust import load_trusted_model
@@ -56,6 +57,8 @@ class ScoringModel:
     name: str
     version: str
     loaded_uri: str = ""  # the exact model loaded (an alias resolved to models:/name/N)
+    # features never named as reasons (fairness.protected; run_score sets the configured list)
+    never_reasons: tuple[str, ...] = PROTECTED_ATTRIBUTES
 
     @property
     def pinned_uri(self) -> str:
@@ -126,6 +129,7 @@ def score_chunk(
             reasons_for,
             flagged_tiers,
             with_points=True,
+            exclude=model.never_reasons,
         )
     out = output_frame(model, df, pred, reasons, top_k, default_dpd)
     return out, X, unseen_levels(model.model, df, X), loan_context(df)

@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -94,7 +95,7 @@ def run_score(
         raise ConfigError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
     as_of_date = as_date(as_of)
     mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
-    model = load_scoring_model(model_uri)
+    model = replace(load_scoring_model(model_uri), never_reasons=tuple(cfg.fairness.protected))
     warn = EarlyWarning(model.model, cfg.scoring, previous)
     ew_path = early_warning_path(out_path, fmt)
     scored_chunks = ENGINES[engine]

@@ -142,12 +142,14 @@ def score_spark_frame(
     ]
     schema = StructType([*scored.schema.fields, *fields])
 
+    never = model.never_reasons
+
     def add_reasons(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             X = lr.prepare(batch)
             tiers = batch["tier"].to_numpy()
             reasons = reasons_for_scoring(
-                lr, X, tiers, top_k, reasons_for, flagged_tiers, with_points=True
+                lr, X, tiers, top_k, reasons_for, flagged_tiers, with_points=True, exclude=never
             )
             for n in names:
                 batch[n] = reasons[n].to_numpy(dtype=float if n.endswith(POINTS_SUFFIX) else object)

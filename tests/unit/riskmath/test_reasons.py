@@ -210,3 +210,17 @@ def test_each_reason_carries_its_signed_contribution_in_pd_points(X):
     assert out.loc[10, "reason_1_pd_points"] > out.loc[10, "reason_2_pd_points"] > 0
     assert out.loc[10, "protective_1_pd_points"] < 0  # lowers PD: negative points
     assert np.isnan(out.loc[11, "reason_2_pd_points"]) and out.loc[11, "reason_2"] == ""
+
+
+def test_an_excluded_feature_is_never_a_reason_nor_protective(X):
+    """A protected attribute the config lets the model use (fairness.use_as_features) still
+    never reaches a customer as a reason: the next feature takes its place."""
+    contribs = _contribs([[1.2, 0.4, 0.8, -0.1], [-0.5, 0.0, -0.9, 0.3], [0.1, 0.7, -0.2, 0.5]])
+    out = reason_codes(contribs, X, SPECS, top_k=2, protective=True, exclude=("tenure_months",))
+    assert out.loc[10, ["reason_1", "reason_2"]].tolist() == [
+        "45 days late",
+        "Complaints, 12 months: 2.00",
+    ]
+    # tenure would be the most protective on rows 11 and 12: never named
+    assert "Months as a customer" not in " ".join(out.to_numpy().ravel().astype(str))
+    assert out.loc[11, "protective_1"] == "0 days late"
