@@ -65,13 +65,25 @@ def main() -> None:
     p.add_argument(
         "--check", action="store_true", help="also compare the matrix with today's engine's"
     )
-    p.add_argument("--measure", choices=["engine", "today", "limit"], help=argparse.SUPPRESS)
+    p.add_argument(
+        "--spark",
+        metavar="MASTER",
+        help="also time the Spark engine on this master, e.g. local[2] (Parquet in and out)",
+    )
+    p.add_argument(
+        "--measure", choices=["engine", "today", "limit", "spark"], help=argparse.SUPPRESS
+    )
     p.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     a = p.parse_args()
     a.repayments = a.repayments or int(10_000_000 * a.size)
     a.crm = a.crm or int(5_000_000 * a.size)
     if a.measure:
-        out = _measure_limit(a) if a.measure == "limit" else _measure_engine(a, a.measure)
+        if a.measure == "spark":
+            out = _measure_spark(a)
+        elif a.measure == "limit":
+            out = _measure_limit(a)
+        else:
+            out = _measure_engine(a, a.measure)
         out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(out))
         return
@@ -86,7 +98,7 @@ def main() -> None:
         for t in ("repayments", "crm_interactions")
     )
     results = {}
-    for mode in ("today", "engine", "limit"):
+    for mode in ("today", "engine", "limit", *(["spark"] if a.spark else [])):
         cmd = [
             sys.executable,
             __file__,
@@ -100,12 +112,22 @@ def main() -> None:
             str(a.threads),
             "--memory-limit",
             a.memory_limit,
+            *(["--spark", a.spark] if a.spark else []),
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode:
             sys.exit(f"{mode} failed:\n{proc.stderr}")
         results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
     _report(results, events, a)
+    if a.spark:
+        sp = results["spark"]
+        print(
+            f"spark engine on {a.spark} (Parquet in, partitioned Parquet out): "
+            f"{sp['seconds']:.2f} s of which session start {sp['start']:.1f} s, "
+            f"{sp['rows']:,} rows; {sp['seconds'] / results['engine']['seconds']:.2f}x the "
+            f"DuckDB engine's time (goal <= 3); driver peak RSS {sp['peak_rss_mb']:.0f} MB "
+            "(the JVM's own memory not counted)"
+        )
     if a.check:
         _check(a, folder)
 
@@ -317,6 +339,24 @@ def _check(a: argparse.Namespace, folder: Path) -> None:
     numeric = [c for c in new.columns if new[c].dtype.kind == "f"]
     worst = max(float((new[c] - old[c]).abs().max()) for c in numeric)
     print(f"check: the matrices are equal ({len(new):,} rows, max abs diff {worst:g})")
+
+
+def _measure_spark(a: argparse.Namespace) -> dict:
+    import tempfile
+
+    import pyarrow.dataset as ds
+
+    from pipeline.features.spark import spark_matrix, spark_session, write_spark_matrix
+
+    cfg, snaps = _config(a), _snapshots(a)
+    t = time.perf_counter()
+    with spark_session(a.spark) as spark, tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter() - t
+        matrix, _ = spark_matrix(spark, str(a.dir), cfg, snaps)
+        write_spark_matrix(matrix, out)
+        seconds = time.perf_counter() - t
+        rows = ds.dataset(out, format="parquet").count_rows()
+    return {"seconds": seconds, "start": start, "rows": rows}
 
 
 def _measure_limit(a: argparse.Namespace) -> dict:

@@ -194,6 +194,8 @@ class FeaturesConfig(Section):
     engine: Literal["duckdb", "spark"] = "duckdb"
     # Spark master of a session started by `loanrisk features` (spark-submit brings its own).
     spark_master: str = Field("local[2]", min_length=1)
+    # Heap of that local session (driver = executor there); spark-submit sets its own.
+    spark_driver_memory: str = Field("4g", pattern=r"^[0-9]+[kmgt]?$")
 
 
 class SplitConfig(Section):

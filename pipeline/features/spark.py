@@ -58,7 +58,7 @@ def build_features_spark(
     """`build_features` on Spark: the matrix of the validated tables in `interim_dir`, written
     to `out_dir` (Parquet partitioned by snapshot_date) and returned as the DuckDB engine's
     sorted pandas matrix (same columns, dtypes, category levels and row order)."""
-    with spark_session(cfg.features.spark_master) as spark:
+    with spark_session(cfg.features.spark_master, cfg.features.spark_driver_memory) as spark:
         matrix, levels = spark_matrix(spark, str(interim_dir), cfg, snapshots)
         write_spark_matrix(matrix, str(out_dir))
     return read_spark_matrix(out_dir, levels), feature_specs()
@@ -150,7 +150,7 @@ def read_spark_matrix(folder: Path, levels: dict[str, list[str]]) -> pd.DataFram
 
 
 @contextmanager
-def spark_session(master: str = "local[2]") -> Iterator[SparkSession]:
+def spark_session(master: str = "local[2]", driver_memory: str = "4g") -> Iterator[SparkSession]:
     """The active session if there is one (spark-submit, a notebook, a test fixture; not
     stopped here), else a new local one on `master`: UI off, UTC. The same set-up as the
     scoring engine's session (`pipeline.scoring.spark`), which the layers keep out of reach."""
@@ -173,7 +173,13 @@ def spark_session(master: str = "local[2]") -> Iterator[SparkSession]:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         # local: a few shuffle partitions (200 by default) suit one machine's cores
-        builder = builder.master(master).config("spark.sql.shuffle.partitions", "4")
+        builder = (
+            builder.master(master)
+            .config("spark.sql.shuffle.partitions", "4")
+            # local mode: the driver is the executor; its default 1g heap thrashes in GC on a
+            # book of a few million events (measured: bench/features.py --spark)
+            .config("spark.driver.memory", driver_memory)
+        )
     spark = builder.getOrCreate()
     try:
         yield spark
