@@ -176,8 +176,9 @@ def spark_session(master: str = "local[2]", driver_memory: str = "4g") -> Iterat
         builder = (
             builder.master(master)
             .config("spark.sql.shuffle.partitions", "4")
-            # local mode: the driver is the executor; its default 1g heap thrashes in GC on a
-            # book of a few million events (measured: bench/features.py --spark)
+            # local mode: the driver is the executor, and Spark's default 1g heap is small for
+            # caching every step of a book of millions of events (bench/features.py --size 0.2
+            # --spark: 340 s with 1g, 246 s with 4g, on a machine under varying load)
             .config("spark.driver.memory", driver_memory)
         )
     spark = builder.getOrCreate()
