@@ -10,9 +10,12 @@ then, each in a fresh subprocess so that peak RSS is its own:
   engine   the build_features code path end to end (Parquet views -> sorted pandas matrix),
            timed per step: stage (typed tables, loan status, grid), repayment family, CRM
            family, assemble (final join, sort, pandas)
+  today    the engine as it was before the portable rewrite (a verbatim copy in
+           bench/features_today/), the reference "N x faster than today" is measured against
   limit    one hand-written DuckDB query computing the same repayment + CRM aggregates from the
            same Parquet files into an Arrow table (no typing, no ordering, no pandas): the floor
-and prints events/s, peak RSS and the engine / limit ratio (goal: <= 1.5).
+and prints events/s, peak RSS, the today / engine speed-up and the engine / limit ratio.
+`--check` also compares the engine's matrix with today's value by value (one more run of each).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))  # features_today: today's engine, the reference
 
 from pipeline.core.contract import CRM_CHANNELS, CRM_TYPES  # noqa: E402
 
@@ -58,13 +62,28 @@ def main() -> None:
     p.add_argument("--memory-limit", default="4GB")
     p.add_argument("--keep", action="store_true", help="reuse generated data when present")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--measure", choices=["engine", "limit"], help=argparse.SUPPRESS)
+    p.add_argument(
+        "--check", action="store_true", help="also compare the matrix with today's engine's"
+    )
+    p.add_argument(
+        "--spark",
+        metavar="MASTER",
+        help="also time the Spark engine on this master, e.g. local[2] (Parquet in and out)",
+    )
+    p.add_argument(
+        "--measure", choices=["engine", "today", "limit", "spark"], help=argparse.SUPPRESS
+    )
     p.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     a = p.parse_args()
     a.repayments = a.repayments or int(10_000_000 * a.size)
     a.crm = a.crm or int(5_000_000 * a.size)
     if a.measure:
-        out = _measure_engine(a) if a.measure == "engine" else _measure_limit(a)
+        if a.measure == "spark":
+            out = _measure_spark(a)
+        elif a.measure == "limit":
+            out = _measure_limit(a)
+        else:
+            out = _measure_engine(a, a.measure)
         out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(out))
         return
@@ -79,7 +98,7 @@ def main() -> None:
         for t in ("repayments", "crm_interactions")
     )
     results = {}
-    for mode in ("engine", "limit"):
+    for mode in ("today", "engine", "limit", *(["spark"] if a.spark else [])):
         cmd = [
             sys.executable,
             __file__,
@@ -93,16 +112,28 @@ def main() -> None:
             str(a.threads),
             "--memory-limit",
             a.memory_limit,
+            *(["--spark", a.spark] if a.spark else []),
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode:
             sys.exit(f"{mode} failed:\n{proc.stderr}")
         results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
     _report(results, events, a)
+    if a.spark:
+        sp = results["spark"]
+        print(
+            f"spark engine on {a.spark} (Parquet in, partitioned Parquet out): "
+            f"{sp['seconds']:.2f} s of which session start {sp['start']:.1f} s, "
+            f"{sp['rows']:,} rows; {sp['seconds'] / results['engine']['seconds']:.2f}x the "
+            f"DuckDB engine's time (goal <= 3); driver peak RSS {sp['peak_rss_mb']:.0f} MB "
+            "(the JVM's own memory not counted)"
+        )
+    if a.check:
+        _check(a, folder)
 
 
 def _report(results: dict, events: int, a: argparse.Namespace) -> None:
-    e, lim = results["engine"], results["limit"]
+    e, lim, today = results["engine"], results["limit"], results["today"]
     print(
         f"\nbook: {events:,} events (repayments + CRM), {a.freq} snapshots, "
         f"{a.threads} threads, memory limit {a.memory_limit}"
@@ -114,6 +145,13 @@ def _report(results: dict, events: int, a: argparse.Namespace) -> None:
     )
     for step, sec in e["steps"].items():
         print(f"    {step:<10} {sec:6.2f} s")
+    print(
+        f"today's engine (bench/features_today): {today['seconds']:.2f} s, "
+        f"{events / today['seconds'] / 1e6:.2f} M events/s, peak RSS {today['peak_rss_mb']:.0f} MB"
+    )
+    for step, sec in today["steps"].items():
+        print(f"    {step:<10} {sec:6.2f} s")
+    print(f"speed-up engine vs today: {today['seconds'] / e['seconds']:.2f}x (goal >= 3)")
     print(
         f"limit (one hand-written query -> Arrow): {lim['seconds']:.2f} s, {lim['rows']:,} rows, "
         f"{events / lim['seconds'] / 1e6:.1f} M events/s, peak RSS {lim['peak_rss_mb']:.0f} MB"
@@ -259,9 +297,25 @@ def _snapshots(a: argparse.Namespace) -> list[dt.date]:
     return snapshot_dates(dt.date(2019, 1, 1), dt.date(2025, 1, 1), a.freq)
 
 
-def _measure_engine(a: argparse.Namespace) -> dict:
-    from pipeline.features.engine import _connection as connection
-    from pipeline.features.engine import build_on
+def _measure_engine(a: argparse.Namespace, which: str = "engine") -> dict:
+    frame, specs, steps, seconds = _build(a, a.dir, which)
+    return {
+        "seconds": seconds,
+        "rows": len(frame),
+        "columns": len(specs),
+        "snapshots": len(_snapshots(a)),
+        "steps": steps,
+    }
+
+
+def _build(a: argparse.Namespace, folder: Path, which: str) -> tuple:
+    """(matrix, specs, seconds per step, seconds) of `which` engine: "engine" or "today"."""
+    if which == "today":
+        from features_today.engine import _connection as connection
+        from features_today.engine import build_on
+    else:
+        from pipeline.features.engine import _connection as connection
+        from pipeline.features.engine import build_on
 
     cfg, snaps = _config(a), _snapshots(a)
     steps: dict[str, float] = {}
@@ -269,17 +323,40 @@ def _measure_engine(a: argparse.Namespace) -> dict:
     with connection(cfg) as con:
         for name in ("customers", "loans", "repayments", "crm_interactions"):
             con.execute(
-                f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{a.dir / (name + '.parquet')}')"
+                f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{folder / name}.parquet')"
             )
         frame, specs = build_on(con, cfg, snaps, timings=steps)
-    seconds = time.perf_counter() - t
-    return {
-        "seconds": seconds,
-        "rows": len(frame),
-        "columns": len(specs),
-        "snapshots": len(snaps),
-        "steps": steps,
-    }
+    return frame, specs, steps, time.perf_counter() - t
+
+
+def _check(a: argparse.Namespace, folder: Path) -> None:
+    """Value-by-value comparison of the two matrices: max abs diff, NaN positions, row order."""
+    import pandas as pd
+
+    new = _build(a, folder, "engine")[0]
+    old = _build(a, folder, "today")[0]
+    pd.testing.assert_frame_equal(new, old, check_exact=False, rtol=0, atol=1e-9)
+    numeric = [c for c in new.columns if new[c].dtype.kind == "f"]
+    worst = max(float((new[c] - old[c]).abs().max()) for c in numeric)
+    print(f"check: the matrices are equal ({len(new):,} rows, max abs diff {worst:g})")
+
+
+def _measure_spark(a: argparse.Namespace) -> dict:
+    import tempfile
+
+    import pyarrow.dataset as ds
+
+    from pipeline.features.spark import spark_matrix, spark_session, write_spark_matrix
+
+    cfg, snaps = _config(a), _snapshots(a)
+    t = time.perf_counter()
+    with spark_session(a.spark) as spark, tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter() - t
+        matrix, _ = spark_matrix(spark, str(a.dir), cfg, snaps)
+        write_spark_matrix(matrix, out)
+        seconds = time.perf_counter() - t
+        rows = ds.dataset(out, format="parquet").count_rows()
+    return {"seconds": seconds, "start": start, "rows": rows}
 
 
 def _measure_limit(a: argparse.Namespace) -> dict:

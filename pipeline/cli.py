@@ -266,7 +266,31 @@ def _stage(name: str, doc: str, module: str | None = None) -> None:
 
 
 _stage("ingest", "Read and validate the four tables; write them to data.interim_dir as Parquet.")
-_stage("features", "Build the point-in-time feature matrix and labels for every snapshot.")
+
+
+@app.command()
+def features(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    override: OverrideOpt = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="duckdb (one machine) or spark (the same SQL plan on Spark at "
+            "features.spark_master); "
+            "default: features.engine of the config.",
+        ),
+    ] = None,
+) -> None:
+    """Build the point-in-time feature matrix and labels for every snapshot."""
+
+    def go() -> None:
+        from pipeline.stages import features as features_mod
+
+        overrides = [*(override or []), *([f"features.engine={engine}"] if engine else [])]
+        typer.echo(str(features_mod.run(_config(config, overrides))))
+
+    _guarded(go)
 
 
 PromoteOpt = Annotated[

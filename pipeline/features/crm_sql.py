@@ -1,12 +1,12 @@
 """DuckDB SQL of the relationship family: CRM events per customer and snapshot.
 
-Reads the staged tables of `pipeline.features.engine` (`crm`, `snaps`, `cgrid`) and creates
+Reads the earlier steps of `pipeline.features.plan` (`crm`, `snaps`, `cgrid`) and gives
 `crm_win` (events of the 12 months before s, conditional aggregates) and `crm_hist` (whole
-history as of s, by an ASOF join on running totals). All sums are of integers, so the results are
-bit-identical from run to run. Event types and channels are staged as small integer codes: the
-window join carries millions of (event, snapshot) pairs, and integer compares and narrow rows
-are several times cheaper than strings there.
-"""
+history as of s: running totals, each row matched to the snapshots it is the last one before).
+All sums are of integers, so the results are bit-identical from run to run. Event types and
+channels are staged as small integer codes: the window join carries millions of (event,
+snapshot) pairs, and integer compares and narrow rows are several times cheaper than strings
+there."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def _codes(column: str, codes: dict[str, int], other: str) -> str:
 
 def staged_crm(has_direction: bool, has_answered: bool) -> str:
     """The CRM events as used: type and channel codes, the PIT resolution time of complaints
-    and requests (timestamp + resolution_days; NULL days = resolved at once), and
+    and requests in epoch microseconds (timestamp + resolution_days; NULL days = resolved at
+    once), and
     `answered_out`, the answer of outbound contacts (NULL when unknown, or without the optional
     columns)."""
     if has_answered and has_direction:
@@ -36,16 +37,15 @@ def staged_crm(has_direction: bool, has_answered: bool) -> str:
         answered = "CAST(NULL AS BOOLEAN)"
     lender = ", ".join(str(TYPE[t]) for t in LENDER_INITIATED)
     return f"""
-    CREATE TEMP TABLE crm AS
     SELECT customer_id, interaction_id, ts, t, c, t NOT IN ({lender}) AS own,
-           resolved_at, resolution_days, sat, nps, answered_out
+           resolved_us, resolution_days, sat, nps, answered_out
     FROM (
         SELECT customer_id, interaction_id, CAST("timestamp" AS TIMESTAMP) AS ts,
                {_codes("type", TYPE, "99")} AS t,
                {_codes("channel", CHANNEL, "NULL")} AS c,
-               CASE WHEN resolved THEN CAST("timestamp" AS TIMESTAMP) + to_microseconds(
-                        CAST(round(coalesce(resolution_days, 0) * 86400000000) AS BIGINT)) END
-                   AS resolved_at,
+               CASE WHEN resolved THEN epoch_us(CAST("timestamp" AS TIMESTAMP))
+                        + CAST(round(coalesce(resolution_days, 0) * 86400000000) AS BIGINT) END
+                   AS resolved_us,
                CAST(resolution_days AS DOUBLE) AS resolution_days,
                CAST(satisfaction AS BIGINT) AS sat, CAST(nps AS BIGINT) AS nps,
                CAST({answered} AS BOOLEAN) AS answered_out
@@ -57,7 +57,7 @@ def staged_crm(has_direction: bool, has_answered: bool) -> str:
 def window() -> str:
     """Aggregates over the customer's events with timestamp in [s - 12 months, s)."""
     in3, in6 = "ts >= lo3_ts", "ts >= lo6_ts"
-    res = "resolved_at < s_ts"
+    res = "resolved_us < s_us"
     cmp = f"t = {TYPE['complaint']}"
 
     def is_(name: str) -> str:
@@ -101,12 +101,11 @@ def window() -> str:
     ]
     sep = ",\n           "
     return f"""
-    CREATE TEMP TABLE crm_win AS
     SELECT customer_id, s,
            {sep.join(aggs)}
     FROM (
-        SELECT cg.customer_id, cg.s, sn.s_ts, sn.lo3_ts, sn.lo6_ts, e.ts, e.t, e.c, e.own,
-               e.resolved_at, e.resolution_days, e.sat, e.nps, e.answered_out,
+        SELECT cg.customer_id, cg.s, sn.s_us, sn.lo3_ts, sn.lo6_ts, e.ts, e.t, e.c, e.own,
+               e.resolved_us, e.resolution_days, e.sat, e.nps, e.answered_out,
                CAST(date_diff('day', cg.s, CAST(e.ts AS DATE)) AS BIGINT) AS x
         FROM crm e
         JOIN snaps sn ON e.ts < sn.s_ts AND e.ts >= sn.lo12_ts
@@ -118,25 +117,32 @@ def window() -> str:
 
 # Whole history as of s: last contact, running count of financial-education sessions, last
 # satisfaction and NPS answers. Running values over the customer's events in (ts,
-# interaction_id) order; of several events at one timestamp only the last row is kept, so the
-# ASOF join on ts (last event strictly before s) has a unique match.
+# interaction_id) order; of several events at one timestamp only the last row is kept. That row
+# is the state at every snapshot s with ts < s <= the next event's ts: a range join against the
+# small snapshot table (an ASOF join would be shorter, but Spark has none).
 HISTORY = f"""
-CREATE TEMP TABLE crm_hist AS
 WITH running AS (
     SELECT customer_id, ts,
            sum(CAST(t = {TYPE["financial_education"]} AS INTEGER)) OVER w AS edu_cum,
            last_value(sat IGNORE NULLS) OVER w AS sat_last,
            last_value(nps IGNORE NULLS) OVER w AS nps_last,
-           lead(ts) OVER w AS next_ts
+           -- its own window without a frame: Spark refuses lead() over a running frame
+           lead(ts) OVER (PARTITION BY customer_id ORDER BY ts, interaction_id) AS next_ts
     FROM crm
     WINDOW w AS (PARTITION BY customer_id ORDER BY ts, interaction_id
                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-), cg AS (
-    SELECT customer_id, s, CAST(s AS TIMESTAMP) AS s_ts FROM cgrid
+), state AS (
+    SELECT customer_id, ts, edu_cum, sat_last, nps_last,
+           coalesce(next_ts, TIMESTAMP '9999-12-31 00:00:00') AS until_ts
+    FROM running WHERE next_ts IS NULL OR next_ts > ts
 )
 SELECT cg.customer_id, cg.s, r.ts AS last_ts, r.edu_cum, r.sat_last, r.nps_last
-FROM cg ASOF LEFT JOIN (SELECT * FROM running WHERE next_ts IS NULL OR next_ts > ts) r
-    ON cg.customer_id = r.customer_id AND cg.s_ts > r.ts
+FROM cgrid cg
+JOIN snaps sn ON sn.s = cg.s
+LEFT JOIN (
+    SELECT st.customer_id, sn.s, st.ts, st.edu_cum, st.sat_last, st.nps_last
+    FROM state st JOIN snaps sn ON st.ts < sn.s_ts AND sn.s_ts <= st.until_ts
+) r ON r.customer_id = cg.customer_id AND r.s = cg.s
 """
 
 

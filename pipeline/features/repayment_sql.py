@@ -1,8 +1,9 @@
 """DuckDB SQL of the repayment family: instalments, loan status and the per-snapshot aggregates.
 
-Every statement creates one temp table from the views and staged tables of
-`pipeline.features.engine`. Money is accumulated in whole cents (BIGINT) and means are integer
-sums over counts, so the parallel aggregation gives bit-identical results on every run.
+Every statement is one SELECT over the views and earlier steps of `pipeline.features.plan`, in
+the DuckDB SQL both engines run (see there). Money is accumulated in whole cents (BIGINT) and
+means are integer sums over counts, so the parallel aggregation gives bit-identical results on
+every run.
 
 Instalments meet snapshots in range joins against the small `snaps` table, bounded by the
 loan's `until` date (the last date it can be active: min(default date, close date)), so every
@@ -22,9 +23,12 @@ from pipeline.features.crm_sql import TYPE
 from pipeline.features.specs import WINDOWS
 
 # An instalment is "reminded" if the customer got a payment reminder with timestamp in
-# [due - REMINDER_DAYS days, due); the last reminder before the due date is found by ASOF.
+# [due - REMINDER_DAYS days, due), i.e. on one of the REMINDER_DAYS calendar days before the due
+# date: each reminder is spread over the due dates it covers and matched by equality (no ASOF
+# join, which Spark lacks).
 REMINDER_DAYS = 10
 NEVER = "DATE '9999-12-31'"
+_DAYS = ", ".join(f"({k})" for k in range(1, REMINDER_DAYS + 1))
 
 
 def loan_status(default_dpd: int) -> str:
@@ -36,7 +40,6 @@ def loan_status(default_dpd: int) -> str:
     if not 0 < d < 365:
         raise ValueError("default_dpd must be below 365 days (the 12-month window relies on it)")
     return f"""
-    CREATE TEMP TABLE loan_status AS
     WITH r AS (
         SELECT r.loan_id, r.installment_no AS k, l.term,
                CAST(r.due_date AS DATE) AS due, CAST(r.paid_date AS DATE) AS paid
@@ -57,11 +60,9 @@ def loan_status(default_dpd: int) -> str:
 
 # One row per (loan, instalment): dates as DATE, amounts in cents, the s-independent flags.
 INSTALMENTS = f"""
-CREATE TEMP TABLE inst AS
 WITH r AS (
     SELECT r.loan_id, l.customer_id, coalesce(st.until, {NEVER}) AS until,
            CAST(r.due_date AS DATE) AS due, CAST(r.paid_date AS DATE) AS paid,
-           CAST(CAST(r.due_date AS DATE) AS TIMESTAMP) AS due_ts,
            CAST(round(r.amount_due * 100) AS BIGINT) AS due_c,
            CASE WHEN r.paid_date IS NULL THEN 0
                 ELSE CAST(round(r.amount_paid * 100) AS BIGINT) END AS paid_c,
@@ -74,23 +75,25 @@ WITH r AS (
     JOIN ln l ON l.loan_id = r.loan_id
     LEFT JOIN loan_status st ON st.loan_id = r.loan_id
 ), rem AS (
-    SELECT customer_id, ts FROM crm WHERE t = {TYPE["payment_reminder"]}
+    -- a reminder at any time of day d covers the instalments due on d + 1 ... d + REMINDER_DAYS
+    SELECT DISTINCT e.customer_id, CAST(e.ts AS DATE) + k.k AS due
+    FROM crm e, (VALUES {_DAYS}) AS k(k)
+    WHERE e.t = {TYPE["payment_reminder"]}
 )
 SELECT r.loan_id, r.until, r.due, r.paid, r.due_c, r.paid_c, r.prin_c,
        r.paid IS NULL OR r.paid > r.due AS late,
-       greatest(r.paid - r.due, 0) AS late_days,
+       greatest(date_diff('day', r.due, r.paid), 0) AS late_days,
        r.paid IS NOT NULL AND r.paid_c < r.due_c AS partial,
-       coalesce(rem.ts >= r.due_ts - INTERVAL {REMINDER_DAYS} DAY, FALSE) AS reminded,
-       coalesce(rem.ts >= r.due_ts - INTERVAL {REMINDER_DAYS} DAY AND r.paid <= r.due, FALSE)
-           AS reminded_on_time
-FROM r ASOF LEFT JOIN rem ON r.customer_id = rem.customer_id AND r.due_ts > rem.ts
+       rem.due IS NOT NULL AS reminded,
+       coalesce(rem.due IS NOT NULL AND r.paid <= r.due, FALSE) AS reminded_on_time
+FROM r LEFT JOIN rem ON rem.customer_id = r.customer_id AND rem.due = r.due
 """
 
 
 def window() -> str:
     """Aggregates over the instalments due in [s - 12 months, s) of each loan active at s."""
     aggs = [
-        "max(s - due) FILTER (WHERE paid IS NULL OR paid >= s) AS dpd_now",
+        "max(date_diff('day', due, s)) FILTER (WHERE paid IS NULL OR paid >= s) AS dpd_now",
         "max(CASE WHEN paid < s THEN paid ELSE s END) FILTER (WHERE late) AS last_late_day",
         "sum(prin_c) FILTER (WHERE paid < s) AS prin_c",
         "count(*) FILTER (WHERE partial AND paid < s) AS partial_12m",
@@ -110,14 +113,14 @@ def window() -> str:
         ]
     sep = ",\n           "
     return f"""
-    CREATE TEMP TABLE rep AS
     SELECT loan_id, s,
            {sep.join(aggs)}
     FROM (
         SELECT i.loan_id, sn.s, sn.lo3, sn.lo6, i.due, i.paid, i.due_c, i.paid_c, i.prin_c,
                i.late, i.partial, i.reminded, i.reminded_on_time,
                -- delay of the instalment as of s: days late when paid before s, else days since due
-               CASE WHEN i.paid < sn.s THEN i.late_days ELSE sn.s - i.due END AS dpd_i
+               CASE WHEN i.paid < sn.s THEN i.late_days ELSE date_diff('day', i.due, sn.s) END
+                   AS dpd_i
         FROM inst i JOIN snaps sn ON i.due < sn.s AND i.due >= sn.lo12 AND sn.s <= i.until
     )
     GROUP BY loan_id, s
@@ -125,7 +128,6 @@ def window() -> str:
 
 
 OLDER = """
-CREATE TEMP TABLE rep_old AS
 SELECT i.loan_id, sn.s, count(*) AS n, max(i.late_days) AS dpd_max,
        max(i.paid) FILTER (WHERE i.late) AS last_late_day, sum(i.prin_c) AS prin_c
 FROM inst i JOIN snaps sn ON i.due < sn.lo12 AND sn.s <= i.until
@@ -133,7 +135,6 @@ GROUP BY i.loan_id, sn.s
 """
 
 PREPAID = """
-CREATE TEMP TABLE rep_pre AS
 SELECT i.loan_id, sn.s, sum(i.prin_c) AS prin_c
 FROM inst i JOIN snaps sn ON i.paid < sn.s AND sn.s <= i.due AND sn.s <= i.until
 GROUP BY i.loan_id, sn.s
@@ -157,12 +158,12 @@ def select_columns() -> list[str]:
         "CAST(coalesce(r.partial_12m, 0) AS DOUBLE) AS partial_payments_12m",
         "r.paid_c_12m / nullif(r.due_c_12m, 0) AS paid_to_due_ratio_12m",
         # the last day with DPD > 0: a late payment's date, or s while still unpaid
-        "(g.s - greatest(r.last_late_day, ro.last_late_day)) / 30.4375"
+        "date_diff('day', greatest(r.last_late_day, ro.last_late_day), g.s) / 30.4375"
         " AS months_since_last_delinquency",
         "CAST(coalesce(greatest(r.dpd_max_12m, ro.dpd_max), 0) AS DOUBLE) AS dpd_max_ever",
         f"{balance} AS outstanding_balance",
         f"{balance} / nullif(l.principal, 0) AS balance_share_of_principal",
-        "(g.s - l.orig) / 30.4375 AS loan_age_months",
+        "date_diff('day', l.orig, g.s) / 30.4375 AS loan_age_months",
         f"CAST(greatest(l.term - ({n_due}), 0) AS DOUBLE) AS remaining_term_months",
         f"CAST({n_due} AS DOUBLE) AS instalments_due_so_far",
     ]

@@ -70,20 +70,26 @@ def data_end_date(tables: Mapping[str, pd.DataFrame] | Path | str) -> dt.date:
         con.close()
 
 
+# The last event date of the book (see `data_end_date`); plain SQL both feature engines run.
+END_SQL = """
+SELECT coalesce(
+    greatest(
+        (SELECT max(CAST(paid_date AS DATE)) FROM repayments),
+        (SELECT max(CAST("timestamp" AS DATE)) FROM crm_interactions)),
+    (SELECT max(CAST(due_date AS DATE)) FROM repayments)) AS last_event
+"""
+
+
 def end_date_of(con: duckdb.DuckDBPyConnection) -> dt.date:
     """`data_end_date` over the views `repayments` and `crm_interactions` of `con`."""
-    row = con.execute(
-        """
-        SELECT coalesce(
-            greatest(
-                (SELECT max(CAST(paid_date AS DATE)) FROM repayments),
-                (SELECT max(CAST("timestamp" AS DATE)) FROM crm_interactions)),
-            (SELECT max(CAST(due_date AS DATE)) FROM repayments))
-        """
-    ).fetchall()[0][0]
-    if row is None:
+    return end_date_from(con.execute(END_SQL).fetchall()[0][0])
+
+
+def end_date_from(last_event: dt.date | None) -> dt.date:
+    """The data end date from the result of END_SQL; DataError when the book has no event."""
+    if last_event is None:
         raise DataError("the book has no repayment or CRM event: cannot date its end")
-    return row + dt.timedelta(days=1)
+    return last_event + dt.timedelta(days=1)
 
 
 # Event columns that must not lie after the as-of date of a scoring extract. Not due_date: an

@@ -3,7 +3,11 @@ validated tables (the definitions are in `pipeline.features`).
 
 It reads the interim tables only as the whole set ingest published, from the configured source,
 and publishes the matrix and its metadata as one set (`pipeline.core.publish`) whose manifest
-records that source (`pipeline.core.lineage`)."""
+records that source (`pipeline.core.lineage`). With `features.engine: spark` the same plan runs on
+Spark, which writes the matrix partitioned by snapshot date into a private folder; it is read
+back and published as the same `features.parquet`, so the later stages do not know which engine
+built it (on a cluster, `spark-submit pipeline/features/spark.py` keeps the partitioned folder).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from pipeline.core import catalogue, lineage
 from pipeline.core.contract import TABLES
 from pipeline.core.errors import DataError
 from pipeline.core.fingerprint import files_sha256, read_manifest
-from pipeline.core.io import write_parquet
+from pipeline.core.io import owned_tempdir, write_parquet
 from pipeline.core.metadata import save_metadata
 from pipeline.core.publish import publish_set, read_set
 from pipeline.features import build_features
@@ -38,7 +42,13 @@ def run(cfg: Config) -> Path:
     lineage.require_source(interim, source, cfg.data.source(), "tables")
     previous = lineage.recorded(read_manifest(out_dir), out_dir)
     lineage.guard_replace(out_dir, previous, source, "features", cfg.data.replace_derived)
-    frame, specs = build_features(interim, cfg)
+    if cfg.features.engine == "spark":
+        from pipeline.features.spark import build_features_spark
+
+        with owned_tempdir(out_dir, "spark-features") as scratch:
+            frame, specs = build_features_spark(interim, cfg, scratch / "matrix")
+    else:
+        frame, specs = build_features(interim, cfg)
     if frame.empty:
         raise DataError(
             "no active loan at any snapshot date: check the snapshot range "
@@ -53,7 +63,7 @@ def run(cfg: Config) -> Path:
     labelled = frame["label"].dropna()
     log.info(
         "features: %d rows x %d features, %d snapshots (%s to %s), %d labelled, label rate "
-        "%.2f%%, %.1f s -> %s",
+        "%.2f%%, %.1f s (%s) -> %s",
         len(frame),
         len(specs),
         frame["snapshot_date"].nunique(),
@@ -62,6 +72,7 @@ def run(cfg: Config) -> Path:
         len(labelled),
         100 * float(labelled.mean()) if len(labelled) else float("nan"),
         time.perf_counter() - t0,
+        cfg.features.engine,
         path,
     )
     return path
