@@ -14,6 +14,7 @@ import time
 from pipeline.config import Config
 from pipeline.core import catalogue
 from pipeline.core.contract import TABLES
+from pipeline.effects import stage as effects
 from pipeline.runs.context import open_run
 from pipeline.simulator import simulate
 from pipeline.stages import evaluate, explain, features, ingest, report, train
@@ -45,6 +46,9 @@ def run(cfg: Config, force: bool = False) -> str:
     try:
         lines.append(evaluate.run(cfg, run))
         lines.append(explain.run(cfg, run))
+        if cfg.effects.enabled and cfg.data.kind == "tables":
+            # Before the report, which opens with the study's answer.
+            lines.append(effects.run(cfg))
     except BaseException:
         train.abandon(cfg, trained)  # the run is incomplete: its model is never champion
         raise

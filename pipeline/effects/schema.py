@@ -43,6 +43,7 @@ TABLE_COLUMNS = [
     "lever",
     "event_type",
     "kind",
+    "feature",
     "window_months",
     "n_rows",
     "n_treated",

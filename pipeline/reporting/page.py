@@ -14,8 +14,8 @@ import pandas as pd
 
 from pipeline.core import catalogue
 from pipeline.core.catalogue import RunFiles
+from pipeline.reporting import effects_section, validation
 from pipeline.reporting import html as h
-from pipeline.reporting import validation
 from pipeline.reporting.inputs import EFFECTS_PLOTS, PLOTS, TUNING_PLOTS, ReportInputs
 
 SPLITS = ("train", "valid", "test")
@@ -41,6 +41,9 @@ def render(inp: ReportInputs) -> str:
 
     body = [
         _header(inp),
+        effects_section.section(
+            inp.effects_dir, h.read_csv(RunFiles(inp.run_dir).csv(catalogue.RELATIONSHIP_FACTORS))
+        ),
         _answer(inp, plots_for("explain")),
         _data_summary(inp),
         _performance(inp, plots_for("performance")),

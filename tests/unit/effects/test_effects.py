@@ -184,7 +184,13 @@ def test_placebo_interval_is_bonferroni_over_the_levers():
     """One placebo per lever: its interval is at 1 - alpha / levers, so a study of five levers
     does not fail one by chance in a quarter of its runs."""
     x, t, y, _ = _confounded(3000, effect=-0.8, seed=1)
-    d = pd.DataFrame({"snapshot_date": np.repeat([1, 2], 1500), "treated": t})
+    d = pd.DataFrame(
+        {
+            "snapshot_date": np.repeat([1, 2], 1500),
+            "treated": t,
+            "baseline_pd": np.full(3000, y.mean()),
+        }
+    )
     groups = np.arange(len(y)) // 2
     widths = {}
     for n in (1, 5):
