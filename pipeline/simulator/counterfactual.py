@@ -4,20 +4,22 @@
 4 s on the default book. The effect study's truth needs, per (lever, snapshot, on/off), only the
 PD at one snapshot given the drawn future, so `lever_pd` simulates the months up to the end of
 that snapshot's outcome window and asks the oracle for that one month (about a quarter of the
-cost). The months simulated are those of `simulate` with the same arguments (the same keyed
-streams), so the PDs are identical (tested).
+cost), without the CRM event rows only the tables read, and with the book's customers and loans
+drawn once. The months simulated are those of `simulate` with the same arguments (the same
+keyed streams), so the PDs are identical (tested).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import pandas as pd
 
 from pipeline.config import GenerateConfig
 from pipeline.simulator.dynamics import run_months
 from pipeline.simulator.oracle import Oracle
-from pipeline.simulator.population import draw_customers, draw_loans
+from pipeline.simulator.population import Customers, Loans, draw_customers, draw_loans
 from pipeline.simulator.tables import loan_ids
 from pipeline.simulator.world import Calendar, Effects, check_levers
 
@@ -39,12 +41,26 @@ def lever_pd(
     s = (snapshot.year - cfg.start.year) * 12 + snapshot.month - cfg.start.month
     if snapshot.day != 1 or not 1 <= s <= cal.months - window_months:
         raise ValueError(f"{snapshot} is not a first-of-month snapshot with a full window")
-    customers = draw_customers(seed, cfg.n_customers())
-    loans = draw_loans(seed, customers, cal.months)
+    customers, loans = _population(seed, cfg.n_customers(), cal.months)
     # The oracle reads hazards up to month s + W - 1; one more month keeps a margin.
     history = run_months(
-        seed, cal, customers, loans, fx, levers, lever_months, stop=s + window_months + 1
+        seed,
+        cal,
+        customers,
+        loans,
+        fx,
+        levers,
+        lever_months,
+        stop=s + window_months + 1,
+        emit_rows=False,
     )
     oracle = Oracle.of(cal, customers, loans, history, fx, window_months)
     tp = oracle.true_pd(loan_ids(loans), range(s, s + 1))
     return tp[["loan_id", "pd_given_path"]]
+
+
+@functools.lru_cache(maxsize=2)
+def _population(seed: int, n: int, months: int) -> tuple[Customers, Loans]:
+    # The same for every lever, arm and snapshot of a book (nothing downstream writes to it).
+    customers = draw_customers(seed, n)
+    return customers, draw_loans(seed, customers, months)

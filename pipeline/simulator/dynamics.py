@@ -101,12 +101,15 @@ def run_months(
     levers: dict[str, bool],
     lever_months: tuple[int, int] | None,
     stop: int | None = None,
+    emit_rows: bool = True,
 ) -> History:
     """Simulate every month of the book, forcing `levers` in `lever_months` (None: all).
 
     stop: simulate months [0, stop) only (the arrays keep every month, zero after it): a
     counterfactual run needs no month after its snapshot's outcome window, and each month's
     draws come from their own streams, so the months simulated are the full run's.
+    emit_rows: False skips the CRM event rows (`History.events` stays empty): only the tables
+    read them, and their draws have streams of their own, so nothing else changes.
     """
     n, M = customers.n, cal.months
     T = len(EVENT_TYPES)
@@ -217,7 +220,8 @@ def run_months(
         )
         edu_ever |= cnt[idx["financial_education"]] > 0
 
-        events.append(emit_events(seed, m, cal, customers, due_day, cnt, res, sat, quiet))
+        if emit_rows:
+            events.append(emit_events(seed, m, cal, customers, due_day, cnt, res, sat, quiet))
 
         # Instalments due this month.
         reminded = cnt[idx["payment_reminder"]] > 0
