@@ -117,6 +117,16 @@ class EffectsConfig(BaseModel):
     min_child_samples: int = Field(200, ge=1)
     reg_lambda: float = Field(5.0, ge=0)
     n_jobs: int = Field(1, ge=1)
+    # Effect modifiers of the heterogeneous effects (pre-window features): paying on time once
+    # reminded (forgetting, not money), partial payments and debt burden (short of money), the
+    # lender's contact rate (fatigue), satisfaction. Modifiers missing from the data are skipped.
+    modifiers: tuple[str, ...] = (
+        "reminders_paid_on_time_share_12m",
+        "partial_payments_12m",
+        "debt_to_income",
+        "lender_contacts_per_month_3m",
+        "satisfaction_last",
+    )
     truth: Literal["auto", "off"] = "auto"
     # Snapshots simulated for the truth (evenly spaced; null = all): each costs two
     # counterfactual runs per lever, and the sample's error is measured and reported.

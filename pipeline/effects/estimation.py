@@ -25,6 +25,7 @@ import pandas as pd
 
 from pipeline.config import Config, EffectsConfig, Lever
 from pipeline.effects.design import assign_treatment, controls
+from pipeline.effects.heterogeneity import LinearCate, fit_linear_cate
 from pipeline.effects.inference import ClusterMean, cluster_mean, fit_dr, verdict
 from pipeline.effects.schema import TABLE_COLUMNS, VERDICT_SKIPPED
 from pipeline.riskmath import scaling
@@ -39,6 +40,7 @@ class LeverResult:
     tiers: list[dict[str, Any]]
     overlap: list[dict[str, Any]]
     rows: pd.DataFrame | None
+    cate: LinearCate | None = None
 
 
 def estimate_lever(
@@ -121,7 +123,8 @@ def estimate_lever(
     )
     tiers = _tier_effects(lever.name, rows, ecfg)
     overlap = _overlap(lever.name, fit.propensity, t)
-    return LeverResult({c: summary.get(c) for c in TABLE_COLUMNS}, tiers, overlap, rows)
+    cate = fit_linear_cate(lever.name, fit.scores[kept], d.loc[kept], groups[kept], ecfg.modifiers)
+    return LeverResult({c: summary.get(c) for c in TABLE_COLUMNS}, tiers, overlap, rows, cate)
 
 
 def _refute(

@@ -25,6 +25,7 @@ from pipeline.config import MlflowConfig
 from pipeline.core import catalogue
 from pipeline.core.io import write_csv, write_json, write_text
 from pipeline.core.publish import publish_set
+from pipeline.effects.heterogeneity import LinearCate, cate_table
 from pipeline.effects.report import html_section, summary_text
 from pipeline.effects.schema import EffectStudy
 from pipeline.plotting.effects import forest_plot, overlap_plot
@@ -74,6 +75,14 @@ def write_results(study: EffectStudy, out_dir: Path, truth_note: str = "") -> St
             catalogue.EFFECTS_HTML: write_text(
                 html_section(study), out.path(catalogue.EFFECTS_HTML)
             ),
+            catalogue.EFFECTS_CATE_CSV: write_csv(
+                cate_table([LinearCate(**c) for c in study.cate], study.config.alpha),
+                out.path(catalogue.EFFECTS_CATE_CSV),
+            ),
+            catalogue.EFFECTS_CATE_JSON: write_json(
+                {"alpha": study.config.alpha, "levers": study.cate},
+                out.path(catalogue.EFFECTS_CATE_JSON),
+            ),
         }
         for name, fig in figures.items():
             fig.savefig(out.path(name), format="png", dpi=110, bbox_inches="tight")
@@ -99,6 +108,8 @@ def log_results(study: EffectStudy, outputs: StudyOutputs, mlflow_cfg: MlflowCon
             catalogue.EFFECTS_TIERS_CSV,
             catalogue.EFFECTS_OVERLAP_CSV,
             catalogue.EFFECTS_HTML,
+            catalogue.EFFECTS_CATE_CSV,
+            catalogue.EFFECTS_CATE_JSON,
         ):
             mlflow.log_artifact(str(outputs.files[name]), folder)
         mlflow.log_text(outputs.summary, f"{folder}/{catalogue.EFFECTS_SUMMARY_TXT}")
