@@ -128,6 +128,11 @@ class EffectsConfig(BaseModel):
         "satisfaction_last",
     )
     truth: Literal["auto", "off"] = "auto"
+    # Next-best action at scoring (`pipeline.scoring.next_best_action`): loss given default,
+    # and the contacts a month the early-warning list's ranking marks as in budget.
+    next_best_action: bool = True
+    lgd: float = Field(0.45, gt=0, le=1)
+    monthly_contact_budget: int = Field(500, ge=0)
     # Snapshots simulated for the truth (evenly spaced; null = all): each costs two
     # counterfactual runs per lever, and the sample's error is measured and reported.
     truth_snapshots: int | None = Field(6, ge=2)

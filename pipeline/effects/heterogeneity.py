@@ -35,6 +35,7 @@ class LinearCate:
     coef: list[float]
     cov: list[list[float]]
     n_rows: int
+    kind: str = "contact"  # the lever's kind: a "resolution" applies only to complainers
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -46,6 +47,7 @@ def fit_linear_cate(
     frame: pd.DataFrame,
     groups: np.ndarray,
     modifiers: Sequence[str],
+    kind: str = "contact",
 ) -> LinearCate:
     """Regress the doubly robust `scores` (n,) on the `modifiers` columns of `frame` (n rows).
 
@@ -70,6 +72,7 @@ def fit_linear_cate(
         coef=[float(v) for v in fit.params],
         cov=np.asarray(fit.cov_params(), dtype=float).tolist(),
         n_rows=len(scores),
+        kind=kind,
     )
 
 

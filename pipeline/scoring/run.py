@@ -38,6 +38,7 @@ from pipeline.scoring.core import ScoredChunks, ScoringModel, as_date, load_scor
 from pipeline.scoring.early_warning import EarlyWarning
 from pipeline.scoring.keys import LoanKeys
 from pipeline.scoring.local import local_scored_chunks
+from pipeline.scoring.next_best_action import action_model, add_actions, rank_list_file
 from pipeline.scoring.spark import spark_scored_chunks
 from pipeline.scoring.summary import Accumulator, ScoreSummary
 from pipeline.scoring.unseen import UnseenLevels
@@ -96,6 +97,7 @@ def run_score(
     warn = EarlyWarning(model.model, cfg.scoring.early_warning_pd, previous)
     ew_path = early_warning_path(out_path, fmt)
     scored_chunks = ENGINES[engine]
+    actions = action_model(cfg)
 
     with scored_chunks(input_path, out_path, model, as_of_date, cfg) as (scored, n_rows):
         acc = Accumulator(model.model, n_rows, cfg.seed)
@@ -107,6 +109,7 @@ def run_score(
             try:
                 with _progress_bar(progress, n_rows) as advance:
                     for out, X, unseen_rows in scored:
+                        out = add_actions(out, X, actions)
                         acc.add(out, X)
                         keys.add(out)
                         unseen.add(unseen_rows)
@@ -116,6 +119,7 @@ def run_score(
             finally:
                 write(None)  # close
                 write_ew(None)
+            rank_list_file(ew_tmp, fmt, cfg.effects.monthly_contact_budget)
             if acc.n == 0:
                 raise DataError(
                     f"{input_path}: no loans to score" + (f" at {as_of_date}" if as_of_date else "")
