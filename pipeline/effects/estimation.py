@@ -123,7 +123,9 @@ def estimate_lever(
     )
     tiers = _tier_effects(lever.name, rows, ecfg)
     overlap = _overlap(lever.name, fit.propensity, t)
-    cate = fit_linear_cate(lever.name, fit.scores[kept], d.loc[kept], groups[kept], ecfg.modifiers)
+    cate = fit_linear_cate(
+        lever.name, fit.scores[kept], d.loc[kept], groups[kept], ecfg.modifiers, lever.kind
+    )
     return LeverResult({c: summary.get(c) for c in TABLE_COLUMNS}, tiers, overlap, rows, cate)
 
 

@@ -95,7 +95,7 @@ def _lever_card(r: dict[str, Any], shap: dict[str, dict[str, Any]], has_truth: b
             rows.append(("True effect (simulator)", "not simulated"))
         else:
             se = _num(r.get("true_effect_se_pp"))
-            text = f"{true:+.2f} pp" + (f" (+/- {se:.2f})" if se else "")
+            text = f"{true:+.2f} pp" + (f" (Monte-Carlo s.e. {se:.2f})" if se else "")
             covered = str(r.get("covered", "")).lower() == "true"
             rows.append(("True effect (simulator)", text + ("; in the CI" if covered else "")))
     n_t, n = _num(r.get("n_treated")), _num(r.get("n_rows"))

@@ -6,7 +6,8 @@ For each lever of the effect study's heterogeneous effects (`cate.json`, written
 effect modifiers, with the interval theta +/- z_(1-alpha/2) sqrt(z' V z) from the coefficients'
 customer-clustered covariance. The action is the lever with the largest estimated PD reduction
 whose interval lies entirely below zero, or "no action shown to help". A resolution lever
-(complaint handling) is only offered to a loan whose customer complained in the last 3 months.
+(complaint handling) is only offered to a loan whose customer has a complaint still unresolved
+(last 6 months): there is nothing to resolve for the others.
 
 Expected PD reduction (pp) = -theta; expected loss avoided = reduction x exposure at default
 (the outstanding balance) x LGD (`effects.lgd`). On the early-warning list the actions are
@@ -42,7 +43,7 @@ ACTION_COLUMNS = [
 ]
 RANK_COLUMNS = ["action_rank", "action_in_budget"]
 EXPOSURE_COLUMN = "outstanding_balance"
-COMPLAINED_COLUMN = "complaints_3m"
+COMPLAINED_COLUMN = "complaints_unresolved_6m"
 
 
 @dataclass(frozen=True)

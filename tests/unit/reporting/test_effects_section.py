@@ -42,7 +42,7 @@ def test_one_table_per_lever_with_estimate_naive_shap_and_truth(tmp_path):
     assert "-0.42 pp [-0.80, -0.05]" in html  # the estimate with its CI
     assert "+3.37 pp" in html  # the naive difference beside it
     assert "raises PD; 3.1% of attribution, rank 7" in html  # SHAP, the other way round
-    assert "-0.31 pp (+/- 0.02); in the CI" in html  # the truth on the simulated book
+    assert "-0.31 pp (Monte-Carlo s.e. 0.02); in the CI" in html  # the truth on the simulated book
     assert "not among the model" in html  # marketing's feature is not in the factors
 
 

@@ -93,3 +93,18 @@ def test_budget_takes_the_most_loss_avoided_first(tmp_path):
     back = pd.read_csv(path)
     assert back["action_in_budget"].tolist() == [False, False, True, False]
     assert back["loan_id"].tolist() == [1, 2, 3, 4]
+
+
+def test_complaint_resolution_only_for_an_open_complaint():
+    lever = {
+        "lever": "complaint_resolution",
+        "kind": "resolution",
+        "modifiers": [],
+        "center": [],
+        "scale": [],
+        "coef": [-0.03],
+        "cov": [[1e-6]],
+    }
+    feats = pd.DataFrame({"complaints_unresolved_6m": [0, 2, np.nan], "outstanding_balance": 1.0})
+    acts = recommend(feats, ActionModel([lever], alpha=0.05, lgd=0.45))
+    assert acts["next_best_action"].tolist() == [NO_ACTION, "complaint_resolution", NO_ACTION]
