@@ -164,7 +164,7 @@ def rank_list_file(path: Path, fmt: str, budget: int) -> None:
     """Rank the early-warning list in `path` (written whole, in `fmt`) by loss avoided per
     contact and mark the first `budget` (`rank_by_budget`); a list without action columns is
     left as it is. CSV text is kept as written (ids, escaping), only the columns are added."""
-    if not path.exists():
+    if not path.exists() or path.stat().st_size == 0:  # nothing scored: nothing to rank
         return
     if fmt == "csv":
         df = pd.read_csv(path, dtype=str, keep_default_na=False)

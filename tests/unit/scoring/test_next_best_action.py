@@ -108,3 +108,10 @@ def test_complaint_resolution_only_for_an_open_complaint():
     feats = pd.DataFrame({"complaints_unresolved_6m": [0, 2, np.nan], "outstanding_balance": 1.0})
     acts = recommend(feats, ActionModel([lever], alpha=0.05, lgd=0.45))
     assert acts["next_best_action"].tolist() == [NO_ACTION, "complaint_resolution", NO_ACTION]
+
+
+def test_an_empty_list_file_is_left_alone(tmp_path):
+    path = tmp_path / "ew.parquet"
+    path.write_bytes(b"")  # a list no chunk wrote to
+    rank_list_file(path, "parquet", budget=5)
+    assert path.read_bytes() == b""
