@@ -80,7 +80,7 @@ def write_results(study: EffectStudy, out_dir: Path, truth_note: str = "") -> St
                 out.path(catalogue.EFFECTS_CATE_CSV),
             ),
             catalogue.EFFECTS_CATE_JSON: write_json(
-                {"alpha": study.config.alpha, "levers": study.cate},
+                {"alpha": study.config.alpha, "levers": _with_verdicts(study)},
                 out.path(catalogue.EFFECTS_CATE_JSON),
             ),
         }
@@ -113,6 +113,14 @@ def log_results(study: EffectStudy, outputs: StudyOutputs, mlflow_cfg: MlflowCon
         ):
             mlflow.log_artifact(str(outputs.files[name]), folder)
         mlflow.log_text(outputs.summary, f"{folder}/{catalogue.EFFECTS_SUMMARY_TXT}")
+
+
+def _with_verdicts(study: EffectStudy) -> list[dict[str, Any]]:
+    """The levers' conditional effects, each with its average effect's verdict: the next-best
+    action offers only levers shown to reduce default on average (a per-loan interval alone,
+    across five levers and thousands of loans, would let a null lever through somewhere)."""
+    verdicts = dict(zip(study.table["lever"], study.table["verdict"], strict=True))
+    return [{**c, "verdict": verdicts.get(c["lever"], "")} for c in study.cate]
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:

@@ -4,10 +4,11 @@ whether contacting it is worth it.
 For each lever of the effect study's heterogeneous effects (`cate.json`, written by
 `loanrisk effects`), a loan's conditional effect is theta(x) = b0 + b'z(x) on the lever's
 effect modifiers, with the interval theta +/- z_(1-alpha/2) sqrt(z' V z) from the coefficients'
-customer-clustered covariance. The action is the lever with the largest estimated PD reduction
-whose interval lies entirely below zero, or "no action shown to help". A resolution lever
-(complaint handling) is only offered to a loan whose customer has a complaint still unresolved
-(last 6 months): there is nothing to resolve for the others.
+customer-clustered covariance. Only levers the study found to reduce default on average (their
+verdict in cate.json) are offered, and the action is the one with the largest estimated PD
+reduction whose interval for this loan lies entirely below zero, or "no action shown to help".
+A resolution lever (complaint handling) is only offered to a loan whose customer has a
+complaint still unresolved (last 6 months): there is nothing to resolve for the others.
 
 Expected PD reduction (pp) = -theta; expected loss avoided = reduction x exposure at default
 (the outstanding balance) x LGD (`effects.lgd`). On the early-warning list the actions are
@@ -33,6 +34,8 @@ from pipeline.config import Config
 from pipeline.core import catalogue
 
 NO_ACTION = "no action shown to help"
+# The effect study's verdict for a lever whose average effect's CI lies below zero.
+REDUCES = "reduces default"
 # Columns added to the scores (per loan) and, with the rank, to the early-warning list.
 ACTION_COLUMNS = [
     "next_best_action",
@@ -74,6 +77,8 @@ def recommend(features: pd.DataFrame, model: ActionModel) -> pd.DataFrame:
     lo = np.full(n, math.nan)
     hi = np.full(n, math.nan)
     for lever in model.levers:
+        if lever.get("verdict", REDUCES) != REDUCES:
+            continue  # not shown to reduce default on average: never offered
         theta, se = lever_effect(features, lever)
         helps = theta + z_crit * se < 0  # the whole interval below zero
         if lever.get("kind") == "resolution":

@@ -115,3 +115,18 @@ def test_an_empty_list_file_is_left_alone(tmp_path):
     path.write_bytes(b"")  # a list no chunk wrote to
     rank_list_file(path, "parquet", budget=5)
     assert path.read_bytes() == b""
+
+
+def test_a_lever_not_shown_to_reduce_default_on_average_is_never_offered():
+    helps = {
+        "lever": "marketing",
+        "modifiers": [],
+        "center": [],
+        "scale": [],
+        "coef": [-0.03],
+        "cov": [[1e-6]],
+    }
+    feats = pd.DataFrame({"outstanding_balance": [1.0, 2.0]})
+    for verdict, shown in (("cannot tell", False), ("reduces default", True)):
+        acts = recommend(feats, ActionModel([{**helps, "verdict": verdict}], 0.05, 0.45))
+        assert (acts["next_best_action"] == "marketing").all() == shown
