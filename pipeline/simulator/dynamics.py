@@ -32,7 +32,6 @@ from pipeline.simulator.world import (
     SHOCK_MEAN_MONTHS,
     Calendar,
     Effects,
-    lever_weights,
     shock_rate,
 )
 
@@ -130,7 +129,6 @@ def run_months(
     broker = broker_customers(loans, n)
     due_day = customer_due_day(loans, n)
     joined = joined_month(customers, loans)
-    w_rem, w_edu = lever_weights(customers.will, customers.cap, customers.literacy, fx)
 
     for m in range(M if stop is None else min(stop, M)):
         in_window = lever_months is None or (lever_months[0] <= m < lever_months[1])
@@ -162,11 +160,11 @@ def run_months(
             + fx.satisfaction_per_sd * sat
             + fx.resolved_complaint_6m * (res6 > 0)
             + fx.unresolved_complaint_6m * (unres6 > 0)
-            + fx.reminder_3m * w_rem * (rem3 > 0)
+            + fx.reminder_3m * (rem3 > 0)
             + fx.checkin_3m * (chk3 > 0)
             + fx.fatigue_per_contact_above
             * np.maximum(0.0, lender_rate - fx.fatigue_threshold_per_month)
-            + fx.financial_education * w_edu * edu_ever
+            + fx.financial_education * edu_ever
             + fx.marketing * recent(counts[idx["marketing"]], m, 12)
         )
         h = sigmoid(eta)

@@ -33,25 +33,3 @@ def test_lever_pd_equals_the_full_simulation_at_its_snapshot(lever, on):
 def test_lever_pd_refuses_a_snapshot_without_a_full_window():
     with pytest.raises(ValueError, match="full window"):
         lever_pd(GenerateConfig(size="tiny"), 3, 12, {}, (0, 1), dt.date(2024, 6, 1))
-
-
-def test_reminders_help_the_forgetful_not_the_short_of_money():
-    """The planted heterogeneity (truth.json `heterogeneity`): forcing reminders lowers the PD
-    of low-willingness customers with capacity, and does nothing through the reminder term for
-    customers short of money (what is left for them is the fatigue of one more contact)."""
-    from pipeline.simulator.population import draw_customers, draw_loans
-    from pipeline.simulator.tables import loan_ids
-
-    cfg = GenerateConfig(size="small")
-    s, m = dt.date(2022, 4, 1), 39
-    on = lever_pd(cfg, 5, 12, {"payment_reminder": True}, (m - 1, m), s)
-    off = lever_pd(cfg, 5, 12, {"payment_reminder": False}, (m - 1, m), s)
-    d = on.merge(off, on="loan_id", suffixes=("_on", "_off"))
-    cus = draw_customers(5, cfg.n_customers())
-    loans = draw_loans(5, cus, cfg.months)
-    idx = pd.Series(loans.cust, index=loan_ids(loans)).loc[d["loan_id"]].to_numpy()
-    delta = (d["pd_given_path_on"] - d["pd_given_path_off"]).to_numpy()
-    forgetful = (cus.will[idx] < -0.5) & (cus.cap[idx] >= -1.0)
-    short = cus.cap[idx] < -1.0
-    assert delta[forgetful].mean() < 2 * delta[short].mean() - 1e-4
-    assert delta[forgetful].mean() < 0
