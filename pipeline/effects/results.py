@@ -119,7 +119,8 @@ def _with_verdicts(study: EffectStudy) -> list[dict[str, Any]]:
     """The levers' conditional effects, each with its average effect's verdict: the next-best
     action offers only levers shown to reduce default on average (a per-loan interval alone,
     across five levers and thousands of loans, would let a null lever through somewhere)."""
-    verdicts = dict(zip(study.table["lever"], study.table["verdict"], strict=True))
+    t = study.table
+    verdicts = dict(zip(t["lever"], t["verdict"], strict=True)) if "verdict" in t else {}
     return [{**c, "verdict": verdicts.get(c["lever"], "")} for c in study.cate]
 
 
