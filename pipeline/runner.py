@@ -14,6 +14,8 @@ import time
 from pipeline.config import Config
 from pipeline.core import catalogue
 from pipeline.core.contract import TABLES
+from pipeline.core.errors import DataError
+from pipeline.effects import stage as effects
 from pipeline.runs.context import open_run
 from pipeline.simulator import simulate
 from pipeline.stages import evaluate, explain, features, ingest, report, train
@@ -45,6 +47,9 @@ def run(cfg: Config, force: bool = False) -> str:
     try:
         lines.append(evaluate.run(cfg, run))
         lines.append(explain.run(cfg, run))
+        if cfg.effects.enabled and cfg.data.kind == "tables":
+            # Before the report, which opens with the study's answer.
+            lines.append(run_effects(cfg))
     except BaseException:
         train.abandon(cfg, trained)  # the run is incomplete: its model is never champion
         raise
@@ -54,6 +59,16 @@ def run(cfg: Config, force: bool = False) -> str:
     lines.append(f"promotion: {result.promotion_reason}")
     lines.append(f"total {time.perf_counter() - start:.0f} s; report {run.files.report}")
     return "\n".join(lines)
+
+
+def run_effects(cfg: Config) -> str:
+    """The effect study; a book it cannot study (too short for one labelled snapshot, a lever
+    with no events) costs the run its causal answer, not its model."""
+    try:
+        return effects.run(cfg)
+    except DataError as exc:
+        log.warning("effect study skipped: %s", exc)
+        return f"effect study skipped: {exc}"
 
 
 def has_tables(cfg: Config) -> bool:

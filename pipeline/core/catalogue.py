@@ -187,6 +187,10 @@ EFFECTS_OVERLAP_CSV = "overlap.csv"
 EFFECTS_JSON = "effects.json"
 EFFECTS_HTML = "effects.html"
 EFFECTS_SUMMARY_TXT = "summary.txt"
+# Heterogeneous effects: the linear final stage per lever, as a table and as the numbers the
+# next-best action reads at scoring time.
+EFFECTS_CATE_CSV = "heterogeneity.csv"
+EFFECTS_CATE_JSON = "cate.json"
 FOREST_PNG = "forest.png"
 OVERLAP_PNG = "overlap.png"
 # The study's tables logged to its MLflow run (mlflow.log_table, under ARTEFACT_EFFECTS/): the

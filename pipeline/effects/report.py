@@ -11,6 +11,7 @@ import html
 import numpy as np
 import pandas as pd
 
+from pipeline.effects.heterogeneity import LinearCate, cate_table
 from pipeline.effects.schema import (
     VERDICT_RAISES,
     VERDICT_REDUCES,
@@ -113,6 +114,9 @@ def html_section(study: EffectStudy) -> str:
         _html_table(study.tiers),
         "<h3>Propensity overlap</h3>",
         _html_table(study.overlap),
+        "<h3>Heterogeneous effects (pp of PD: at the median customer, and per sd of each "
+        "modifier)</h3>",
+        _html_table(cate_table([LinearCate(**c) for c in study.cate], study.config.alpha)),
         "</section>",
     ]
     return "\n".join(parts)

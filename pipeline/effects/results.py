@@ -25,6 +25,7 @@ from pipeline.config import MlflowConfig
 from pipeline.core import catalogue
 from pipeline.core.io import write_csv, write_json, write_text
 from pipeline.core.publish import publish_set
+from pipeline.effects.heterogeneity import LinearCate, cate_table
 from pipeline.effects.report import html_section, summary_text
 from pipeline.effects.schema import EffectStudy
 from pipeline.plotting.effects import forest_plot, overlap_plot
@@ -74,6 +75,14 @@ def write_results(study: EffectStudy, out_dir: Path, truth_note: str = "") -> St
             catalogue.EFFECTS_HTML: write_text(
                 html_section(study), out.path(catalogue.EFFECTS_HTML)
             ),
+            catalogue.EFFECTS_CATE_CSV: write_csv(
+                cate_table([LinearCate(**c) for c in study.cate], study.config.alpha),
+                out.path(catalogue.EFFECTS_CATE_CSV),
+            ),
+            catalogue.EFFECTS_CATE_JSON: write_json(
+                {"alpha": study.config.alpha, "levers": _with_verdicts(study)},
+                out.path(catalogue.EFFECTS_CATE_JSON),
+            ),
         }
         for name, fig in figures.items():
             fig.savefig(out.path(name), format="png", dpi=110, bbox_inches="tight")
@@ -99,9 +108,20 @@ def log_results(study: EffectStudy, outputs: StudyOutputs, mlflow_cfg: MlflowCon
             catalogue.EFFECTS_TIERS_CSV,
             catalogue.EFFECTS_OVERLAP_CSV,
             catalogue.EFFECTS_HTML,
+            catalogue.EFFECTS_CATE_CSV,
+            catalogue.EFFECTS_CATE_JSON,
         ):
             mlflow.log_artifact(str(outputs.files[name]), folder)
         mlflow.log_text(outputs.summary, f"{folder}/{catalogue.EFFECTS_SUMMARY_TXT}")
+
+
+def _with_verdicts(study: EffectStudy) -> list[dict[str, Any]]:
+    """The levers' conditional effects, each with its average effect's verdict: the next-best
+    action offers only levers shown to reduce default on average (a per-loan interval alone,
+    across five levers and thousands of loans, would let a null lever through somewhere)."""
+    t = study.table
+    verdicts = dict(zip(t["lever"], t["verdict"], strict=True)) if "verdict" in t else {}
+    return [{**c, "verdict": verdicts.get(c["lever"], "")} for c in study.cate]
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ class EffectStudy:
         propensity (out of fold), kept (inside the bounds), tier, score (doubly robust).
     snapshots: the pooled snapshot dates.
     config: the effects settings the study ran with.
+    cate: per estimated lever, its conditional effect on the modifiers (plain numbers).
     """
 
     table: pd.DataFrame
@@ -37,12 +38,15 @@ class EffectStudy:
     snapshots: list[dt.date] = field(default_factory=list)
     seconds: float = 0.0
     config: EffectsConfig = field(default_factory=EffectsConfig)
+    # per lever, the linear conditional effect (`heterogeneity.LinearCate.to_dict()`)
+    cate: list[dict] = field(default_factory=list)
 
 
 TABLE_COLUMNS = [
     "lever",
     "event_type",
     "kind",
+    "feature",
     "window_months",
     "n_rows",
     "n_treated",

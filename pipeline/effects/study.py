@@ -77,7 +77,7 @@ def run_study(
 
     frames: dict[int, pd.DataFrame] = {}
     baseline: dict[int, np.ndarray] = {}
-    results, tier_rows, overlap_rows, row_sets = [], [], [], {}
+    results, tier_rows, overlap_rows, row_sets, cates = [], [], [], {}, []
     for lever in ecfg.levers:
         w = lever.window_months
         if w not in frames:
@@ -91,6 +91,8 @@ def run_study(
         overlap_rows.extend(res.overlap)
         if res.rows is not None:
             row_sets[lever.name] = res.rows
+        if res.cate is not None:
+            cates.append(res.cate.to_dict())
         log.info(
             "effect of %s: %+.2f pp [%+.2f, %+.2f] (naive %+.2f), %s treated of %s, %.1f s",
             lever.name,
@@ -106,7 +108,7 @@ def run_study(
     tiers = pd.DataFrame(tier_rows, columns=TIER_COLUMNS)
     overlap = pd.DataFrame(overlap_rows, columns=OVERLAP_COLUMNS)
     return EffectStudy(
-        table, tiers, overlap, row_sets, snaps, time.perf_counter() - t0, config=ecfg
+        table, tiers, overlap, row_sets, snaps, time.perf_counter() - t0, config=ecfg, cate=cates
     )
 
 

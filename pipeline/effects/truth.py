@@ -15,12 +15,14 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from pipeline.config import DEFAULT_LEVERS, Config, GenerateConfig, Lever
 from pipeline.core import catalogue
 from pipeline.core.errors import ConfigError
 from pipeline.effects.schema import EffectStudy
+from pipeline.simulator.counterfactual import lever_pd
 from pipeline.simulator.known_truth import known_truth
 from pipeline.simulator.simulate import LEVERS, simulate
 
@@ -34,6 +36,7 @@ def true_effects(
     snapshots: Sequence[dt.date],
     rows: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
     window_months: int = 12,
+    sample: int | None = None,
 ) -> pd.DataFrame:
     """The true average effect of each lever from the simulator's counterfactual mode.
 
@@ -46,10 +49,17 @@ def true_effects(
     rows: restrict the averages to these (loan_id, snapshot_date) rows - one frame for every
         lever, or a mapping lever name -> frame (e.g. `EffectStudy.rows`, or only its kept
         rows: the effect of the very population that was estimated); None = all active loans.
-    Returns lever, true_effect_pp (rows pooled over the snapshots, each row weight 1),
-    n_rows, n_snapshots, seconds. Costs 2 x len(levers) x len(snapshots) simulations.
+    sample: simulate only this many snapshots (evenly spaced; None or >= all: every one). The
+        pooled effect is then the row-weighted mean over the sampled snapshots, a ratio
+        estimator whose standard error over snapshots (`true_effect_se_pp`, finite-population
+        corrected) is the truth's Monte-Carlo error; 0 when every snapshot is simulated.
+    Returns lever, true_effect_pp, true_effect_se_pp, n_rows (of the sampled snapshots),
+    n_snapshots (simulated), seconds. Costs 2 x len(levers) x snapshots simulated simulations
+    of the months up to each snapshot's window end (`simulator.counterfactual.lever_pd`).
     """
     by_name = {lv.name: lv for lv in DEFAULT_LEVERS}
+    snaps = sorted({pd.Timestamp(x).date() for x in snapshots})
+    picked = sample_snapshots(snaps, sample)
     out = []
     for item in levers:
         lever = by_name[item] if isinstance(item, str) else item
@@ -59,6 +69,7 @@ def true_effects(
                 {
                     "lever": lever.name,
                     "true_effect_pp": math.nan,
+                    "true_effect_se_pp": math.nan,
                     "n_rows": 0,
                     "n_snapshots": 0,
                     "seconds": 0.0,
@@ -67,15 +78,17 @@ def true_effects(
             continue
         keep = rows.get(lever.name) if isinstance(rows, Mapping) else rows
         deltas = []
-        for s in sorted({pd.Timestamp(x).date() for x in snapshots}):
+        for s in picked:
             if s.day != 1:
                 raise ConfigError(f"true_effects needs first-of-month snapshots, got {s}")
             m = _month_index(gen_cfg.start, s)
             window = (m - lever.window_months, m)
-            pd_on = _true_pd_at(gen_cfg, seed, lever.sim_name, True, window, s, window_months)
-            pd_off = _true_pd_at(gen_cfg, seed, lever.sim_name, False, window, s, window_months)
-            both = pd_on.merge(pd_off, on="loan_id", suffixes=("_on", "_off"))
-            both["delta"] = both["true_pd_on"] - both["true_pd_off"]
+            arms = [
+                lever_pd(gen_cfg, seed, window_months, {lever.sim_name: on}, window, s)
+                for on in (True, False)
+            ]
+            both = arms[0].merge(arms[1], on="loan_id", suffixes=("_on", "_off"))
+            both["delta"] = both["pd_given_path_on"] - both["pd_given_path_off"]
             both["snapshot_date"] = pd.Timestamp(s).as_unit("us")
             deltas.append(both[["loan_id", "snapshot_date", "delta"]])
         delta = pd.concat(deltas, ignore_index=True)
@@ -84,16 +97,50 @@ def true_effects(
                 snapshot_date=lambda f: pd.to_datetime(f["snapshot_date"]).dt.as_unit("us")
             )
             delta = delta.merge(k, on=["loan_id", "snapshot_date"], how="inner")
+        mean, se = _pooled(delta, len(snaps))
         out.append(
             {
                 "lever": lever.name,
-                "true_effect_pp": 100 * float(delta["delta"].mean()) if len(delta) else math.nan,
+                "true_effect_pp": 100 * mean,
+                "true_effect_se_pp": 100 * se,
                 "n_rows": len(delta),
                 "n_snapshots": int(delta["snapshot_date"].nunique()),
                 "seconds": time.perf_counter() - t0,
             }
         )
     return pd.DataFrame(out)
+
+
+def sample_snapshots(snapshots: Sequence[dt.date], k: int | None) -> list[dt.date]:
+    """`k` of the sorted `snapshots`, evenly spaced from the first to the last (all if k is None
+    or not smaller)."""
+    snaps = sorted(snapshots)
+    if k is None or k >= len(snaps):
+        return snaps
+    if k < 1:
+        raise ConfigError(f"a truth sample needs at least one snapshot, got {k}")
+    idx = np.unique(np.round(np.linspace(0, len(snaps) - 1, k)).astype(int))
+    return [snaps[i] for i in idx]
+
+
+def _pooled(delta: pd.DataFrame, n_all: int) -> tuple[float, float]:
+    """The row-weighted mean of `delta` and its standard error over the sampled snapshots.
+
+    Ratio estimator of a sample of k snapshots out of n_all, treated as a simple random
+    sample: se^2 = (1 - k / n_all) / k * var_s(n_s (d_s - mean)) / mean_s(n_s)^2, with d_s and
+    n_s the mean and row count of snapshot s. Even spacing is at least as precise as a random
+    sample when the effect drifts over time, so the figure errs on the safe side.
+    """
+    if delta.empty:
+        return math.nan, math.nan
+    per = delta.groupby("snapshot_date")["delta"].agg(["mean", "size"])
+    mean = float(delta["delta"].mean())
+    k = len(per)
+    if k >= n_all or k < 2:
+        return mean, 0.0 if k >= n_all else math.nan
+    resid = per["size"] * (per["mean"] - mean)
+    var = (1 - k / n_all) / k * float(resid.var(ddof=1)) / float(per["size"].mean()) ** 2
+    return mean, math.sqrt(var)
 
 
 def truth_for_book(
@@ -128,46 +175,38 @@ def truth_for_book(
         return None, "re-simulating the book did not reproduce the tables: no true effects"
     levers = [lv for lv in ecfg.levers if lv.name in study.rows]
     kept = {k: r.loc[r["kept"]] for k, r in study.rows.items()}
-    log.info(
-        "the raw data are the generated book: %d simulations for the true effects",
-        2 * len(levers) * len(study.snapshots),
-    )
+    picked = sample_snapshots(study.snapshots, ecfg.truth_snapshots)
+    n_sims = 2 * len(levers) * len(picked)
+    log.info("the raw data are the generated book: %d simulations for the true effects", n_sims)
     t0 = time.perf_counter()
-    res = true_effects(gen, seed, levers, study.snapshots, rows=kept, window_months=window)
+    res = true_effects(
+        gen, seed, levers, study.snapshots, rows=kept, window_months=window, sample=len(picked)
+    )
+    if len(picked) < len(study.snapshots):
+        worst = float(res["true_effect_se_pp"].max()) if len(res) else math.nan
+        how = (
+            f"{len(picked)} of the {len(study.snapshots)} snapshots (evenly spaced; the "
+            f"truth's Monte-Carlo error over snapshots is at most {worst:.3f} pp, column "
+            "true_effect_se_pp)"
+        )
+    else:
+        how = f"all {len(picked)} snapshots"
     return res, (
-        f"true effects from the simulator's counterfactual mode over the same snapshots and "
-        f"rows ({2 * len(levers) * len(study.snapshots)} simulations, "
-        f"{time.perf_counter() - t0:.0f} s)"
+        f"true effects from the simulator's counterfactual mode over the study's rows of {how} "
+        f"({n_sims} counterfactual runs, {time.perf_counter() - t0:.0f} s)"
     )
 
 
 def add_truth(table: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
-    """`table` with true_effect_pp, covered (CI holds the truth) and naive_bias_pp columns."""
-    out = table.merge(truth[["lever", "true_effect_pp"]], on="lever", how="left")
+    """`table` with true_effect_pp (and its Monte-Carlo error true_effect_se_pp when the truth
+    has one), covered (the CI holds the truth's point value) and naive_bias_pp columns."""
+    cols = [c for c in ("lever", "true_effect_pp", "true_effect_se_pp") if c in truth]
+    out = table.merge(truth[cols], on="lever", how="left")
     out["covered"] = (out["ci_low_pp"] <= out["true_effect_pp"]) & (
         out["true_effect_pp"] <= out["ci_high_pp"]
     )
     out["naive_bias_pp"] = out["naive_pp"] - out["true_effect_pp"]
     return out
-
-
-def _true_pd_at(
-    gen_cfg: GenerateConfig,
-    seed: int,
-    lever: str,
-    on: bool,
-    window: tuple[int, int],
-    s: dt.date,
-    window_months: int,
-) -> pd.DataFrame:
-    """The true PD at snapshot s of every loan active at s, the lever forced on or off."""
-    book = simulate(
-        gen_cfg, seed=seed, window_months=window_months, levers={lever: on}, lever_months=window
-    )
-    # The PD given the drawn future: both arms share that randomness, so their difference is
-    # the lever's effect on the label itself, not on an approximation of its probability.
-    tp = book.true_pd.rename(columns={"pd_given_path": "true_pd", "true_pd": "pd_given_state"})
-    return tp.loc[tp["snapshot_date"] == pd.Timestamp(s), ["loan_id", "true_pd"]]
 
 
 def _month_index(start: dt.date, s: dt.date) -> int:

@@ -16,8 +16,8 @@ import pandas as pd
 
 from pipeline.core import catalogue
 from pipeline.core.catalogue import RunFiles
+from pipeline.reporting import effects_section, validation
 from pipeline.reporting import html as h
-from pipeline.reporting import validation
 from pipeline.reporting.inputs import (
     EFFECTS_PLOTS,
     PLOTS,
@@ -59,6 +59,9 @@ def render(inp: ReportInputs) -> str:
         return h.grid([figures(place)]) if plots.get(place) else ""
 
     sections = [
+        effects_section.section(
+            inp.effects_dir, h.read_csv(RunFiles(inp.run_dir).csv(catalogue.RELATIONSHIP_FACTORS))
+        ),
         _answer(inp, figures("explain")),
         _dependence(inp, plots.get("dependence", [])),
         _examples(figures("examples")),
@@ -702,8 +705,9 @@ def _effects(inp: ReportInputs) -> h.Section | None:
     )
     note = (
         f'<p class="meta">From <code>{h.esc(inp.effects_dir)}</code> (written '
-        f"{when:%Y-%m-%d %H:%M}); the study is run by <code>loanrisk effects</code> on the "
-        "validated tables, not by this training run.</p>"
+        f"{when:%Y-%m-%d %H:%M}); the study runs in <code>loanrisk run</code> "
+        "(<code>effects.enabled</code>) or alone as <code>loanrisk effects</code>, on the "
+        "validated tables.</p>"
     )
     title = "Relationship effect study"
     return h.Section(

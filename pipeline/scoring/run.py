@@ -40,6 +40,7 @@ from pipeline.scoring.core import ScoredChunks, ScoringModel, as_date, load_scor
 from pipeline.scoring.early_warning import EarlyWarning
 from pipeline.scoring.keys import LoanKeys
 from pipeline.scoring.local import local_scored_chunks
+from pipeline.scoring.next_best_action import action_model, add_actions, rank_list_file
 from pipeline.scoring.spark import spark_scored_chunks
 from pipeline.scoring.summary import Accumulator, ScoreSummary
 from pipeline.scoring.unseen import UnseenLevels
@@ -99,6 +100,7 @@ def run_score(
     warn = EarlyWarning(model.model, cfg.scoring, previous)
     ew_path = early_warning_path(out_path, fmt)
     scored_chunks = ENGINES[engine]
+    actions = action_model(cfg)
 
     with scored_chunks(input_path, out_path, model, as_of_date, cfg) as (scored, n_rows):
         acc = Accumulator(model.model, n_rows, cfg.seed)
@@ -109,6 +111,7 @@ def run_score(
             try:
                 with _progress_bar(progress, n_rows) as advance:
                     for out, X, unseen_rows, context in scored:
+                        out = add_actions(out, X, actions)
                         acc.add(out, X)
                         keys.add(out)
                         unseen.add(unseen_rows)
@@ -124,6 +127,7 @@ def run_score(
             keys.check(input_path)  # before the rename: a refused portfolio leaves no output
             unseen.report(input_path, strict, model.model.categories)
             warn.write(ew_tmp, fmt)  # sorted by PD: written once every loan is scored
+            rank_list_file(ew_tmp, fmt, cfg.effects.monthly_contact_budget)
     summary = acc.summary(model, out_path, time.perf_counter() - start)
     summary.engine = engine
     summary.unseen_categories = unseen.to_dict()

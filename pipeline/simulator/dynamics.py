@@ -100,8 +100,17 @@ def run_months(
     fx: Effects,
     levers: dict[str, bool],
     lever_months: tuple[int, int] | None,
+    stop: int | None = None,
+    emit_rows: bool = True,
 ) -> History:
-    """Simulate every month of the book, forcing `levers` in `lever_months` (None: all)."""
+    """Simulate every month of the book, forcing `levers` in `lever_months` (None: all).
+
+    stop: simulate months [0, stop) only (the arrays keep every month, zero after it): a
+    counterfactual run needs no month after its snapshot's outcome window, and each month's
+    draws come from their own streams, so the months simulated are the full run's.
+    emit_rows: False skips the CRM event rows (`History.events` stays empty): only the tables
+    read them, and their draws have streams of their own, so nothing else changes.
+    """
     n, M = customers.n, cal.months
     T = len(EVENT_TYPES)
     idx = EVENT_INDEX
@@ -121,7 +130,7 @@ def run_months(
     due_day = customer_due_day(loans, n)
     joined = joined_month(customers, loans)
 
-    for m in range(M):
+    for m in range(M if stop is None else min(stop, M)):
         in_window = lever_months is None or (lever_months[0] <= m < lever_months[1])
         forced = levers if in_window else {}
         active_loan = (loans.orig <= m) & (m <= loans.orig + loans.term)
@@ -211,7 +220,8 @@ def run_months(
         )
         edu_ever |= cnt[idx["financial_education"]] > 0
 
-        events.append(emit_events(seed, m, cal, customers, due_day, cnt, res, sat, quiet))
+        if emit_rows:
+            events.append(emit_events(seed, m, cal, customers, due_day, cnt, res, sat, quiet))
 
         # Instalments due this month.
         reminded = cnt[idx["payment_reminder"]] > 0

@@ -184,7 +184,13 @@ def test_placebo_interval_is_bonferroni_over_the_levers():
     """One placebo per lever: its interval is at 1 - alpha / levers, so a study of five levers
     does not fail one by chance in a quarter of its runs."""
     x, t, y, _ = _confounded(3000, effect=-0.8, seed=1)
-    d = pd.DataFrame({"snapshot_date": np.repeat([1, 2], 1500), "treated": t})
+    d = pd.DataFrame(
+        {
+            "snapshot_date": np.repeat([1, 2], 1500),
+            "treated": t,
+            "baseline_pd": np.full(3000, y.mean()),
+        }
+    )
     groups = np.arange(len(y)) // 2
     widths = {}
     for n in (1, 5):
@@ -244,7 +250,11 @@ def test_run_writes_reports_and_mlflow_run(tmp_path, monkeypatch):
     assert "Reduce default" in summary and "cannot tell" in summary
     doc = json.loads((out / "effects.json").read_text())
     assert {"summary", "effects", "tiers", "overlap", "config"} <= set(doc)
-    for name in ("tiers.csv", "overlap.csv", "effects.html", "forest.png", "overlap.png"):
+    cate = json.loads((out / "cate.json").read_text())["levers"]
+    assert {c["lever"] for c in cate} == set(est["lever"])  # every estimated lever's numbers
+    assert all(len(c["coef"]) == len(c["modifiers"]) + 1 and c["verdict"] for c in cate)
+    names = ("tiers.csv", "overlap.csv", "effects.html", "forest.png", "overlap.png")
+    for name in (*names, "heterogeneity.csv"):
         assert (out / name).stat().st_size > 0, name
 
     mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
