@@ -153,10 +153,11 @@ def reasons_for_scoring(
         return pd.DataFrame(index=X.index)
     scoring = getattr(model, "scoring", None)
     currency = getattr(scoring, "currency", "") or ""
-    if mask.all():
+
+    def codes_for(rows: pd.DataFrame) -> pd.DataFrame:
         return reason_codes(
-            model.contributions(X),
-            X,
+            model.contributions(rows),
+            rows,
             model.specs,
             top_k,
             protective,
@@ -164,6 +165,9 @@ def reasons_for_scoring(
             exclude,
             currency,
         )
+
+    if mask.all():
+        return codes_for(X)
     names = reason_columns(top_k, protective, with_points)
     out = {
         c: np.full(len(X), np.nan) if c.endswith(POINTS_SUFFIX) else np.full(len(X), "", object)
@@ -171,16 +175,7 @@ def reasons_for_scoring(
     }
     if mask.any():
         sub = X.iloc[np.flatnonzero(mask)]
-        codes = reason_codes(
-            model.contributions(sub),
-            sub,
-            model.specs,
-            top_k,
-            protective,
-            with_points,
-            exclude,
-            currency,
-        )
+        codes = codes_for(sub)
         for c in names:
             out[c][mask] = codes[c].to_numpy()
     return pd.DataFrame(
