@@ -36,10 +36,10 @@ train: $(STAMP) ## Generate the default book when no data is configured, then ru
 	$(BIN)/loanrisk run --config $(CONFIG)
 
 test: $(STAMP) ## Run the whole test suite (unit and integration tiers) on TEST_WORKERS cores
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-fast: $(STAMP) ## Run the unit tier only (tests/unit)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests/unit
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests/unit
 
 lint: $(STAMP) ## Ruff lint and format check, and the import contracts (layers, no cycles)
 	$(BIN)/ruff check .

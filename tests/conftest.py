@@ -41,7 +41,11 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
 
     root = tmp_path_factory.mktemp("tiny_run")
     raw: dict = {}
-    for item in [*tiny_overrides(root, trials=2), "features.duckdb_threads=1"]:
+    for item in [
+        *tiny_overrides(root, trials=2),
+        "features.duckdb_threads=1",
+        "effects.enabled=true",
+    ]:
         key, _, value = item.partition("=")
         *sections, leaf = key.split(".")
         node = raw
@@ -74,3 +78,21 @@ def logged(tmp_path_factory):
         info = log_model(**parts)
     yield info, parts, uri
     mlflow.set_tracking_uri(previous)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files in order of expected cost: slow and training, slow, training, the rest (stable
+    within each).
+
+    `make test` hands whole files to two workers in this order (`--dist loadfile
+    --no-loadscope-reorder`), so the longest start first. xdist's default order (files with most
+    tests first) left the longest single test (truth recovery, minutes) to start near the end,
+    alone on one core.
+    """
+    rank: dict[str, int] = {}
+    for item in items:
+        cost = 2 * (item.get_closest_marker("slow") is None)
+        cost += item.get_closest_marker("training") is None
+        path = item.nodeid.split("::")[0]
+        rank[path] = min(cost, rank.get(path, cost))
+    items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])

@@ -31,6 +31,14 @@ def tiny_overrides(root: Path, trials: int = 3) -> list[str]:
         "explain.plot_rows=500",
         # Refits cost a training fit each; test_report and test_explain cover them.
         "explain.stability_refits=0",
+        # The effect study adds about a quarter to a tiny run; the tests of the study, of the
+        # console and of the full run (tiny_run, test_e2e, the privacy book) turn it back on.
+        "effects.enabled=false",
+        # Interval and gate resamples: 100 show the same plumbing as the default 500 in a fifth
+        # of the time; tests of the intervals themselves set their own.
+        "validation.bootstrap_resamples=100",
+        "mlflow.promotion_resamples=100",
+        "explain.top_features_plot=8",
     ]
 
 

@@ -15,18 +15,52 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
-from sklearn.metrics import roc_auc_score
 
 STATISTICS = ("auc", "gini", "ks")
+# Resample weights held at once (resamples x rows): about 64 MB of float64.
+_BATCH_CELLS = 8_000_000
 
 
-def _ranking(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """AUC, Gini and two-sample KS of one (re)sample; NaN when it holds a single class."""
-    if y.min() == y.max():
-        return np.full(3, np.nan)
-    auc = roc_auc_score(y, p)
-    ks = stats.ks_2samp(p[y == 1], p[y == 0]).statistic
-    return np.array([auc, 2.0 * auc - 1.0, ks])
+class _Ranked:
+    """One score vector sorted once, so that AUC and KS of any weighting of its rows cost a
+    cumulative sum.
+
+    A cluster resample is the sample with each row repeated as often as its customer was drawn,
+    so its AUC and KS are those of the sample weighted by the draw counts: the weighted
+    Mann-Whitney statistic (ties count one half, as the trapezoid of `roc_auc_score` does) and
+    the largest gap between the weighted ECDFs of defaulters' and others' scores (`ks_2samp`).
+    Computed for a batch of weight vectors at once, instead of one scikit-learn call per
+    resample (which cost 10-35 ms each: most of evaluate's time on a 25k-row test split).
+    """
+
+    def __init__(self, y: np.ndarray, p: np.ndarray):
+        self.order = np.argsort(p, kind="stable")
+        sorted_p = p[self.order]
+        self.y = y[self.order].astype("float64")
+        # the last row of each run of equal scores: ECDFs and ties are read there
+        self.ends = np.flatnonzero(np.r_[sorted_p[1:] != sorted_p[:-1], True])
+
+    def statistics(self, weights: np.ndarray) -> np.ndarray:
+        """AUC and KS (rows) of each weighting (a row of `weights`, in the sample's order);
+        NaN where a weighting leaves a single class."""
+        w = weights[:, self.order]
+        pos = np.cumsum(w * self.y, axis=1)[:, self.ends]
+        neg = np.cumsum(w * (1.0 - self.y), axis=1)[:, self.ends]
+        n_pos, n_neg = pos[:, -1:], neg[:, -1:]
+        gp = np.diff(pos, axis=1, prepend=0.0)
+        gn = np.diff(neg, axis=1, prepend=0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            auc = (gp * (neg - 0.5 * gn)).sum(axis=1) / (n_pos * n_neg)[:, 0]
+            ks = np.abs(pos / n_pos - neg / n_neg).max(axis=1)
+        single = (n_pos[:, 0] == 0) | (n_neg[:, 0] == 0)
+        auc[single], ks[single] = np.nan, np.nan
+        return np.vstack([auc, ks])
+
+
+def _ranking(ranked: _Ranked, weights: np.ndarray) -> np.ndarray:
+    """AUC, Gini and KS (rows) of each weighting."""
+    auc, ks = ranked.statistics(weights)
+    return np.vstack([auc, 2.0 * auc - 1.0, ks])
 
 
 def cluster_bootstrap(
@@ -44,19 +78,19 @@ def cluster_bootstrap(
     bounds rather than an interval narrowed by dropping those draws.
     """
     y_arr = np.asarray(y, dtype="int64")
-    p_arr = np.asarray(p, dtype="float64")
-    groups = _rows_by_cluster(clusters)
+    ranked = _Ranked(y_arr, np.asarray(p, dtype="float64"))
+    codes, n_clusters = _cluster_codes(clusters)
     low, high = _intervals(
-        lambda rows: _ranking(y_arr[rows], p_arr[rows]), groups, n_resamples, confidence, seed
+        lambda w: _ranking(ranked, w), codes, n_clusters, n_resamples, confidence, seed
     )
     return pd.DataFrame(
         {
             "statistic": list(STATISTICS),
-            "estimate": _ranking(y_arr, p_arr),
+            "estimate": _ranking(ranked, np.ones((1, y_arr.size)))[:, 0],
             "lower": low,
             "upper": high,
             "n_resamples": n_resamples,
-            "n_clusters": len(groups),
+            "n_clusters": n_clusters,
         }
     )
 
@@ -74,40 +108,50 @@ def auc_difference(
     interval (both scored on each resample of clusters): (difference, lower, upper). An interval
     that holds 0 means the sample cannot tell the two models apart."""
     y_arr = np.asarray(y, dtype="int64")
-    a, b = np.asarray(p_model, dtype="float64"), np.asarray(p_other, dtype="float64")
+    a = _Ranked(y_arr, np.asarray(p_model, dtype="float64"))
+    b = _Ranked(y_arr, np.asarray(p_other, dtype="float64"))
 
-    def diff(rows: np.ndarray) -> np.ndarray:
-        if y_arr[rows].min() == y_arr[rows].max():
-            return np.array([np.nan])
-        return np.array([roc_auc_score(y_arr[rows], a[rows]) - roc_auc_score(y_arr[rows], b[rows])])
+    def diff(weights: np.ndarray) -> np.ndarray:
+        return (a.statistics(weights)[0] - b.statistics(weights)[0])[None, :]
 
-    low, high = _intervals(diff, _rows_by_cluster(clusters), n_resamples, confidence, seed)
-    everything = np.arange(y_arr.size)
-    return float(diff(everything)[0]), float(low[0]), float(high[0])
+    codes, n_clusters = _cluster_codes(clusters)
+    low, high = _intervals(diff, codes, n_clusters, n_resamples, confidence, seed)
+    return float(diff(np.ones((1, y_arr.size)))[0, 0]), float(low[0]), float(high[0])
 
 
-def _rows_by_cluster(clusters: ArrayLike) -> list[np.ndarray]:
+def _cluster_codes(clusters: ArrayLike) -> tuple[np.ndarray, int]:
+    """Each row's cluster as 0..k-1 (in sorted order of the ids), and k."""
     codes, uniques = pd.factorize(pd.Series(np.asarray(clusters)), sort=True)
-    order = np.argsort(codes, kind="stable")
-    starts = np.r_[0, np.cumsum(np.bincount(codes, minlength=len(uniques)))]
-    return [order[starts[i] : starts[i + 1]] for i in range(len(uniques))]
+    return codes, len(uniques)
 
 
 def _intervals(
     statistic: Callable[[np.ndarray], np.ndarray],
-    groups: list[np.ndarray],
+    codes: np.ndarray,
+    n_clusters: int,
     n_resamples: int,
     confidence: float,
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval of `statistic(rows)` over resamples of whole groups of rows."""
+    """Percentile interval of `statistic(row weights)` over resamples of whole clusters: scipy
+    draws the clusters, a batch of resamples at a time; each row weighs as often as its cluster
+    was drawn."""
+
+    def weighted(drawn: np.ndarray, axis: int = -1) -> np.ndarray:
+        drawn = np.atleast_2d(drawn)
+        batch = drawn.shape[0]
+        flat = (drawn + n_clusters * np.arange(batch)[:, None]).ravel()
+        counts = np.bincount(flat, minlength=batch * n_clusters).reshape(batch, n_clusters)
+        return statistic(counts[:, codes].astype("float64"))
+
     res = stats.bootstrap(
-        (np.arange(len(groups)),),
-        lambda drawn: statistic(np.concatenate([groups[i] for i in drawn])),
+        (np.arange(n_clusters),),
+        weighted,
         n_resamples=n_resamples,
+        batch=max(1, _BATCH_CELLS // max(codes.size, 1)),
         confidence_level=confidence,
         method="percentile",
-        vectorized=False,
+        vectorized=True,
         rng=np.random.default_rng(seed),
     )
     ci = res.confidence_interval

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.runs.metric_names import flat_metrics
+from pipeline.scoring.next_best_action import ACTION_COLUMNS
 from tests.helpers import tiny_overrides
 
 pytestmark = pytest.mark.training
@@ -32,7 +33,9 @@ def _opts(overrides: list[str]) -> list[str]:
 
 
 def test_run_then_score_end_to_end(tmp_path):
-    ov = _opts(tiny_overrides(tmp_path))
+    # The whole default run, effect study included: its cate.json gives the scores their
+    # next-best action columns.
+    ov = _opts([*tiny_overrides(tmp_path), "effects.enabled=true"])
     _invoke("generate", *ov)
     assert (tmp_path / "raw" / "truth" / "truth.json").exists()
     result = _invoke("run", *ov)
@@ -60,3 +63,5 @@ def test_run_then_score_end_to_end(tmp_path):
     assert len(scores) > 0 and scores["loan_id"].isin(loans["loan_id"]).all()
     assert scores["loan_id"].is_unique
     assert scores["pd"].between(0, 1).all()
+    assert set(ACTION_COLUMNS) <= set(scores.columns)
+    assert scores["next_best_action"].notna().all()

@@ -17,6 +17,7 @@ from pipeline.core.errors import DataError
 from pipeline.features import build_features, snapshot_dates
 from pipeline.stages.features import run
 
+pytestmark = pytest.mark.slow  # a Spark session and two books: about two minutes
 MONTHLY = snapshot_dates(dt.date(2021, 2, 1), dt.date(2025, 1, 1), "monthly")
 
 

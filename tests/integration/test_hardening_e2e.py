@@ -64,7 +64,7 @@ def _add_canaries(raw: Path) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def book(tmp_path_factory, monkeypatch_module):
     root = tmp_path_factory.mktemp("hard")
-    extra = ["privacy.pseudonymise_ids=true", "train.num_boost_round=80"]
+    extra = ["privacy.pseudonymise_ids=true", "train.num_boost_round=80", "effects.enabled=true"]
     ov = _opts(tiny_overrides(root, trials=2) + extra)
     monkeypatch_module.setenv("LOANRISK_ID_KEY", KEY)
     _invoke("generate", *ov)

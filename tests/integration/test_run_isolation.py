@@ -26,7 +26,7 @@ from pipeline.core.catalogue import RunFiles
 from pipeline.stages import train as train_stage
 from tests.helpers import REPO, tiny_overrides
 
-pytestmark = pytest.mark.training
+pytestmark = [pytest.mark.training, pytest.mark.slow]
 cli = CliRunner()
 # Artefact folders only evaluate, explain and report write into a run.
 LATER_STAGES = ("evaluation", "explain", "report")

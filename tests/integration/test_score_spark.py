@@ -14,6 +14,8 @@ from tiny_model import make_book, own_output
 from pipeline.config import Config, MlflowConfig, ScoringConfig
 from pipeline.scoring.run import early_warning_path, run_score, summary_path
 
+pytestmark = pytest.mark.slow  # a Spark session: about a minute
+
 
 @pytest.fixture(scope="module")
 def spark():

@@ -51,3 +51,24 @@ def test_auc_difference_of_a_model_with_itself_is_zero_and_of_a_better_one_posit
     lead, lo, hi = auc_difference(y, p, worse, cust, n_resamples=200, seed=1)
     assert lead == pytest.approx(roc_auc_score(y, p) - roc_auc_score(y, worse))
     assert 0 < lo < lead < hi
+
+
+def test_a_weighted_resample_scores_as_the_resample_with_repeated_rows():
+    """The batch AUC and KS of draw-count weights equal scikit-learn's and scipy's on the
+    resample written out row by row, ties included (scores rounded to 2 decimals)."""
+    from scipy.stats import ks_2samp
+
+    from pipeline.riskmath.uncertainty import _Ranked
+
+    rng = np.random.default_rng(5)
+    y = (rng.random(300) < 0.3).astype(int)
+    p = np.round(rng.random(300) * 0.5 + 0.3 * y, 2)
+    counts = rng.poisson(1.0, size=(6, 300))
+    auc, ks = _Ranked(y, p).statistics(counts.astype(float))
+    for i, c in enumerate(counts):
+        rows = np.repeat(np.arange(300), c)
+        assert auc[i] == pytest.approx(roc_auc_score(y[rows], p[rows]), abs=1e-12)
+        expected_ks = ks_2samp(p[rows][y[rows] == 1], p[rows][y[rows] == 0]).statistic
+        assert ks[i] == pytest.approx(expected_ks, abs=1e-12)
+    one_class = _Ranked(y, p).statistics((y == 0)[None, :].astype(float))
+    assert np.isnan(one_class).all()
