@@ -23,6 +23,8 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.types.schema import ColSpec, Schema
 from sklearn.metrics import roc_auc_score
 
 from pipeline.config import Config
@@ -378,16 +380,28 @@ def _log_inputs(cfg: Config, data: dataset.Dataset) -> None:
     else:
         source_path = Path(cfg.data.features_dir) / catalogue.FEATURES
     source = source_path.resolve().as_uri()
+    schema = _schema(data.frame)
     for split, idx in data.split.index.items():
         frame = data.frame.iloc[idx]
-        with warnings.catch_warnings():
-            # MLflow's schema inference warns that integer columns cannot hold missing values:
-            # this schema is a record, never enforced.
-            warnings.simplefilter("ignore")
-            ds = mlflow.data.from_pandas(
-                frame, source=source, name=f"{source_path.stem}-{split}", targets=LABEL_COLUMN
-            )
-            mlflow.log_input(ds, context=SPLIT_CONTEXT.get(split, split))
+        ds = mlflow.data.from_pandas(
+            frame, source=source, name=f"{source_path.stem}-{split}", targets=LABEL_COLUMN
+        )
+        # MLflow would infer it per split, testing every value for missing in Python: 19 s of
+        # a 20k-customer book's training, minutes on a large one. The same schema, vectorised.
+        ds.schema = schema
+        mlflow.log_input(ds, context=SPLIT_CONTEXT.get(split, split))
+
+
+def _schema(frame: pd.DataFrame) -> Schema:
+    """MLflow's schema of `frame`: each column's type as MLflow infers it from a few rows, and
+    "required" when the column has no missing value in any row."""
+    with warnings.catch_warnings():
+        # MLflow warns that integer columns cannot hold missing values: this schema is a
+        # record of the data, never enforced.
+        warnings.simplefilter("ignore")
+        types = infer_signature(frame.head(100)).inputs
+    complete = frame.notna().all()
+    return Schema([ColSpec(c.type, c.name, required=bool(complete[c.name])) for c in types.inputs])
 
 
 EXAMPLE_QUANTILES = (0.25, 0.5, 0.75)
