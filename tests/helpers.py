@@ -20,11 +20,14 @@ def tiny_overrides(root: Path, trials: int = 3) -> list[str]:
         f"mlflow.tracking_uri=sqlite:///{root / 'mlruns.db'}",
         f"mlflow.artifact_location={root / 'mlartifacts'}",
         "generate.size=tiny",
-        # A tiny book's test split holds about 15 defaults, so its AUC is noise (+/- 0.06): seed
-        # 42's model ranks 0.67 against the logistic baseline's 0.75 and fails the promotion
-        # gate's floor, seed 1's clears it (0.89 against 0.83). Tests of the plumbing need a
+        # A tiny book's test split holds 12-42 defaults, so its AUC is noise (+/- 0.06). With
+        # the simulator's planted heterogeneity and per-customer draws (issue 17), seed 1's model
+        # ranks 0.804 against the logistic baseline's 0.809 and fails the promotion gate's floor
+        # (before: 0.89 against 0.83); seed 5's clears it with 3 trials (0.819 against 0.800)
+        # but not with 2, seed 4's fails (0.825 against 0.867); seed 3's clears it with 2 and 3
+        # trials alike (0.763 against 0.718, 26 defaults). Tests of the plumbing need a
         # champion; the gate's floor has tests of its own (tests/unit/modelling/test_gate.py).
-        "seed=1",
+        "seed=3",
         f"train.n_trials={trials}",
         "train.n_jobs=1",
         "train.num_boost_round=300",
