@@ -97,7 +97,8 @@ def replay_policies(
     """Replay the policies for the flagged loans at `snapshot` (first day of a month).
 
     rows: the study's rows (loan_id, snapshot_date, baseline_pd, tier; any lever's).
-    cate: the study's conditional effects (`EffectStudy.cate`).
+    cate: the study's conditional effects as cate.json holds them (`results.with_verdicts`):
+        without a lever's verdict, the lever counts as shown to reduce default.
     gen, seed, window_months: the generated book (its truth.json) and the outcome window.
     ecfg: the effects settings the study ran with (None: cfg.effects).
     """

@@ -137,7 +137,8 @@ HOLDOUT_HOWTO = (
     "reduction, gives each lever's Qini curve, and comparing policies (e.g. against the "
     "lender's usual targeting) needs each to be given to its own random share of the eligible "
     "loans. Size the hold-out for the effect sought: a 1 pp difference at a 10% default rate "
-    "needs about 14,000 loans per arm for 80% power at 5%; smaller books pool several months."
+    "needs about 13.5 thousand loans per arm for 80% power at 5%; smaller books pool several "
+    "months."
     "</p>"
 )
 

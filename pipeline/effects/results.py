@@ -83,7 +83,7 @@ def write_results(study: EffectStudy, out_dir: Path, truth_note: str = "") -> St
                 out.path(catalogue.EFFECTS_CATE_CSV),
             ),
             catalogue.EFFECTS_CATE_JSON: write_json(
-                {"alpha": study.config.alpha, "levers": _with_verdicts(study)},
+                {"alpha": study.config.alpha, "levers": with_verdicts(study)},
                 out.path(catalogue.EFFECTS_CATE_JSON),
             ),
         }
@@ -128,7 +128,7 @@ def log_results(study: EffectStudy, outputs: StudyOutputs, mlflow_cfg: MlflowCon
         mlflow.log_text(outputs.summary, f"{folder}/{catalogue.EFFECTS_SUMMARY_TXT}")
 
 
-def _with_verdicts(study: EffectStudy) -> list[dict[str, Any]]:
+def with_verdicts(study: EffectStudy) -> list[dict[str, Any]]:
     """The levers' conditional effects, each with its average effect's verdict: the next-best
     action offers only levers shown to reduce default on average (a per-loan interval alone,
     across five levers and thousands of loans, would let a null lever through somewhere)."""

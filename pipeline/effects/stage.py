@@ -18,7 +18,7 @@ from pipeline.core.contract import TABLES
 from pipeline.core.errors import DataError
 from pipeline.core.publish import read_set
 from pipeline.effects.policy import PolicyReplay, replay_policies
-from pipeline.effects.results import log_results, write_results
+from pipeline.effects.results import log_results, with_verdicts, write_results
 from pipeline.effects.study import run_study
 from pipeline.effects.truth import add_truth, generated_book, truth_for_book
 
@@ -53,7 +53,8 @@ def run(cfg: Config) -> str:
 
 def _replay(cfg: Config, tables: dict[str, pd.DataFrame], study) -> PolicyReplay | None:
     """The policy replay at the study's last snapshot (the book is the generated one: its truth
-    was just reproduced)."""
+    was just reproduced), from the conditional effects as cate.json holds them (with each
+    lever's verdict: scoring offers only levers shown to reduce default on average)."""
     window = study.config.outcome_window_months or cfg.features.performance_window_months
     book = generated_book(cfg, window)
     if isinstance(book, str) or not study.rows or not study.cate or not study.snapshots:
@@ -61,7 +62,15 @@ def _replay(cfg: Config, tables: dict[str, pd.DataFrame], study) -> PolicyReplay
     rows = pd.concat(study.rows.values(), ignore_index=True)
     gen, seed = book
     return replay_policies(
-        cfg, tables, rows, study.cate, max(study.snapshots), gen, seed, window, study.config
+        cfg,
+        tables,
+        rows,
+        with_verdicts(study),
+        max(study.snapshots),
+        gen,
+        seed,
+        window,
+        study.config,
     )
 
 
