@@ -48,15 +48,16 @@ def poisson_from_uniform(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
     p = np.exp(-lam)
     cdf = p.copy()
     k = np.zeros(u.shape, dtype=np.int32)
+    # Most counts are 0: each step works only on the draws still above their CDF.
+    idx = np.flatnonzero(u > cdf)
     j = 0
-    while True:
-        short = u > cdf
-        if not short.any() or j > 200:
-            return k
+    while idx.size and j <= 200:
         j += 1
-        k += short
-        p = p * lam / j
-        cdf = cdf + p
+        k[idx] += 1
+        p[idx] = p[idx] * lam[idx] / j
+        cdf[idx] += p[idx]
+        idx = idx[u[idx] > cdf[idx]]
+    return k
 
 
 def binomial_from_uniform(u: np.ndarray, n: np.ndarray, p: float) -> np.ndarray:
