@@ -116,9 +116,27 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated(f"signal {signum}")
 
 
-def _run_guarded(fn: Callable[[], Any]) -> Any:
+def _unwound(fn: Callable[[], Any]) -> Any:
+    """fn(), where an error raised while unwinding from SIGTERM is the termination: a signal
+    landing inside an MLflow write leaves that write's SQLite lock held, so marking the run
+    FAILED on the way out fails ("database is locked"); the stop is still what happened (exit
+    143), and the next run of the experiment ends the run left RUNNING as FAILED."""
     try:
         return fn()
+    except Exception as exc:
+        cause = exc.__context__
+        while cause is not None and not isinstance(cause, Terminated):
+            cause = cause.__context__
+        if cause is None:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        log.warning("while stopping: %s", first)
+        raise cause from None
+
+
+def _run_guarded(fn: Callable[[], Any]) -> Any:
+    try:
+        return _unwound(fn)
     except Terminated:
         err_console.print(
             "[yellow]terminated (SIGTERM):[/] the stage was stopped. Ingest, features, explain "

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import ScoringConfig
+from pipeline.config.schema import OutputConfig
 from pipeline.core.metadata import FeatureSpec
 from pipeline.modelling.calibration import fit_calibrator
 from pipeline.modelling.model import build_reference
@@ -106,3 +107,10 @@ def use_store(root: Path) -> str:
         mlflow.create_experiment(name, artifact_location=(root / "artifacts").as_uri())
     mlflow.set_experiment(name)
     return uri
+
+
+def own_output(logged: tuple) -> OutputConfig:
+    """Reports and scores folders beside the `logged` fixture's store, never the checkout's
+    (whose reports/ holds a real run's effect study after `make train`)."""
+    root = Path(logged[2].removeprefix("sqlite:///")).parent
+    return OutputConfig(reports_dir=root / "reports", scores_dir=root / "scores")

@@ -51,13 +51,15 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         run_name = run.client.get_run(run.run_id).data.tags.get("mlflow.runName", run.run_id)
         with browser() as chromium:
-            shot(chromium, report.as_uri(), args.out / "report.png")
+            shot(chromium, report.resolve().as_uri(), args.out / "report.png")
             with mlflow_ui(cfg.mlflow.tracking_uri) as base:
-                url = f"{base}/#/experiments/{run.experiment_id}/runs/{run.run_id}"
                 # MLflow 3.17 opens in its GenAI view whatever the experiment's kind tag says;
-                # this address switches it to the machine-learning view, which the page keeps.
-                prime = f"{base}/#/?workflowType=machine_learning"
-                shot(chromium, url, args.out / "mlflow_run.png", run_name, prime)
+                # the workflowType parameter switches it to the machine-learning view.
+                url = (
+                    f"{base}/#/experiments/{run.experiment_id}/runs/{run.run_id}"
+                    "?workflowType=machine_learning"
+                )
+                shot(chromium, url, args.out / "mlflow_run.png", run_name)
     except (DataError, BrowserMissing, TimeoutError) as exc:
         print(f"screenshots: {exc}", file=sys.stderr)
         return 2
@@ -67,15 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def shot(
-    chromium, url: str, path: Path, wait_for_text: str | None = None, prime: str | None = None
-) -> Path:
-    """The first screen of `url` as a palette PNG at `path` (after visiting `prime`, if any)."""
+def shot(chromium, url: str, path: Path, wait_for_text: str | None = None) -> Path:
+    """The first screen of `url` as a palette PNG at `path`."""
     page = new_page(chromium)
     try:
-        if prime:
-            page.goto(prime, wait_until="load")
-            page.wait_for_timeout(SETTLE_MS)
         page.goto(url, wait_until="load")
         if wait_for_text:
             page.get_by_text(wait_for_text).first.wait_for(timeout=RENDER_TIMEOUT_MS)

@@ -265,6 +265,8 @@ class ScoringConfig(Section):
 
     base_score: float = 600
     base_odds: float = Field(50, gt=0)
+    # The portfolio's currency code, written before amounts in reason texts ("" for none).
+    currency: str = Field("EUR", max_length=8)
     pdo: float = Field(20, gt=0)
     tiers: tuple[Tier, ...] = (
         Tier(name="A", max_pd=0.01),

@@ -44,13 +44,15 @@ class FeatureSpec:
     kind: Literal["numeric", "categorical"] = "numeric"
     label: str = ""
 
-    def readable(self, value: object) -> str:
-        """Reason-code text for this feature at `value`."""
+    def readable(self, value: object, currency: str = "") -> str:
+        """Reason-code text for this feature at `value`. A label's `{money}` is the value as a
+        whole amount after the `currency` code (e.g. "EUR 12,345")."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return f"{self.description}: missing"
         if self.label:
             try:
-                return singular_after_one(self.label.format(value=value))
+                money = f"{currency} {value:,.0f}".strip() if "{money}" in self.label else ""
+                return singular_after_one(self.label.format(value=value, money=money))
             except (ValueError, TypeError):
                 pass
         if isinstance(value, float):

@@ -177,4 +177,6 @@ def _lever_line(r: pd.Series) -> str:
 
 
 def _html_table(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="", border=0)
+    # in the report's scrolling box (div.table): a table wider than the page scrolls in it
+    table = df.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="", border=0)
+    return f'<div class="table">{table}</div>'

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,8 +30,9 @@ import pyarrow.dataset as ds
 
 from pipeline.config import Config, load_config
 from pipeline.core import catalogue
+from pipeline.core import spark as core_spark
 from pipeline.core.contract import REQUIRED, TABLES
-from pipeline.core.errors import ConfigError, DataError
+from pipeline.core.errors import DataError
 from pipeline.core.metadata import FeatureSpec
 from pipeline.features.engine import KEYS
 from pipeline.features.plan import CATEGORY_SOURCES, final_sql, steps
@@ -151,41 +150,14 @@ def read_spark_matrix(folder: Path, levels: dict[str, list[str]]) -> pd.DataFram
 
 @contextmanager
 def spark_session(master: str = "local[2]", driver_memory: str = "4g") -> Iterator[SparkSession]:
-    """The active session if there is one (spark-submit, a notebook, a test fixture; not
-    stopped here), else a new local one on `master`: UI off, UTC. The same set-up as the
-    scoring engine's session (`pipeline.scoring.spark`), which the layers keep out of reach."""
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise ConfigError("--engine spark needs pyspark: pip install 'loanrisk[spark]'") from None
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        yield active
-        return
-    builder = (
-        SparkSession.builder.appName("loanrisk-features")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-    )
-    if "PYSPARK_GATEWAY_PORT" not in os.environ:
-        # no Python UDF runs here, but a worker started for one must be this interpreter
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-        # local: a few shuffle partitions (200 by default) suit one machine's cores
-        builder = (
-            builder.master(master)
-            .config("spark.sql.shuffle.partitions", "4")
-            # local mode: the driver is the executor, and Spark's default 1g heap is small for
-            # caching every step of a book of millions of events (bench/features.py --size 0.2
-            # --spark: 340 s with 1g, 246 s with 4g, on a machine under varying load)
-            .config("spark.driver.memory", driver_memory)
-        )
-    spark = builder.getOrCreate()
-    try:
+    """The feature engine's session (`pipeline.core.spark`): 4 shuffle partitions and a larger
+    local heap, since caching every step of a book of millions of events does not fit Spark's
+    default 1g (bench/features.py --size 0.2 --spark: 340 s with 1g, 246 s with 4g, on a
+    machine under varying load)."""
+    with core_spark.spark_session(
+        "loanrisk-features", master, shuffle_partitions=4, driver_memory=driver_memory
+    ) as spark:
         yield spark
-    finally:
-        spark.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

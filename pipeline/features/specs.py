@@ -93,7 +93,7 @@ def _repayment() -> list[FeatureSpec]:
             "outstanding_balance",
             "Principal still outstanding (annuity split of payments)",
             "unknown",
-            "{value:,.0f} of principal outstanding",
+            "{money} of principal outstanding",
         ),
         rep(
             "balance_share_of_principal",
@@ -319,7 +319,7 @@ def _customer_loan() -> list[FeatureSpec]:
         return _spec(name, "customer_loan", description, "unknown", label, kind="categorical")
 
     return [
-        cl("annual_income", "Annual income", "lowers", "annual income {value:,.0f}"),
+        cl("annual_income", "Annual income", "lowers", "annual income {money}"),
         cl(
             "debt_to_income",
             "Monthly instalments of active loans x 12 / annual income",
@@ -331,9 +331,9 @@ def _customer_loan() -> list[FeatureSpec]:
             "monthly_payment",
             "Contractual monthly instalment of the loan",
             "unknown",
-            "monthly instalment {value:,.0f}",
+            "monthly instalment {money}",
         ),
-        cl("principal", "Loan principal", "unknown", "principal {value:,.0f}"),
+        cl("principal", "Loan principal", "unknown", "principal {money}"),
         cl("interest_rate", "Annual interest rate", "raises", "interest rate {value:.1%}"),
         cl("term_months", "Loan term in months", "unknown", "{value:.0f}-month term"),
         cat("product", "Loan product", "product: {value}"),

@@ -92,16 +92,8 @@ def tune(
         with mlflow.start_run(nested=True, run_name=f"trial-{trial.number:03d}"):
             mlflow.log_params(trial.params)
             try:
-                booster = lgb.train(
-                    params,
-                    d_train,
-                    num_boost_round=cfg.num_boost_round,
-                    valid_sets=[d_valid],
-                    valid_names=["valid"],
-                    callbacks=[
-                        lgb.early_stopping(cfg.early_stopping_rounds, verbose=False),
-                        _pruning_callback(trial, stopped),
-                    ],
+                booster = _train_early_stopped(
+                    params, d_train, d_valid, cfg, _pruning_callback(trial, stopped)
                 )
             except optuna.TrialPruned as exc:
                 # Raised outside the `with`, so the run ends FINISHED rather than FAILED.
@@ -249,15 +241,25 @@ def fit_full(
         scaled["min_child_samples"] = max(1, round(scaled["min_child_samples"] * ratio))
     d_train = lgb.Dataset(train[0], label=train[1])
     d_valid = lgb.Dataset(valid[0], label=valid[1], reference=d_train)
-    booster = lgb.train(
-        scaled,
+    recorder = [lgb.record_evaluation(curve)] if curve is not None else []
+    booster = _train_early_stopped(scaled, d_train, d_valid, cfg, *recorder)
+    return booster, scaled
+
+
+def _train_early_stopped(
+    params: dict[str, Any],
+    d_train: lgb.Dataset,
+    d_valid: lgb.Dataset,
+    cfg: TrainConfig,
+    *callbacks: Any,
+) -> lgb.Booster:
+    """Boost up to `cfg.num_boost_round` rounds, stopping when the validation AUC has not risen
+    for `cfg.early_stopping_rounds`; `callbacks` join it (LightGBM orders them by `order`)."""
+    return lgb.train(
+        params,
         d_train,
         num_boost_round=cfg.num_boost_round,
         valid_sets=[d_valid],
         valid_names=["valid"],
-        callbacks=[
-            lgb.early_stopping(cfg.early_stopping_rounds, verbose=False),
-            *([lgb.record_evaluation(curve)] if curve is not None else []),
-        ],
+        callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False), *callbacks],
     )
-    return booster, scaled

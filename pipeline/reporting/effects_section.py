@@ -22,9 +22,9 @@ ANCHOR = "lever-effects"
 TITLE = "Which relationship levers reduce default? (effect study)"
 
 
-def section(effects_dir: Path | None, factors: pd.DataFrame | None) -> str:
-    """The section's HTML: one table per lever of `effects_dir`'s effects.csv; an invitation to
-    run the study when it has not run (`effects_dir` None or without the table).
+def section(effects_dir: Path | None, factors: pd.DataFrame | None) -> h.Section:
+    """The section (id, title, HTML body): one table per lever of `effects_dir`'s effects.csv;
+    an invitation to run the study when it has not run (`effects_dir` None or without it).
 
     factors: the run's relationship-factors table (feature, direction, share, rank), for the
     SHAP association of each lever's feature; None = not shown.

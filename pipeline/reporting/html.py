@@ -217,6 +217,7 @@ background:#fafbfc}nav#contents ol{columns:2;margin:4px 0;padding-left:22px}
 nav#contents a{text-decoration:none;color:#2b5d9c}
 details{margin:10px 0}summary{cursor:pointer;color:#2b5d9c;font-weight:600}
 div.table{max-width:100%;overflow-x:auto}td.wide{min-width:20em}
+pre{white-space:pre-wrap;overflow-wrap:anywhere}
 h1{font-size:1.6em;margin-bottom:4px}h2{border-bottom:2px solid #4477aa;padding-bottom:3px;
 margin-top:36px}h3{margin-top:20px;font-size:1.05em}
 .meta{color:#666;font-size:.9em}code{background:#f3f3f3;padding:0 3px;border-radius:3px}

@@ -55,8 +55,11 @@ def recommend(features: pd.DataFrame, model: ActionModel) -> pd.DataFrame:
         theta, se = lever_effect(features, lever)
         helps = theta + z_crit * se < 0  # the whole interval below zero
         if lever.get("kind") == "resolution":
-            complained = pd.to_numeric(features.get(COMPLAINED_COLUMN), errors="coerce")
-            helps &= complained.fillna(0).to_numpy() > 0 if complained is not None else False
+            if COMPLAINED_COLUMN in features.columns:
+                complained = pd.to_numeric(features[COMPLAINED_COLUMN], errors="coerce")
+                helps &= complained.fillna(0).to_numpy() > 0
+            else:  # a portfolio without the complaint count: no complaint to resolve
+                helps &= False
         better = helps & (-theta > gain)
         best[better] = lever["lever"]
         gain[better] = -theta[better]

@@ -22,8 +22,11 @@ def reason_codes(
     protective: bool = False,
     with_points: bool = False,
     exclude: Collection[str] = (),
+    currency: str = "",
 ) -> pd.DataFrame:
     """Top-k reasons per row, same index as `X`.
+
+    currency: the code written before amounts (balance, principal, income).
 
     exclude: features never named as a reason nor as protective (the protected attributes
         when a config lets the model use them: a decision may not rest on age or gender, so a
@@ -60,7 +63,7 @@ def reason_codes(
                 col = idx[:, j]
                 chosen = scores[np.arange(n), col]
                 valid = chosen > 0  # False for NaN too
-                texts = _texts(X, ordered, col, valid)
+                texts = _texts(X, ordered, col, valid, currency)
                 points = np.where(valid, _pd_points(logit, C[np.arange(n), col]), np.nan)
             out[f"{prefix}_{j + 1}"] = pd.Series(texts, index=X.index, dtype="str")
             if with_points:
@@ -101,7 +104,7 @@ def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def _texts(
-    X: pd.DataFrame, specs: list[FeatureSpec], col: np.ndarray, valid: np.ndarray
+    X: pd.DataFrame, specs: list[FeatureSpec], col: np.ndarray, valid: np.ndarray, currency: str
 ) -> np.ndarray:
     """spec.readable(value) for each row's chosen column, "" where not valid. Loops over
     features, not rows: each feature's values are formatted in one list comprehension."""
@@ -110,7 +113,7 @@ def _texts(
         rows = np.flatnonzero(valid & (col == f))
         values = X.iloc[rows, f].to_numpy(dtype=object)
         spec = specs[f]
-        texts[rows] = [spec.readable(None if pd.isna(v) else v) for v in values]
+        texts[rows] = [spec.readable(None if pd.isna(v) else v, currency) for v in values]
     return texts
 
 
@@ -148,10 +151,23 @@ def reasons_for_scoring(
     )
     if top_k <= 0:
         return pd.DataFrame(index=X.index)
-    if mask.all():
+    scoring = getattr(model, "scoring", None)
+    currency = getattr(scoring, "currency", "") or ""
+
+    def codes_for(rows: pd.DataFrame) -> pd.DataFrame:
         return reason_codes(
-            model.contributions(X), X, model.specs, top_k, protective, with_points, exclude
+            model.contributions(rows),
+            rows,
+            model.specs,
+            top_k,
+            protective,
+            with_points,
+            exclude,
+            currency,
         )
+
+    if mask.all():
+        return codes_for(X)
     names = reason_columns(top_k, protective, with_points)
     out = {
         c: np.full(len(X), np.nan) if c.endswith(POINTS_SUFFIX) else np.full(len(X), "", object)
@@ -159,9 +175,7 @@ def reasons_for_scoring(
     }
     if mask.any():
         sub = X.iloc[np.flatnonzero(mask)]
-        codes = reason_codes(
-            model.contributions(sub), sub, model.specs, top_k, protective, with_points, exclude
-        )
+        codes = codes_for(sub)
         for c in names:
             out[c][mask] = codes[c].to_numpy()
     return pd.DataFrame(

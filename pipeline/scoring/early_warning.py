@@ -9,6 +9,7 @@ memory (a small share of the portfolio), then sorted by PD, highest first, and w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -107,13 +108,21 @@ class EarlyWarning:
         self.parts.append(ew)
         return ew
 
-    def write(self, path: Path, fmt: str) -> pd.DataFrame:
-        """The list, highest PD first (ties by loan_id, so reruns give the same file), to
-        `path` as parquet or csv; returns it."""
+    def write(
+        self,
+        path: Path,
+        fmt: str,
+        finish: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    ) -> pd.DataFrame:
+        """The list, highest PD first (ties by loan_id, so reruns give the same file), passed
+        through `finish` (columns that need the whole list, e.g. the contact budget's rank),
+        to `path` as parquet or csv; returns it."""
         ew = pd.concat(self.parts, ignore_index=True) if self.parts else pd.DataFrame()
         if len(ew):
             ew = ew.sort_values(["pd", ID_COLUMN], ascending=[False, True], kind="stable")
             ew = ew.reset_index(drop=True)
+        if finish is not None:
+            ew = finish(ew)
         if fmt == "csv":
             append_csv(ew, path, header=True)
         else:

@@ -57,7 +57,7 @@ __all__ = [
     "load_action_model",
     "lever_effect",
     "rank_by_budget",
-    "rank_list_file",
+    "rank_list",
     "recommend",
 ]
 
@@ -88,26 +88,9 @@ def add_actions(out: pd.DataFrame, X: pd.DataFrame, model: ActionModel | None) -
     return pd.concat([out.reset_index(drop=True), acts], axis=1)
 
 
-def rank_list_file(path: Path, fmt: str, budget: int) -> None:
-    """Rank the early-warning list in `path` (written whole, in `fmt`) by loss avoided per
-    contact and mark the first `budget` (`rank_by_budget`); a list without action columns is
-    left as it is. CSV text is kept as written (ids, escaping), only the columns are added."""
-    if not path.exists() or path.stat().st_size == 0:  # nothing scored: nothing to rank
-        return
-    if fmt == "csv":
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-        if "next_best_action" not in df.columns:
-            return
-        num = df.assign(
-            action_loss_avoided=pd.to_numeric(df["action_loss_avoided"], errors="coerce"),
-            action_pd_reduction_pp=pd.to_numeric(df["action_pd_reduction_pp"], errors="coerce"),
-        )
-        ranked = rank_by_budget(num, budget)
-        df["action_rank"] = ranked["action_rank"].astype("string").fillna("")
-        df["action_in_budget"] = ranked["action_in_budget"].astype(str)
-        df.to_csv(path, index=False)
-    else:
-        df = pd.read_parquet(path)
-        if "next_best_action" not in df.columns:
-            return
-        rank_by_budget(df, budget).to_parquet(path, index=False)
+def rank_list(ew: pd.DataFrame, budget: int) -> pd.DataFrame:
+    """The early-warning list with `rank_by_budget`'s columns, in its own row order; a list
+    without action columns (no study, or nothing flagged) as it is."""
+    if ew.empty or "next_best_action" not in ew.columns:
+        return ew
+    return rank_by_budget(ew, budget)

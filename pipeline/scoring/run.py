@@ -40,7 +40,7 @@ from pipeline.scoring.core import ScoredChunks, ScoringModel, as_date, load_scor
 from pipeline.scoring.early_warning import EarlyWarning
 from pipeline.scoring.keys import LoanKeys
 from pipeline.scoring.local import local_scored_chunks
-from pipeline.scoring.next_best_action import action_model, add_actions, rank_list_file
+from pipeline.scoring.next_best_action import action_model, add_actions, rank_list
 from pipeline.scoring.spark import spark_scored_chunks
 from pipeline.scoring.summary import Accumulator, ScoreSummary
 from pipeline.scoring.unseen import UnseenLevels
@@ -126,8 +126,9 @@ def run_score(
                 )
             keys.check(input_path)  # before the rename: a refused portfolio leaves no output
             unseen.report(input_path, strict, model.model.categories)
-            warn.write(ew_tmp, fmt)  # sorted by PD: written once every loan is scored
-            rank_list_file(ew_tmp, fmt, cfg.effects.monthly_contact_budget)
+            # sorted by PD, ranked for the contact budget: written once every loan is scored
+            budget = cfg.effects.monthly_contact_budget
+            warn.write(ew_tmp, fmt, lambda ew: rank_list(ew, budget))
     summary = acc.summary(model, out_path, time.perf_counter() - start)
     summary.engine = engine
     summary.unseen_categories = unseen.to_dict()

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +34,7 @@ import pyarrow.parquet as pq
 
 from pipeline.config import Config
 from pipeline.core import catalogue
+from pipeline.core import spark as core_spark
 from pipeline.core.errors import ConfigError, DataError
 from pipeline.riskmath.reasons import POINTS_SUFFIX, reason_columns, reasons_for_scoring
 from pipeline.scoring.core import (
@@ -64,46 +63,13 @@ if TYPE_CHECKING:
 
 # Every output column of the pyfunc model (LoanRiskModel.predict_prepared), in its order.
 RESULT_TYPE = "pd double, pd_raw double, points double, tier string"
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
 def spark_session(master: str = "local[1]") -> Iterator[SparkSession]:
-    """The active session if there is one (spark-submit, a notebook, a test fixture; not
-    stopped here), else a new local one: `master`, UI off, 2 shuffle partitions, UTC."""
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise ConfigError("--engine spark needs pyspark: pip install 'loanrisk[spark]'") from None
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        yield active
-        return
-    builder = (
-        SparkSession.builder.appName("loanrisk-score")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")  # it would overwrite our own bar
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-    )
-    # Under spark-submit (which starts this driver through a gateway) the master and the
-    # workers' environment are the cluster's; only a session of our own is set up here.
-    if "PYSPARK_GATEWAY_PORT" not in os.environ:
-        # The workers must run this interpreter (else: the system Python, without pandas)
-        # and import this checkout's `pipeline` (the reason-code step unpickles the model).
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-        path = os.pathsep.join(p for p in (str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")) if p)
-        builder = (
-            builder.master(master)
-            .config("spark.executorEnv.PYTHONPATH", path)
-            .config("spark.executorEnv.OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
-        )
-    spark = builder.getOrCreate()
-    try:
+    """The scoring engine's session (`pipeline.core.spark`): 2 shuffle partitions."""
+    with core_spark.spark_session("loanrisk-score", master, shuffle_partitions=2) as spark:
         yield spark
-    finally:
-        spark.stop()
 
 
 def score_spark_frame(

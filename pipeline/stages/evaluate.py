@@ -229,13 +229,14 @@ def evaluate(
 def characteristic_stability(model: Any, data: dataset.Dataset, cfg: Config) -> pd.DataFrame:
     """CSI of each model feature, test against train (`riskmath.characteristic_stability`), from
     the exact tree SHAP of at most `validation.csi_rows` rows of each split (a seeded sample)."""
-    X, idx = data.X(), data.split.index
+    idx = data.split.index
     rng = np.random.default_rng(cfg.seed)
 
     def contributions(rows: np.ndarray) -> pd.DataFrame:
         if len(rows) > cfg.validation.csi_rows:
             rows = np.sort(rng.choice(rows, cfg.validation.csi_rows, replace=False))
-        values = model.contributions(model.prepare(X.iloc[rows]))[:, :-1]
+        # `prepare` is the model's own conversion (data.X()'s), of the sampled rows only
+        values = model.contributions(model.prepare(data.frame.iloc[rows]))[:, :-1]
         return pd.DataFrame(values, columns=model.feature_names)
 
     factor, _ = scaling_constants(cfg.scoring)

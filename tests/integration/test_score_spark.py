@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from tiny_model import make_book
+from tiny_model import make_book, own_output
 
 from pipeline.config import Config, MlflowConfig, ScoringConfig
 from pipeline.scoring.run import early_warning_path, run_score, summary_path
@@ -30,6 +30,7 @@ def test_spark_engine_matches_local(tmp_path, logged, spark):
     cfg = Config(
         mlflow=MlflowConfig(tracking_uri=logged[2]),
         scoring=ScoringConfig(chunk_rows=64, early_warning_pd=0.1),
+        output=own_output(logged),
     )
     book = make_book(300, seed=51)
     book.loc[::7, "product"] = "boat"  # unseen category: both engines send it down "missing"

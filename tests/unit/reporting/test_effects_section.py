@@ -37,7 +37,7 @@ FACTORS = pd.DataFrame(
 
 def test_one_table_per_lever_with_estimate_naive_shap_and_truth(tmp_path):
     write_csv(_table(truth=True), tmp_path / catalogue.EFFECTS_CSV)
-    html = section(tmp_path, FACTORS)
+    html = section(tmp_path, FACTORS).render()
     assert html.count("<table>") == 2
     assert "-0.42 pp [-0.80, -0.05]" in html  # the estimate with its CI
     assert "+3.37 pp" in html  # the naive difference beside it
@@ -48,6 +48,6 @@ def test_one_table_per_lever_with_estimate_naive_shap_and_truth(tmp_path):
 
 def test_without_truth_no_truth_row_and_without_a_study_an_invitation(tmp_path):
     write_csv(_table(truth=False), tmp_path / catalogue.EFFECTS_CSV)
-    assert "True effect" not in section(tmp_path, None)
-    empty = section(None, FACTORS)
+    assert "True effect" not in section(tmp_path, None).render()
+    empty = section(None, FACTORS).render()
     assert "loanrisk effects" in empty and "<table>" not in empty

@@ -153,7 +153,8 @@ def test_every_catalogue_feature_has_a_readable_label_with_its_value():
         text = spec.readable(value)
         assert spec.label, spec.name
         # The label formatted (no fallback to "description: value"), and the value shows.
-        assert text == spec.label.format(value=value), spec.name
+        money = f"{value:,.0f}" if "{money}" in spec.label else ""  # amounts: no currency given
+        assert text == spec.label.format(value=value, money=money), spec.name
         assert "card" in text or "3" in text or "300%" in text, (spec.name, text)
         assert spec.readable(None).endswith(": missing")
 
@@ -224,3 +225,17 @@ def test_an_excluded_feature_is_never_a_reason_nor_protective(X):
     # tenure would be the most protective on rows 11 and 12: never named
     assert "Months as a customer" not in " ".join(out.to_numpy().ravel().astype(str))
     assert out.loc[11, "protective_1"] == "0 days late"
+
+
+def test_amounts_read_with_the_currency_and_whole_units():
+    from pipeline.features.specs import feature_specs
+
+    specs = {s.name: s for s in feature_specs()}
+    assert (
+        specs["outstanding_balance"].readable(12345.6, "EUR")
+        == "EUR 12,346 of principal outstanding"
+    )
+    assert specs["principal"].readable(8000.0, "") == "principal 8,000"
+    assert specs["annual_income"].readable(52000.0, "GBP") == "annual income GBP 52,000"
+    # a count of one reads singular
+    assert specs["hardship_requests_3m"].readable(1.0) == "1 hardship request in the last 3 months"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tiny_model import make_book
+from tiny_model import make_book, own_output
 
 from pipeline.config import Config, MlflowConfig, ScoringConfig
 from pipeline.core.metadata import FeatureSpec
@@ -23,7 +23,11 @@ def uri(logged):
 
 
 def _cfg(logged, **scoring) -> Config:
-    return Config(mlflow=MlflowConfig(tracking_uri=logged[2]), scoring=ScoringConfig(**scoring))
+    return Config(
+        mlflow=MlflowConfig(tracking_uri=logged[2]),
+        scoring=ScoringConfig(**scoring),
+        output=own_output(logged),
+    )
 
 
 def _scored(tmp_path, logged, uri, book, name="first.parquet", **scoring):

@@ -14,7 +14,7 @@ from pipeline.scoring.next_best_action import (
     NO_ACTION,
     ActionModel,
     rank_by_budget,
-    rank_list_file,
+    rank_list,
     recommend,
 )
 
@@ -86,13 +86,10 @@ def test_budget_takes_the_most_loss_avoided_first(tmp_path):
     ranked = rank_by_budget(acts, budget=2)
     assert ranked["action_rank"].tolist() == [2, pd.NA, 1, 3]
     assert ranked["action_in_budget"].tolist() == [True, False, True, False]
-    # the list file, CSV kept as written and ranked in place
-    path = tmp_path / "ew.csv"
-    acts.to_csv(path, index=False)
-    rank_list_file(path, "csv", budget=1)
-    back = pd.read_csv(path)
-    assert back["action_in_budget"].tolist() == [False, False, True, False]
-    assert back["loan_id"].tolist() == [1, 2, 3, 4]
+    # the early-warning list ranked in its own (PD) order
+    listed = rank_list(acts, budget=1)
+    assert listed["action_in_budget"].tolist() == [False, False, True, False]
+    assert listed["loan_id"].tolist() == [1, 2, 3, 4]
 
 
 def test_complaint_resolution_only_for_an_open_complaint():
@@ -110,11 +107,11 @@ def test_complaint_resolution_only_for_an_open_complaint():
     assert acts["next_best_action"].tolist() == [NO_ACTION, "complaint_resolution", NO_ACTION]
 
 
-def test_an_empty_list_file_is_left_alone(tmp_path):
-    path = tmp_path / "ew.parquet"
-    path.write_bytes(b"")  # a list no chunk wrote to
-    rank_list_file(path, "parquet", budget=5)
-    assert path.read_bytes() == b""
+def test_an_empty_list_or_one_without_actions_is_left_alone():
+    empty = pd.DataFrame()  # nothing flagged
+    assert rank_list(empty, budget=5) is empty
+    no_study = pd.DataFrame({"loan_id": [1], "pd": [0.3]})
+    assert rank_list(no_study, budget=5) is no_study
 
 
 def test_a_lever_not_shown_to_reduce_default_on_average_is_never_offered():

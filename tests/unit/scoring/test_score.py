@@ -10,7 +10,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from tiny_model import FEATURES, make_book
+from tiny_model import FEATURES, make_book, own_output
 
 from pipeline.config import Config, ExplainConfig, GenerateConfig, MlflowConfig, ScoringConfig
 from pipeline.core.errors import ConfigError, DataError, ModelError
@@ -39,6 +39,7 @@ def _cfg(logged, chunk_rows: int = 200_000) -> Config:
     return Config(
         mlflow=MlflowConfig(tracking_uri=logged[2]),
         scoring=ScoringConfig(chunk_rows=chunk_rows),
+        output=own_output(logged),
     )
 
 
