@@ -27,6 +27,8 @@ def tiny_overrides(root: Path, trials: int = 3) -> list[str]:
         # 0.05 then was a good draw). Seed 15's model ranks 0.920 against the oracle's 0.967
         # and the logistic baseline's 0.834 (19 test defaults) with 2 and 3 trials alike, so
         # test_evaluation_numbers keeps a tight oracle-gap check and the promotion gate passes.
+        # Chosen for it (2 of 17 seeds within 0.05): that check guards this book against
+        # regressions, it does not measure the model's typical gap on a tiny book.
         # Tests of the plumbing need a champion; the gate's floor has tests of its own
         # (tests/unit/modelling/test_gate.py).
         "seed=15",
