@@ -193,6 +193,11 @@ EFFECTS_CATE_CSV = "heterogeneity.csv"
 EFFECTS_CATE_JSON = "cate.json"
 FOREST_PNG = "forest.png"
 OVERLAP_PNG = "overlap.png"
+# The simulated book's policy replay (`effects.policy`): one row per policy, one per lever's
+# Qini curve, and the curves.
+EFFECTS_POLICY_CSV = "policy.csv"
+EFFECTS_QINI_CSV = "qini.csv"
+QINI_PNG = "qini.png"
 # The study's tables logged to its MLflow run (mlflow.log_table, under ARTEFACT_EFFECTS/): the
 # effect table as EFFECTS_JSON, the tier and overlap tables as these.
 EFFECTS_TIERS_JSON = "tiers.json"

@@ -28,7 +28,7 @@ from pipeline.core.publish import publish_set
 from pipeline.effects.heterogeneity import LinearCate, cate_table
 from pipeline.effects.report import html_section, summary_text
 from pipeline.effects.schema import EffectStudy
-from pipeline.plotting.effects import forest_plot, overlap_plot
+from pipeline.plotting.effects import forest_plot, overlap_plot, qini_plot
 from pipeline.runs import tracking
 
 
@@ -51,6 +51,8 @@ def write_results(study: EffectStudy, out_dir: Path, truth_note: str = "") -> St
         catalogue.FOREST_PNG: forest_plot(table),
         catalogue.OVERLAP_PNG: overlap_plot(study.rows, study.config.propensity_bounds),
     }
+    if study.policy is not None:
+        figures[catalogue.QINI_PNG] = qini_plot(study.policy.curves)
     with publish_set(out_dir, "effects") as out:
         files = {
             catalogue.EFFECTS_CSV: write_csv(table, out.path(catalogue.EFFECTS_CSV)),
@@ -69,6 +71,7 @@ def write_results(study: EffectStudy, out_dir: Path, truth_note: str = "") -> St
                     "tiers": _records(study.tiers),
                     "overlap": _records(study.overlap),
                     "truth_note": truth_note,
+                    "policy": _policy_doc(study),
                 },
                 out.path(catalogue.EFFECTS_JSON),
             ),
@@ -80,10 +83,17 @@ def write_results(study: EffectStudy, out_dir: Path, truth_note: str = "") -> St
                 out.path(catalogue.EFFECTS_CATE_CSV),
             ),
             catalogue.EFFECTS_CATE_JSON: write_json(
-                {"alpha": study.config.alpha, "levers": _with_verdicts(study)},
+                {"alpha": study.config.alpha, "levers": with_verdicts(study)},
                 out.path(catalogue.EFFECTS_CATE_JSON),
             ),
         }
+        if study.policy is not None:
+            files[catalogue.EFFECTS_POLICY_CSV] = write_csv(
+                study.policy.table, out.path(catalogue.EFFECTS_POLICY_CSV)
+            )
+            files[catalogue.EFFECTS_QINI_CSV] = write_csv(
+                study.policy.qini, out.path(catalogue.EFFECTS_QINI_CSV)
+            )
         for name, fig in figures.items():
             fig.savefig(out.path(name), format="png", dpi=110, bbox_inches="tight")
             files[name] = out.path(name)
@@ -110,18 +120,34 @@ def log_results(study: EffectStudy, outputs: StudyOutputs, mlflow_cfg: MlflowCon
             catalogue.EFFECTS_HTML,
             catalogue.EFFECTS_CATE_CSV,
             catalogue.EFFECTS_CATE_JSON,
+            catalogue.EFFECTS_POLICY_CSV,
+            catalogue.EFFECTS_QINI_CSV,
         ):
-            mlflow.log_artifact(str(outputs.files[name]), folder)
+            if name in outputs.files:
+                mlflow.log_artifact(str(outputs.files[name]), folder)
         mlflow.log_text(outputs.summary, f"{folder}/{catalogue.EFFECTS_SUMMARY_TXT}")
 
 
-def _with_verdicts(study: EffectStudy) -> list[dict[str, Any]]:
+def with_verdicts(study: EffectStudy) -> list[dict[str, Any]]:
     """The levers' conditional effects, each with its average effect's verdict: the next-best
     action offers only levers shown to reduce default on average (a per-loan interval alone,
     across five levers and thousands of loans, would let a null lever through somewhere)."""
     t = study.table
     verdicts = dict(zip(t["lever"], t["verdict"], strict=True)) if "verdict" in t else {}
     return [{**c, "verdict": verdicts.get(c["lever"], "")} for c in study.cate]
+
+
+def _policy_doc(study: EffectStudy) -> dict[str, Any] | None:
+    p = study.policy
+    if p is None:
+        return None
+    return {
+        "snapshot": str(p.snapshot),
+        "note": p.note,
+        "seconds": p.seconds,
+        "policies": _records(p.table),
+        "qini": _records(p.qini),
+    }
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -40,6 +41,8 @@ class EffectStudy:
     config: EffectsConfig = field(default_factory=EffectsConfig)
     # per lever, the linear conditional effect (`heterogeneity.LinearCate.to_dict()`)
     cate: list[dict] = field(default_factory=list)
+    # the simulated book's policy replay (`policy.PolicyReplay`), None when not run
+    policy: Any = None
 
 
 TABLE_COLUMNS = [

@@ -17,9 +17,10 @@ from pipeline.core import catalogue, lineage
 from pipeline.core.contract import TABLES
 from pipeline.core.errors import DataError
 from pipeline.core.publish import read_set
-from pipeline.effects.results import log_results, write_results
+from pipeline.effects.policy import PolicyReplay, replay_policies
+from pipeline.effects.results import log_results, with_verdicts, write_results
 from pipeline.effects.study import run_study
-from pipeline.effects.truth import add_truth, truth_for_book
+from pipeline.effects.truth import add_truth, generated_book, truth_for_book
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,36 @@ def run(cfg: Config) -> str:
         truth, truth_note = truth_for_book(cfg, tables, study)
         if truth is not None:
             study.table = add_truth(study.table, truth)
+            if study.config.policy_replay:
+                study.policy = _replay(cfg, tables, study)
     out_dir = catalogue.effects_dir(cfg.output.reports_dir)
     outputs = write_results(study, out_dir, truth_note=truth_note)
     log_results(study, outputs, cfg.mlflow)
     log.info("effects study: %.0f s -> %s", time.perf_counter() - t0, out_dir)
     return outputs.summary + f"\nfiles: {out_dir}"
+
+
+def _replay(cfg: Config, tables: dict[str, pd.DataFrame], study) -> PolicyReplay | None:
+    """The policy replay at the study's last snapshot (the book is the generated one: its truth
+    was just reproduced), from the conditional effects as cate.json holds them (with each
+    lever's verdict: scoring offers only levers shown to reduce default on average)."""
+    window = study.config.outcome_window_months or cfg.features.performance_window_months
+    book = generated_book(cfg, window)
+    if isinstance(book, str) or not study.rows or not study.cate or not study.snapshots:
+        return None
+    rows = pd.concat(study.rows.values(), ignore_index=True)
+    gen, seed = book
+    return replay_policies(
+        cfg,
+        tables,
+        rows,
+        with_verdicts(study),
+        max(study.snapshots),
+        gen,
+        seed,
+        window,
+        study.config,
+    )
 
 
 def read_interim(interim_dir: Path) -> dict[str, pd.DataFrame]:

@@ -149,25 +149,12 @@ def truth_for_book(
     """True effects when cfg.data.raw_dir holds the generated book (its truth/truth.json) and
     re-simulating it reproduces the tables; else (None, why not). The levers and the outcome
     window are those the study ran with (`study.config`)."""
-    known = known_truth(cfg)
-    if known is None:
-        return None, "no simulator truth (the data are not the generated book)"
-    truth = known.spec
     ecfg = study.config
     window = ecfg.outcome_window_months or cfg.features.performance_window_months
-    try:
-        gen = cfg.generate.model_copy(
-            update={
-                "size": str(truth["n_customers"]),
-                "months": int(truth["months"]),
-                "start": dt.date.fromisoformat(truth["start"]),
-            }
-        )
-        seed = int(truth["seed"])
-    except (KeyError, ValueError, TypeError) as exc:
-        return None, f"{catalogue.TRUTH_JSON} unreadable ({exc}): no true effects"
-    if int(truth.get("window_months", window)) != window:
-        return None, "the generated truth uses another performance window: no true effects"
+    book = generated_book(cfg, window)
+    if isinstance(book, str):
+        return None, book
+    gen, seed = book
 
     natural = simulate(gen, seed=seed, window_months=window)
     sizes = {n: len(df) for n, df in natural.tables().items()}
@@ -195,6 +182,29 @@ def truth_for_book(
         f"true effects from the simulator's counterfactual mode over the study's rows of {how} "
         f"({n_sims} counterfactual runs, {time.perf_counter() - t0:.0f} s)"
     )
+
+
+def generated_book(cfg: Config, window: int) -> tuple[GenerateConfig, int] | str:
+    """The generate settings and seed that reproduce cfg.data.raw_dir's generated book (from its
+    truth/truth.json), or why there are none."""
+    known = known_truth(cfg)
+    if known is None:
+        return "no simulator truth (the data are not the generated book)"
+    truth = known.spec
+    try:
+        gen = cfg.generate.model_copy(
+            update={
+                "size": str(truth["n_customers"]),
+                "months": int(truth["months"]),
+                "start": dt.date.fromisoformat(truth["start"]),
+            }
+        )
+        seed = int(truth["seed"])
+    except (KeyError, ValueError, TypeError) as exc:
+        return f"{catalogue.TRUTH_JSON} unreadable ({exc}): no true effects"
+    if int(truth.get("window_months", window)) != window:
+        return "the generated truth uses another performance window: no true effects"
+    return gen, seed
 
 
 def add_truth(table: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:

@@ -78,6 +78,10 @@ EFFECTS_PLOTS = {
         "Effect of each relationship lever on PD (doubly robust, 95% CI) vs naive."
     ),
     catalogue.OVERLAP_PNG: "Propensity overlap by arm for each lever.",
+    catalogue.QINI_PNG: (
+        "Qini curves per lever on the simulated book's held-out randomised trial: incremental "
+        "non-defaults when loans are contacted in order of the lever's estimated PD reduction."
+    ),
 }
 
 

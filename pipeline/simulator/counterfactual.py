@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 
+import numpy as np
 import pandas as pd
 
 from pipeline.config import GenerateConfig
@@ -28,13 +29,15 @@ def lever_pd(
     cfg: GenerateConfig,
     seed: int,
     window_months: int,
-    levers: dict[str, bool],
+    levers: dict[str, bool | np.ndarray],
     lever_months: tuple[int, int],
     snapshot: dt.date,
     effects: Effects | None = None,
 ) -> pd.DataFrame:
-    """loan_id and pd_given_path at `snapshot` (a first day of a month) of every loan active
-    then, the `levers` forced in months [a, b) as in `simulate`."""
+    """loan_id, customer (row index of `population`'s customers) and pd_given_path at
+    `snapshot` (a first day of a month) of every loan active then, the `levers` forced in months
+    [a, b) as in `simulate`; a lever's value may be a boolean mask over the customers (forced on
+    for those only: a contact policy)."""
     levers = check_levers(levers)
     fx = effects or Effects()
     cal = Calendar.of(cfg)
@@ -55,8 +58,15 @@ def lever_pd(
         emit_rows=False,
     )
     oracle = Oracle.of(cal, customers, loans, history, fx, window_months)
-    tp = oracle.true_pd(loan_ids(loans), range(s, s + 1))
-    return tp[["loan_id", "pd_given_path"]]
+    ids = loan_ids(loans)
+    tp = oracle.true_pd(ids, range(s, s + 1))[["loan_id", "pd_given_path"]]
+    cust = pd.Series(loans.cust, index=ids)
+    return tp.assign(customer=cust.loc[tp["loan_id"]].to_numpy())
+
+
+def population(seed: int, n: int, months: int) -> tuple[Customers, Loans]:
+    """The book's customers and loans (cached: every arm of a book shares them; read only)."""
+    return _population(seed, n, months)
 
 
 @functools.lru_cache(maxsize=2)

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.simulator.draws import recent, rng, sigmoid
+from pipeline.simulator.draws import (
+    binomial_from_uniform,
+    poisson_from_uniform,
+    recent,
+    rng,
+    sigmoid,
+)
 from pipeline.simulator.emission import emit_events, emit_payments
 from pipeline.simulator.population import (
     Customers,
@@ -32,6 +38,7 @@ from pipeline.simulator.world import (
     SHOCK_MEAN_MONTHS,
     Calendar,
     Effects,
+    lever_weights,
     shock_rate,
 )
 
@@ -98,12 +105,15 @@ def run_months(
     customers: Customers,
     loans: Loans,
     fx: Effects,
-    levers: dict[str, bool],
+    levers: dict[str, bool | np.ndarray],
     lever_months: tuple[int, int] | None,
     stop: int | None = None,
     emit_rows: bool = True,
 ) -> History:
     """Simulate every month of the book, forcing `levers` in `lever_months` (None: all).
+
+    A lever's value is True (on for everybody), False (off for everybody) or a boolean mask over
+    the customers (on for those, the others as drawn): a contact policy targets some customers.
 
     stop: simulate months [0, stop) only (the arrays keep every month, zero after it): a
     counterfactual run needs no month after its snapshot's outcome window, and each month's
@@ -129,6 +139,7 @@ def run_months(
     broker = broker_customers(loans, n)
     due_day = customer_due_day(loans, n)
     joined = joined_month(customers, loans)
+    w_rem, w_edu = lever_weights(customers.will, customers.cap, customers.literacy, fx)
 
     for m in range(M if stop is None else min(stop, M)):
         in_window = lever_months is None or (lever_months[0] <= m < lever_months[1])
@@ -160,11 +171,11 @@ def run_months(
             + fx.satisfaction_per_sd * sat
             + fx.resolved_complaint_6m * (res6 > 0)
             + fx.unresolved_complaint_6m * (unres6 > 0)
-            + fx.reminder_3m * (rem3 > 0)
+            + fx.reminder_3m * w_rem * (rem3 > 0)
             + fx.checkin_3m * (chk3 > 0)
             + fx.fatigue_per_contact_above
             * np.maximum(0.0, lender_rate - fx.fatigue_threshold_per_month)
-            + fx.financial_education * edu_ever
+            + fx.financial_education * w_edu * edu_ever
             + fx.marketing * recent(counts[idx["marketing"]], m, 12)
         )
         h = sigmoid(eta)
@@ -198,17 +209,19 @@ def run_months(
         state.lam[:, :, m] = lam[[idx[t] for t in PROJECTED]]
         cnt = np.zeros((T, n), dtype=np.int32)
         for t_name, t in idx.items():
-            cnt[t] = rng(seed, m, "ev_" + t_name).poisson(lam[t])
+            cnt[t] = poisson_from_uniform(rng(seed, m, "ev_" + t_name).random(n), lam[t])
         _apply_levers(cnt, forced, alive)
         counts[:, :, m] = cnt
 
         # Complaints: resolved or not; satisfaction reacts.
         r = rng(seed, m, "complaint")
         n_c = cnt[idx["complaint"]]
-        p_res = P_RESOLVED if not forced.get("complaint_resolution") else 1.0
-        if forced.get("complaint_resolution") is False:
-            p_res = 0.0
-        res = r.binomial(n_c, p_res)
+        resolve = forced.get("complaint_resolution")
+        p_res = P_RESOLVED if resolve is None or isinstance(resolve, np.ndarray) else float(resolve)
+        res = binomial_from_uniform(r.random(n), n_c, p_res).astype(np.int32)
+        if isinstance(resolve, np.ndarray):
+            # Overridden after the draw, so the other customers keep theirs (same stream).
+            res = np.where(resolve, n_c, res)
         resolved_cnt[:, m] = res
         unresolved_cnt[:, m] = n_c - res
         sat = (
@@ -294,12 +307,15 @@ def _crm_intensities(
     return lam
 
 
-def _apply_levers(cnt: np.ndarray, forced: dict[str, bool], alive: np.ndarray) -> None:
+def _apply_levers(cnt: np.ndarray, forced: dict[str, bool | np.ndarray], alive: np.ndarray) -> None:
     """Force the event levers in `cnt` in place: at least one event for every customer with a
-    loan (True) or none (False)."""
+    loan (True; a mask: for those of its customers) or none (False)."""
     for lever in _EVENT_LEVERS:
         f = forced.get(lever)
-        if f is True:
+        if isinstance(f, np.ndarray):
+            on = (alive & f).astype(np.int32)
+            cnt[EVENT_INDEX[lever]] = np.maximum(cnt[EVENT_INDEX[lever]], on)
+        elif f is True:
             cnt[EVENT_INDEX[lever]] = np.maximum(cnt[EVENT_INDEX[lever]], alive.astype(np.int32))
         elif f is False:
             cnt[EVENT_INDEX[lever]] = 0

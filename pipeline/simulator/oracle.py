@@ -26,6 +26,7 @@ from pipeline.simulator.world import (
     SHOCK_MEAN_MONTHS,
     Calendar,
     Effects,
+    lever_weights,
     shock_rate,
 )
 
@@ -196,17 +197,19 @@ class Oracle:
         sat_s = st.sat[:, s].astype(float)
         sat = sat_mean[:, None] + SAT_PERSISTENCE ** j[None, :] * (sat_s - sat_mean)[:, None]
         edu = 1 - (1 - st.edu_ever[:, [s]]) * np.exp(-lam["financial_education"][:, None] * j)
+        cus = self.customers
+        w_rem, w_edu = lever_weights(cus.will, cus.cap, cus.literacy, fx)
         eta = (
             self.known[:, t].astype(float)
             + fx.satisfaction_per_sd * sat
             + fx.resolved_complaint_6m * any_event(res_past, f6, lam["complaint"] * P_RESOLVED)
             + fx.unresolved_complaint_6m
             * any_event(unres_past, f6, lam["complaint"] * (1 - P_RESOLVED))
-            + fx.reminder_3m * any_event(rem_past, f3, lam["payment_reminder"])
+            + fx.reminder_3m * w_rem[:, None] * any_event(rem_past, f3, lam["payment_reminder"])
             + fx.checkin_3m * any_event(chk_past, f3, lam["proactive_checkin"])
             + fx.fatigue_per_contact_above
             * np.maximum(0.0, lender_rate - fx.fatigue_threshold_per_month)
-            + fx.financial_education * edu
+            + fx.financial_education * w_edu[:, None] * edu
             + fx.marketing * (mkt_past + lam["marketing"][:, None] * f12)
         )
         # Income shocks: the current one runs its known course; new ones start at the shock

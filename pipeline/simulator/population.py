@@ -42,6 +42,7 @@ class Customers:
     shock_prone: np.ndarray  # multiplies the income-shock rate
     lag: np.ndarray  # months from distress onset to stopping payment (1-2)
     grade: np.ndarray  # what the lender sees: a noisy grade of capacity and willingness
+    literacy: np.ndarray  # financial literacy (standard normal), follows income in part
 
     @property
     def n(self) -> int:
@@ -96,6 +97,10 @@ def draw_customers(seed: int, n: int) -> Customers:
     shock_prone = rng_.gamma(2.0, 0.5, n)
     lag = rng_.integers(1, 3, n)
     grade = 0.6 * cap + 0.4 * will + 0.55 * rng_.standard_normal(n)
+    # A stream of its own: the draws above are those of books generated before literacy was.
+    log_inc = np.log(income)
+    z_inc = (log_inc - log_inc.mean()) / (log_inc.std() or 1.0)
+    literacy = 0.5 * z_inc + np.sqrt(0.75) * rng(seed, -1, "literacy").standard_normal(n)
     return Customers(
         cap=cap,
         will=will,
@@ -110,6 +115,7 @@ def draw_customers(seed: int, n: int) -> Customers:
         shock_prone=shock_prone,
         lag=lag,
         grade=grade,
+        literacy=literacy,
     )
 
 

@@ -54,7 +54,40 @@ def truth_json(
         "(risk grade, late payments in the last 3 months)",
         "mean_true_pd": float(true_pd["true_pd"].mean()),
         "effects": {**causal, **_marker_effects()},
+        "heterogeneity": _heterogeneity(fx),
         "hazard_terms": {k: v for k, v in vars(fx).items()},
+    }
+
+
+def _heterogeneity(fx: Effects) -> dict[str, dict]:
+    """Who each lever helps: what the effect study's conditional effects should find."""
+    return {
+        "payment_reminder": {
+            "weight": f"max(0, 1 - {fx.reminder_forgetful:g} x willingness) x "
+            f"(capacity >= {fx.reminder_capacity_short:g}), scaled to mean 1 over customers",
+            "reads": "helps customers late from forgetting (low willingness) most; cannot help "
+            "customers short of money (low capacity)",
+            "observable_proxies": [
+                "reminders_paid_on_time_share_12m",
+                "partial_payments_12m",
+                "debt_to_income",
+            ],
+        },
+        "financial_education": {
+            "weight": f"max(0, 1 - {fx.education_low_literacy:g} x literacy), scaled to mean 1 "
+            "(literacy: standard normal, half from the customer's income)",
+            "reads": "helps customers with low financial literacy most",
+            "observable_proxies": ["debt_to_income"],
+        },
+        "complaint_resolution": {
+            "weight": "acts only through a complaint: a customer without one is unaffected",
+            "reads": "matters only for complainers",
+        },
+        "contact_fatigue": {
+            "weight": f"+{fx.fatigue_per_contact_above:g} log-odds per lender contact a month "
+            f"above {fx.fatigue_threshold_per_month:g} (reminders + check-ins, last 3 months)",
+            "reads": "contacts past a frequency raise default: a dose-response, not a constant",
+        },
     }
 
 

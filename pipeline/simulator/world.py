@@ -70,6 +70,12 @@ class Effects:
     downturn_self_employed: float = 0.6  # extra downturn sensitivity of self-employed/contractors
     seasoning: float = 0.5  # newest loan 3-18 months old: the classic early-months peak
     marketing: float = 0.0  # planted null: looks plausible, does nothing
+    # Who a lever helps (truth.json `heterogeneity`; `lever_weights`): the reminder and
+    # education terms are scaled per customer by weights of mean 1 over the book's customers,
+    # so the average effect is the term above.
+    reminder_forgetful: float = 0.6  # reminder weight 1 - this x willingness (forgetting)
+    reminder_capacity_short: float = -1.0  # capacity below this: a reminder cannot help
+    education_low_literacy: float = 0.8  # education weight 1 - this x financial literacy
 
 
 # Planted effect (truth.json) -> the Effects term that carries it.
@@ -109,7 +115,24 @@ class Calendar:
         return np.cos(2 * np.pi * ((m + self.first_month - 1) % 12) / 12)
 
 
-def check_levers(levers: dict[str, bool]) -> dict[str, bool]:
+def lever_weights(will: np.ndarray, cap: np.ndarray, literacy: np.ndarray, fx: Effects):
+    """(reminder, education) weights per customer, each of mean 1 over the customers.
+
+    A reminder helps a customer who pays late from forgetting (low willingness) more, and
+    cannot help one short of money (capacity below `reminder_capacity_short`); financial
+    education helps customers with low financial literacy more. Zero slopes and a threshold of
+    -inf give weights of 1 (no heterogeneity)."""
+    rem = np.clip(1 - fx.reminder_forgetful * will, 0, None) * (cap >= fx.reminder_capacity_short)
+    edu = np.clip(1 - fx.education_low_literacy * literacy, 0, None)
+    return _mean_one(rem), _mean_one(edu)
+
+
+def _mean_one(w: np.ndarray) -> np.ndarray:
+    m = float(w.mean()) if len(w) else 0.0
+    return w / m if m > 0 else w
+
+
+def check_levers(levers: dict[str, bool | np.ndarray]) -> dict[str, bool | np.ndarray]:
     unknown = sorted(set(levers) - set(LEVERS))
     if unknown:
         raise ValueError(f"unknown levers {unknown}; known: {list(LEVERS)}")

@@ -514,13 +514,16 @@ def test_breaking_one_formula_of_evaluate_is_noticed(evaluate_quickly, monkeypat
 
 def test_the_model_is_what_training_promises(inputs):
     """Quality against the book's truth and the baseline, calibration fitted on the validation
-    split, the depth cap and early stopping (seed 1's tiny book: deterministic numbers)."""
+    split, the depth cap and early stopping (the tiny book of tests/helpers.py: deterministic
+    numbers)."""
     from pipeline.modelling.trust import load_trusted_model
 
     cfg, files, preds, *_ = inputs
     reported = json.loads(files.metrics.read_text())
     test = reported["test"]
-    assert reported["oracle_auc"] - test["auc"] < 0.05  # 0.91 against 0.89 when written
+    # 0.967 against 0.920 on seed 15's tiny book (tests/helpers.py: how the seed was chosen;
+    # 0.91 against 0.89 on seed 1's before the simulator's planted heterogeneity)
+    assert reported["oracle_auc"] - test["auc"] < 0.06
     assert test["auc"] > reported["baseline_auc"]
     # Platt and isotonic fits both keep the sum of the data they are fitted on: on the
     # validation split the PDs add up to its defaults, on the other splits they need not.

@@ -254,8 +254,12 @@ def test_run_writes_reports_and_mlflow_run(tmp_path, monkeypatch):
     assert {c["lever"] for c in cate} == set(est["lever"])  # every estimated lever's numbers
     assert all(len(c["coef"]) == len(c["modifiers"]) + 1 and c["verdict"] for c in cate)
     names = ("tiers.csv", "overlap.csv", "effects.html", "forest.png", "overlap.png")
-    for name in (*names, "heterogeneity.csv"):
+    for name in (*names, "heterogeneity.csv", "policy.csv", "qini.csv", "qini.png"):
         assert (out / name).stat().st_size > 0, name
+    # The generated book also gets the policy replay, and the section says how to judge a
+    # policy on a real book.
+    assert doc["policy"] is not None and "flagged" in doc["policy"]["note"]
+    assert "randomised hold-out" in (out / "effects.html").read_text()
 
     mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
     runs = MlflowClient().search_runs(
