@@ -383,9 +383,13 @@ def _log_inputs(cfg: Config, data: dataset.Dataset) -> None:
     schema = _schema(data.frame)
     for split, idx in data.split.index.items():
         frame = data.frame.iloc[idx]
-        ds = mlflow.data.from_pandas(
-            frame, source=source, name=f"{source_path.stem}-{split}", targets=LABEL_COLUMN
-        )
+        with warnings.catch_warnings():
+            # MLflow warns that a local file:// source "can be interpreted in multiple ways"
+            # (two registered local source types, the same class): noise on the user's console.
+            warnings.simplefilter("ignore")
+            ds = mlflow.data.from_pandas(
+                frame, source=source, name=f"{source_path.stem}-{split}", targets=LABEL_COLUMN
+            )
         # MLflow would infer it per split, testing every value for missing in Python: 19 s of
         # a 20k-customer book's training, minutes on a large one. The same schema, vectorised.
         ds.schema = schema
