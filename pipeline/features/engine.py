@@ -28,6 +28,7 @@ from pipeline.core.errors import ConfigError, DataError
 from pipeline.core.io import owned_tempdir
 from pipeline.core.metadata import FeatureSpec
 from pipeline.features.plan import CATEGORY_SOURCES, PHASE_ENDS, final_sql, steps
+from pipeline.features.repayment_arrays import repayment_tables
 from pipeline.features.snapshots import (
     default_snapshots,
     end_date_of,
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 KEYS = ["loan_id", "customer_id", "snapshot_date", "label"]
 # Staged tables the final SELECT no longer needs: dropped first so their memory is reused.
 SCRATCH = ("inst", "crm", "lgrid")
+# Steps of the plan computed by array code here (`repayment_arrays`, `crm_arrays`): the same
+# tables, from prefix sums instead of range joins (Spark runs their SQL).
+ARRAY_STEPS = ("rep", "rep_old", "rep_pre")
 
 
 def build_features(
@@ -103,11 +107,18 @@ def build_on(
 
     crm_cols = {r[0] for r in con.execute("DESCRIBE crm_interactions").fetchall()}
     for name, sql in steps(snapshots, fcfg, "direction" in crm_cols, "answered" in crm_cols):
+        if name in ARRAY_STEPS:
+            continue
         con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
         if name == "ln":
             _stage_enums(con)
         if name in PHASE_ENDS:
             clock.lap(PHASE_ENDS[name])
+    _index_keys(con)
+    clock.lap("stage")
+    for name, table in repayment_tables(con, fcfg.default_dpd).items():
+        con.register(name, table)
+    clock.lap("repayment")
     for t in SCRATCH:
         con.execute(f"DROP TABLE {t}")
     final = con.sql(final_sql(data_end, fcfg.income_rounding, enums=True))
@@ -170,6 +181,20 @@ def _check_columns(con: duckdb.DuckDBPyConnection) -> None:
         lacking = [c for c in REQUIRED[t] if c not in have]
         if lacking:
             raise DataError(f"table {t} lacks required column(s) {', '.join(lacking)}")
+
+
+def _index_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """loan_index / customer_index: each loan and customer numbered 0, 1, ... (any order), the
+    group numbers of the array code, whatever the type of the ids."""
+    con.execute(
+        "CREATE TEMP TABLE loan_index AS "
+        "SELECT loan_id, CAST(row_number() OVER () - 1 AS BIGINT) AS li FROM ln"
+    )
+    con.execute(
+        "CREATE TEMP TABLE customer_index AS "
+        "SELECT customer_id, CAST(row_number() OVER () - 1 AS BIGINT) AS ci "
+        "FROM (SELECT DISTINCT customer_id FROM cgrid)"
+    )
 
 
 def _stage_enums(con: duckdb.DuckDBPyConnection) -> None:

@@ -1,0 +1,162 @@
+"""The repayment family of the DuckDB engine as array code: the steps `rep`, `rep_old` and
+`rep_pre` of `plan` (their SQL in `repayment_sql`, which Spark runs) computed from the staged
+`inst`, `grid` and `snaps` by prefix sums instead of range joins, equal value by value.
+
+Per active loan and snapshot s, with the loan's instalments sorted by due date:
+- what does not depend on s (count, late flag, days late, amounts due, reminders) is a
+  difference of running sums at the window's two edges;
+- an active loan has settled every instalment due before s - default_dpd days before s (an
+  unpaid or later one would have defaulted it), so only the few due in [s - default_dpd, s)
+  are looked at per row for what does ("paid before s", DPD now, amounts paid);
+- principal paid before s is a running sum over the instalments sorted by paid date
+  (prepayments count when paid, not when due);
+- maxima over a window come from a sparse table, the worst delay ever and the last late
+  payment from running maxima per loan.
+The rows are the grid's (one per active loan and snapshot); every column the final SELECT
+reads from `rep` is there, `rep_old` carries what only the instalments before the 12-month
+window give, `rep_pre` is empty (its principal is in `rep.prin_c`).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from pipeline.features.prefix import (
+    RangeMax,
+    Sorted,
+    arrow_column,
+    between,
+    days,
+    running,
+    running_max_by_group,
+)
+from pipeline.features.specs import WINDOWS
+
+_EMPTY = -1  # no delay yet: every real delay is >= 0
+_NO_DAY = -(1 << 30)
+
+
+def repayment_tables(con: duckdb.DuckDBPyConnection, default_dpd: int) -> dict[str, pa.Table]:
+    """{"rep", "rep_old", "rep_pre"}: Arrow tables with the columns of those steps of `plan`,
+    over the temp tables inst, grid and snaps of `con`."""
+    inst = con.sql(
+        "SELECT x.li, i.due, i.paid, i.due_c, i.paid_c, i.prin_c, i.late, i.late_days, i.partial,"
+        " i.reminded, i.reminded_on_time FROM inst i JOIN loan_index x USING (loan_id)"
+    ).to_arrow_table()
+    grid = con.sql(
+        "SELECT g.loan_id, g.s, x.li FROM grid g JOIN loan_index x USING (loan_id)"
+    ).to_arrow_table()
+    snaps = con.sql("SELECT s, lo3, lo6, lo12 FROM snaps ORDER BY s").to_arrow_table()
+    cols = _aggregate(inst, grid, snaps, int(default_dpd))
+    keys = {"loan_id": grid.column("loan_id"), "s": grid.column("s")}
+    rep = pa.table({**keys, **{k: v for k, v in cols.items() if not k.startswith("old_")}})
+    old = pa.table({**keys, **{k[4:]: v for k, v in cols.items() if k.startswith("old_")}})
+    pre = pa.table(
+        {
+            "loan_id": grid.column("loan_id").slice(0, 0),
+            "s": grid.column("s").slice(0, 0),
+            "prin_c": pa.array([], pa.int64()),
+        }
+    )
+    return {"rep": rep, "rep_old": old, "rep_pre": pre}
+
+
+def _aggregate(inst: pa.Table, grid: pa.Table, snaps: pa.Table, dpd: int) -> dict[str, pa.Array]:
+    li = inst.column("li").to_numpy().astype(np.int64)
+    by_due = Sorted(li, days(inst.column("due")))
+    due = by_due.take(days(inst.column("due")))
+    paid = by_due.take(days(inst.column("paid")))
+    loan = by_due.take(li)
+
+    def col(name: str) -> np.ndarray:
+        # NULL only where never read: days late of an unpaid instalment
+        values = inst.column(name).cast(pa.int64()).fill_null(0).to_numpy()
+        return by_due.take(values)
+
+    late, late_days, partial = col("late"), col("late_days"), col("partial")
+    due_c, paid_c = col("due_c"), col("paid_c")
+    cum_late, cum_days, cum_partial = running(late), running(late_days), running(partial)
+    cum_due_c, cum_paid_c = running(due_c), running(paid_c)
+    cum_rem, cum_rem_ok = running(col("reminded")), running(col("reminded_on_time"))
+
+    g = grid.column("li").to_numpy().astype(np.int64)
+    s = days(grid.column("s"))
+    snap_days = days(snaps.column("s"))
+    at_snap = np.searchsorted(snap_days, s)
+    lo = {w: days(snaps.column(f"lo{w}"))[at_snap] for w in WINDOWS}
+    start = by_due.at(g, -(1 << 31) + 1)
+    hi = by_due.at(g, s)
+    edge = by_due.at(g, s - dpd)  # before it: settled before s
+    first = {w: by_due.at(g, lo[w]) for w in WINDOWS}
+    fixed_end = {w: np.maximum(first[w], edge) for w in WINDOWS}
+
+    longest = int(max((fixed_end[w] - first[w]).max(initial=0) for w in WINDOWS))
+    window_max = RangeMax(late_days, longest, _EMPTY)
+    dmax = {w: window_max(first[w], fixed_end[w]) for w in WINDOWS}
+    dsum = {w: between(cum_days, first[w], fixed_end[w]) for w in WINDOWS}
+    partial_12 = between(cum_partial, first[12], fixed_end[12])
+    paid_c_12 = between(cum_paid_c, first[12], fixed_end[12])
+    # the last late payment and worst delay before the edge: running maxima per loan
+    late_paid = np.where(late.astype(bool), paid, _NO_DAY)
+    last_late_run = running_max_by_group(late_paid, loan)
+    worst_run = running_max_by_group(late_days, loan)
+
+    def before(run: np.ndarray, end: np.ndarray, none: int) -> np.ndarray:
+        return np.where(end > start, run[np.maximum(end - 1, 0)], none)
+
+    last_late = before(last_late_run, edge, _NO_DAY)
+    dpd_now = np.full(len(g), _EMPTY, dtype=np.int64)
+
+    # the instalments due in [s - dpd, s): at most a few per row
+    for k in range(int((hi - edge).max(initial=0))):
+        j = edge + k
+        ok = j < hi
+        jj = np.where(ok, j, 0)
+        due_j, paid_j = due[jj], paid[jj]
+        paid_before = paid_j < s
+        delay = np.where(paid_before, late_days[jj], s - due_j)
+        for w in WINDOWS:
+            inw = ok & (j >= first[w])
+            dsum[w] += np.where(inw, delay, 0)
+            dmax[w] = np.maximum(dmax[w], np.where(inw, delay, _EMPTY))
+        dpd_now = np.maximum(dpd_now, np.where(ok & ~paid_before, s - due_j, _EMPTY))
+        settled = ok & paid_before
+        partial_12 += settled & partial[jj].astype(bool)
+        paid_c_12 += np.where(settled, paid_c[jj], 0)
+        late_day = np.where(paid_before, paid_j, s)
+        last_late = np.maximum(last_late, np.where(ok & late[jj].astype(bool), late_day, _NO_DAY))
+
+    # principal paid before s, whenever due: running sum in paid-date order
+    by_paid = Sorted(li, days(inst.column("paid")))
+    cum_prin = running(by_paid.take(inst.column("prin_c").cast(pa.int64()).fill_null(0).to_numpy()))
+    prin = between(cum_prin, by_paid.at(g, -(1 << 31) + 1), by_paid.at(g, s))
+
+    n = {w: hi - first[w] for w in WINDOWS}
+    has12 = n[12] > 0
+    out: dict[str, pa.Array] = {
+        "dpd_now": arrow_column(dpd_now, dpd_now != _EMPTY),
+        "last_late_day": arrow_column(
+            last_late.astype(np.int32), last_late != _NO_DAY, pa.date32()
+        ),
+        "prin_c": arrow_column(prin),
+        "partial_12m": arrow_column(partial_12),
+        "paid_c_12m": arrow_column(paid_c_12, has12),
+        "due_c_12m": arrow_column(between(cum_due_c, first[12], hi), has12),
+        "reminded_12m": arrow_column(between(cum_rem, first[12], hi)),
+        "reminded_on_time_12m": arrow_column(between(cum_rem_ok, first[12], hi)),
+    }
+    for w in WINDOWS:
+        out[f"dpd_max_{w}m"] = arrow_column(dmax[w], n[w] > 0)
+        out[f"dpd_sum_{w}m"] = arrow_column(dsum[w], n[w] > 0)
+        out[f"n_{w}m"] = arrow_column(n[w])
+        out[f"late_{w}m"] = arrow_column(between(cum_late, first[w], hi))
+    n_old = first[12] - start
+    out["old_n"] = arrow_column(n_old)
+    out["old_dpd_max"] = arrow_column(before(worst_run, first[12], _EMPTY), n_old > 0)
+    # the last late payment before the window is in rep.last_late_day (the final SELECT takes
+    # the greater of the two), and so is all principal paid before s
+    out["old_last_late_day"] = pa.nulls(len(g), pa.date32())
+    out["old_prin_c"] = pa.nulls(len(g), pa.int64())
+    return out
