@@ -27,7 +27,8 @@ from pipeline.core.contract import REQUIRED, TABLES
 from pipeline.core.errors import ConfigError, DataError
 from pipeline.core.io import owned_tempdir
 from pipeline.core.metadata import FeatureSpec
-from pipeline.features.plan import CATEGORY_SOURCES, PHASE_ENDS, final_sql, steps
+from pipeline.features.crm_arrays import crm_tables
+from pipeline.features.plan import CATEGORY_SOURCES, final_sql, steps
 from pipeline.features.repayment_arrays import repayment_tables
 from pipeline.features.snapshots import (
     default_snapshots,
@@ -35,16 +36,13 @@ from pipeline.features.snapshots import (
     normalise_snapshots,
     sql_path,
 )
-from pipeline.features.specs import feature_specs
+from pipeline.features.specs import feature_names, feature_specs
 
 log = logging.getLogger(__name__)
 
 KEYS = ["loan_id", "customer_id", "snapshot_date", "label"]
 # Staged tables the final SELECT no longer needs: dropped first so their memory is reused.
 SCRATCH = ("inst", "crm", "lgrid")
-# Steps of the plan computed by array code here (`repayment_arrays`, `crm_arrays`): the same
-# tables, from prefix sums instead of range joins (Spark runs their SQL).
-ARRAY_STEPS = ("rep", "rep_old", "rep_pre")
 
 
 def build_features(
@@ -106,19 +104,19 @@ def build_on(
     snapshots = normalise_snapshots(snapshots)
 
     crm_cols = {r[0] for r in con.execute("DESCRIBE crm_interactions").fetchall()}
-    for name, sql in steps(snapshots, fcfg, "direction" in crm_cols, "answered" in crm_cols):
-        if name in ARRAY_STEPS:
-            continue
+    has = ("direction" in crm_cols, "answered" in crm_cols)
+    for name, sql in steps(snapshots, fcfg, *has, families=False):
         con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
         if name == "ln":
             _stage_enums(con)
-        if name in PHASE_ENDS:
-            clock.lap(PHASE_ENDS[name])
     _index_keys(con)
     clock.lap("stage")
     for name, table in repayment_tables(con, fcfg.default_dpd).items():
         con.register(name, table)
     clock.lap("repayment")
+    for name, table in crm_tables(con).items():
+        con.register(name, table)
+    clock.lap("crm")
     for t in SCRATCH:
         con.execute(f"DROP TABLE {t}")
     final = con.sql(final_sql(data_end, fcfg.income_rounding, enums=True))
@@ -211,28 +209,44 @@ def _to_pandas(
 ) -> pd.DataFrame:
     """The result as pandas, sorted by (snapshot_date, loan_id).
 
-    Through Arrow rather than an ORDER BY: DuckDB's sort materialises the wide rows and its
-    Arrow export comes in row-group chunks that pandas must concatenate, two more copies of the
-    whole matrix. Here the two keys are sorted in numpy and each column gathered once in that
-    order (one contiguous chunk, in parallel); pandas then takes the float columns without a
-    copy (NaN, not NULL, marks a missing feature). Categoricals get every level of their ENUM
-    (the sorted values of the input table), also those absent from these rows.
+    Through Arrow rather than an ORDER BY: DuckDB's sort materialises the wide rows (and needs
+    more than a tight memory limit gives), its Arrow export comes in row-group chunks that
+    pandas must concatenate. Here the two keys are sorted in numpy and each float column's
+    chunks are scattered straight to their sorted places in one new array (a take would first
+    combine the chunks: one more fresh copy of the matrix, and fresh memory is what costs on
+    this machine); pandas then takes those arrays without a copy (NaN, not NULL, marks a
+    missing feature). Categoricals get every level of their ENUM (the sorted values of the
+    input table), also those absent from these rows.
     """
     table = rel.to_arrow_table()
-    # DuckDB's tables are done with: free them before the gather doubles the matrix in memory
     levels = {
         name: [
             v for (v,) in con.execute(f"SELECT unnest(enum_range(NULL::{name}_enum))").fetchall()
         ]
         for name in CATEGORY_SOURCES
     }
+    # DuckDB's tables are done with: free them before the matrix is copied
     for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall():
         con.execute(f"DROP TABLE {name}")
     days = table.column("snapshot_date").cast(pa.int32()).to_numpy()
-    order = pa.array(np.lexsort((table.column("loan_id").to_numpy(), days)))
+    order = np.lexsort((table.column("loan_id").to_numpy(), days))
+    place = np.empty_like(order)
+    place[order] = np.arange(len(order))
+
+    def sorted_column(col: pa.ChunkedArray) -> pa.Array:
+        if col.type != pa.float64() or col.null_count:
+            return pc.take(col.combine_chunks(), pa.array(order))
+        out = np.empty(len(col), dtype=np.float64)
+        offset = 0
+        for chunk in col.chunks:
+            out[place[offset : offset + len(chunk)]] = chunk.to_numpy()
+            offset += len(chunk)
+        return pa.array(out)
+
     with ThreadPoolExecutor(max(1, threads)) as pool:
-        columns = list(pool.map(lambda col: pc.take(col, order), table.columns))
-    table = pa.table(columns, names=table.column_names)
+        columns = list(pool.map(sorted_column, table.columns))
+    del table
+    table = pa.table(columns, names=[*KEYS, *feature_names()])
     del columns
     df = table.to_pandas(split_blocks=True, self_destruct=True, date_as_object=False)
     del table

@@ -31,28 +31,43 @@ CATEGORY_SOURCES = {
     "region": ("c", "customers", "region"),
     "loan_channel": ("l", "ln", "loan_channel"),
 }
-# The step that ends each phase of the build, for the engines' timings.
-PHASE_ENDS = {"cgrid": "stage", "rep_pre": "repayment", "crm_hist": "crm"}
 
 
 def steps(
-    snapshots: list[dt.date], fcfg: FeaturesConfig, has_direction: bool, has_answered: bool
+    snapshots: list[dt.date],
+    fcfg: FeaturesConfig,
+    has_direction: bool,
+    has_answered: bool,
+    families: bool = True,
 ) -> list[tuple[str, str]]:
     """(name, SELECT) pairs in order, over the views customers, loans, repayments and
-    crm_interactions."""
-    return [
+    crm_interactions.
+
+    families=False: only the staging steps, up to cgrid, and `inst` without the reminder match:
+    the DuckDB engine computes the FAMILY_STEPS (and the reminders) as array code, equal to
+    this SQL (`repayment_arrays`, `crm_arrays`)."""
+    staged = [
         ("ln", LOANS),
         ("crm", crm_sql.staged_crm(has_direction, has_answered)),
         ("loan_status", repayment_sql.loan_status(fcfg.default_dpd)),
-        ("inst", repayment_sql.INSTALMENTS),
+        ("inst", repayment_sql.instalments(reminders=families)),
         ("snaps", snaps_sql(snapshots, fcfg.performance_window_months)),
         *GRID,
+    ]
+    if not families:
+        return staged
+    return [
+        *staged,
         ("rep", repayment_sql.window()),
         ("rep_old", repayment_sql.OLDER),
         ("rep_pre", repayment_sql.PREPAID),
         ("crm_win", crm_sql.window()),
         ("crm_hist", crm_sql.HISTORY),
     ]
+
+
+# The steps aggregating the event families: what `steps(..., families=False)` leaves out.
+FAMILY_STEPS = ("rep", "rep_old", "rep_pre", "crm_win", "crm_hist")
 
 
 LOANS = """

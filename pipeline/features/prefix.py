@@ -28,23 +28,54 @@ def days(column: pa.ChunkedArray | pa.Array, fill: int = NEVER) -> np.ndarray:
 
 def keys(group: np.ndarray, day: np.ndarray) -> np.ndarray:
     """The sort and lookup key of (group, day): groups are 0-based ints below 2^31."""
-    return (group.astype(np.int64) << 32) | (day + _SHIFT)
+    return (group.astype(np.int64) << 32) | (day.astype(np.int64) + _SHIFT)
 
 
 class Sorted:
-    """Events sorted by (group, day); `at(group, day)` is the index of the group's first event
-    on or after `day`, so [at(g, lo), at(g, hi)) holds its events dated in [lo, hi)."""
+    """Events sorted by (group, day): `take` puts an event column in that order."""
 
     def __init__(self, group: np.ndarray, day: np.ndarray, order: np.ndarray | None = None):
-        k = keys(group, day)
-        self.order = np.argsort(k, kind="stable") if order is None else order
-        self.key = k[self.order]
-
-    def at(self, group: np.ndarray, day: np.ndarray | int) -> np.ndarray:
-        return np.searchsorted(self.key, keys(group, np.asarray(day, dtype=np.int64)))
+        self.order = np.argsort(keys(group, day), kind="stable") if order is None else order
 
     def take(self, values: np.ndarray) -> np.ndarray:
         return values[self.order]
+
+
+class Edges:
+    """Where a few dates cut each group's events: `at(g, date)` is the index of group g's first
+    event on or after `date` in (group, day) order, `start(g)` of its first event, so
+    [at(g, lo), at(g, hi)) holds its events dated in [lo, hi).
+
+    One count of the events per (group, date slot) and a running sum over it, instead of a
+    binary search per row: the rows' searches jump across the whole event array, the counts
+    are read once in order (2-3x faster on the bench book). `weights` sums them instead of
+    counting: the running sum of a value, by date slot, with no sort of the events at all.
+    """
+
+    def __init__(
+        self,
+        group: np.ndarray,
+        day: np.ndarray,
+        n_groups: int,
+        dates: np.ndarray,
+        weights: np.ndarray | None = None,
+    ) -> None:
+        self.dates = np.unique(np.asarray(dates, dtype=np.int64))
+        self.width = len(self.dates) + 1
+        slot = np.searchsorted(self.dates, day, side="right")  # dates <= day
+        cell = group.astype(np.int64) * self.width + slot + 1
+        cum = np.bincount(cell, weights=weights, minlength=n_groups * self.width + 1)
+        np.cumsum(cum, out=cum)
+        self.cum = cum if weights is None else np.rint(cum).astype(np.int64)
+
+    def at(self, group: np.ndarray, date: np.ndarray) -> np.ndarray:
+        k = np.searchsorted(self.dates, date)
+        if not np.array_equal(self.dates[np.minimum(k, len(self.dates) - 1)], date):
+            raise ValueError("Edges.at: a date that was not given when counting")
+        return self.cum[group * self.width + k + 1]
+
+    def start(self, group: np.ndarray) -> np.ndarray:
+        return self.cum[group * self.width]
 
 
 def running(values: np.ndarray) -> np.ndarray:
@@ -89,14 +120,6 @@ def running_max_by_group(values: np.ndarray, group: np.ndarray) -> np.ndarray:
     """Running max within each group of events sorted by group (values in int32 range)."""
     offset = group.astype(np.int64) << 33
     return np.maximum.accumulate(values + offset) - offset
-
-
-def last_index_by_group(valid: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """For each event index j, the last index <= j with `valid` in the same group, else -1
-    (`start` holds each event's group start index)."""
-    idx = np.where(valid, np.arange(len(valid)), -1)
-    idx = np.maximum.accumulate(idx)
-    return np.where(idx >= start, idx, -1)
 
 
 def arrow_column(values: np.ndarray, valid: np.ndarray | None = None, type_=None) -> pa.Array:

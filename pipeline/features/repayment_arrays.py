@@ -23,17 +23,22 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from pipeline.features.crm_sql import TYPE
 from pipeline.features.prefix import (
+    NEVER,
+    Edges,
     RangeMax,
-    Sorted,
     arrow_column,
     between,
     days,
+    keys,
     running,
     running_max_by_group,
 )
+from pipeline.features.repayment_sql import REMINDER_DAYS
 from pipeline.features.specs import WINDOWS
 
+_FLAGS = ("late", "partial")
 _EMPTY = -1  # no delay yet: every real delay is >= 0
 _NO_DAY = -(1 << 30)
 
@@ -41,18 +46,31 @@ _NO_DAY = -(1 << 30)
 def repayment_tables(con: duckdb.DuckDBPyConnection, default_dpd: int) -> dict[str, pa.Table]:
     """{"rep", "rep_old", "rep_pre"}: Arrow tables with the columns of those steps of `plan`,
     over the temp tables inst, grid and snaps of `con`."""
+    # sorted and narrowed by DuckDB, straight into numpy: each column one copy
     inst = con.sql(
-        "SELECT x.li, i.due, i.paid, i.due_c, i.paid_c, i.prin_c, i.late, i.late_days, i.partial,"
-        " i.reminded, i.reminded_on_time FROM inst i JOIN loan_index x USING (loan_id)"
-    ).to_arrow_table()
+        f"""SELECT x.li, {_day("i.due", "0")} AS due, {_day("i.paid", str(NEVER))} AS paid,
+               coalesce(i.due_c, 0) AS due_c, coalesce(i.paid_c, 0) AS paid_c,
+               coalesce(i.prin_c, 0) AS prin_c, coalesce(i.late_days, 0)::INTEGER AS late_days,
+               {", ".join(f"coalesce(i.{f}, FALSE)::TINYINT AS {f}" for f in _FLAGS)},
+               coalesce(c.ci, -1) AS ci
+        FROM inst i JOIN loan_index x USING (loan_id)
+        LEFT JOIN customer_index c ON c.customer_id = i.customer_id
+        ORDER BY x.li, i.due"""
+    ).fetchnumpy()
+    reminders = con.sql(
+        f"""SELECT x.ci, {_day("CAST(e.ts AS DATE)", "0")} AS day
+        FROM crm e JOIN customer_index x USING (customer_id)
+        WHERE e.t = {TYPE["payment_reminder"]} ORDER BY 1, 2"""
+    ).fetchnumpy()
+    _match_reminders(inst, reminders)
     grid = con.sql(
         "SELECT g.loan_id, g.s, x.li FROM grid g JOIN loan_index x USING (loan_id)"
     ).to_arrow_table()
     snaps = con.sql("SELECT s, lo3, lo6, lo12 FROM snaps ORDER BY s").to_arrow_table()
     cols = _aggregate(inst, grid, snaps, int(default_dpd))
-    keys = {"loan_id": grid.column("loan_id"), "s": grid.column("s")}
-    rep = pa.table({**keys, **{k: v for k, v in cols.items() if not k.startswith("old_")}})
-    old = pa.table({**keys, **{k[4:]: v for k, v in cols.items() if k.startswith("old_")}})
+    ids = {"loan_id": grid.column("loan_id"), "s": grid.column("s")}
+    rep = pa.table({**ids, **{k: v for k, v in cols.items() if not k.startswith("old_")}})
+    old = pa.table({**ids, **{k[4:]: v for k, v in cols.items() if k.startswith("old_")}})
     pre = pa.table(
         {
             "loan_id": grid.column("loan_id").slice(0, 0),
@@ -63,33 +81,47 @@ def repayment_tables(con: duckdb.DuckDBPyConnection, default_dpd: int) -> dict[s
     return {"rep": rep, "rep_old": old, "rep_pre": pre}
 
 
-def _aggregate(inst: pa.Table, grid: pa.Table, snaps: pa.Table, dpd: int) -> dict[str, pa.Array]:
-    li = inst.column("li").to_numpy().astype(np.int64)
-    by_due = Sorted(li, days(inst.column("due")))
-    due = by_due.take(days(inst.column("due")))
-    paid = by_due.take(days(inst.column("paid")))
-    loan = by_due.take(li)
+def _match_reminders(inst: dict, reminders: dict) -> None:
+    """inst["reminded"]: a payment reminder of the customer dated on one of the REMINDER_DAYS
+    days before the due date (`repayment_sql.instalments`); inst["reminded_on_time"]: and the
+    instalment paid by its due date. Customers without an active loan (ci -1) never count."""
+    sorted_keys = keys(reminders["ci"], reminders["day"])
+    ci = inst["ci"]
+    known = ci >= 0
+    customer = np.maximum(ci, 0)
+    lo = np.searchsorted(sorted_keys, keys(customer, inst["due"] - REMINDER_DAYS))
+    hi = np.searchsorted(sorted_keys, keys(customer, inst["due"]))
+    reminded = known & (hi > lo)
+    inst["reminded"] = reminded.view(np.int8)
+    inst["reminded_on_time"] = (reminded & (inst["paid"] <= inst["due"])).view(np.int8)
 
-    def col(name: str) -> np.ndarray:
-        # NULL only where never read: days late of an unpaid instalment
-        values = inst.column(name).cast(pa.int64()).fill_null(0).to_numpy()
-        return by_due.take(values)
 
-    late, late_days, partial = col("late"), col("late_days"), col("partial")
-    due_c, paid_c = col("due_c"), col("paid_c")
+def _day(column: str, null: str) -> str:
+    return f"coalesce(date_diff('day', DATE '1970-01-01', {column}), {null})::INTEGER"
+
+
+def _aggregate(inst: dict, grid: pa.Table, snaps: pa.Table, dpd: int) -> dict[str, pa.Array]:
+    """The columns over `inst` (numpy, sorted by loan and due date; days since 1970, the
+    paid day of an unpaid instalment NEVER; days late 0 where unpaid, never read there)."""
+    loan, due, paid = inst["li"], inst["due"], inst["paid"]
+    late, late_days, partial = inst["late"], inst["late_days"], inst["partial"]
+    due_c, paid_c = inst["due_c"], inst["paid_c"]
     cum_late, cum_days, cum_partial = running(late), running(late_days), running(partial)
     cum_due_c, cum_paid_c = running(due_c), running(paid_c)
-    cum_rem, cum_rem_ok = running(col("reminded")), running(col("reminded_on_time"))
+    cum_rem, cum_rem_ok = running(inst["reminded"]), running(inst["reminded_on_time"])
 
     g = grid.column("li").to_numpy().astype(np.int64)
     s = days(grid.column("s"))
     snap_days = days(snaps.column("s"))
     at_snap = np.searchsorted(snap_days, s)
-    lo = {w: days(snaps.column(f"lo{w}"))[at_snap] for w in WINDOWS}
-    start = by_due.at(g, -(1 << 31) + 1)
-    hi = by_due.at(g, s)
-    edge = by_due.at(g, s - dpd)  # before it: settled before s
-    first = {w: by_due.at(g, lo[w]) for w in WINDOWS}
+    snap_lo = {w: days(snaps.column(f"lo{w}")) for w in WINDOWS}
+    lo = {w: snap_lo[w][at_snap] for w in WINDOWS}
+    n_loans = int(max(loan.max(initial=-1), g.max(initial=-1))) + 1
+    cuts = np.concatenate([snap_days, snap_days - dpd, *snap_lo.values()])
+    edges = Edges(loan, due, n_loans, cuts)
+    start, hi = edges.start(g), edges.at(g, s)
+    edge = edges.at(g, s - dpd)  # before it: settled before s
+    first = {w: edges.at(g, lo[w]) for w in WINDOWS}
     fixed_end = {w: np.maximum(first[w], edge) for w in WINDOWS}
 
     longest = int(max((fixed_end[w] - first[w]).max(initial=0) for w in WINDOWS))
@@ -128,10 +160,10 @@ def _aggregate(inst: pa.Table, grid: pa.Table, snaps: pa.Table, dpd: int) -> dic
         late_day = np.where(paid_before, paid_j, s)
         last_late = np.maximum(last_late, np.where(ok & late[jj].astype(bool), late_day, _NO_DAY))
 
-    # principal paid before s, whenever due: running sum in paid-date order
-    by_paid = Sorted(li, days(inst.column("paid")))
-    cum_prin = running(by_paid.take(inst.column("prin_c").cast(pa.int64()).fill_null(0).to_numpy()))
-    prin = between(cum_prin, by_paid.at(g, -(1 << 31) + 1), by_paid.at(g, s))
+    # principal paid before s, whenever due: summed by paid date (whole cents, exact in double)
+    prin_c = inst["prin_c"].astype(np.float64)
+    by_paid = Edges(loan, paid, n_loans, snap_days, weights=prin_c)
+    prin = by_paid.at(g, s) - by_paid.start(g)
 
     n = {w: hi - first[w] for w in WINDOWS}
     has12 = n[12] > 0
