@@ -11,7 +11,8 @@ count is a difference of running counts. What depends on s itself:
   of day, day^2 and day * rating, exact in integers;
 - the history state (last contact, financial-education sessions, last satisfaction and NPS):
   the last event before s, and the last one with a rating, by a running index.
-The rows are cgrid's (one per customer and snapshot with an active loan).
+The rows are the engine's (one per active loan and snapshot: a customer's values repeat on
+each of their loans, which spares the final SELECT a join).
 """
 
 from __future__ import annotations
@@ -28,22 +29,20 @@ from pipeline.features.specs import CHANNEL_WINDOWS
 _US_PER_DAY = 86_400_000_000
 
 
-def crm_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pa.Table]:
-    """{"crm_win", "crm_hist"}: Arrow tables with the columns of those steps of `plan`, over
-    the temp tables crm, cgrid, snaps and customer_index of `con`."""
+def crm_tables(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> dict[str, pa.Table]:
+    """{"crm_win", "crm_hist"}: Arrow tables with the columns of those steps of `plan`, one
+    row per row of `rows` (columns ci, s: customers numbered as in customer_index, and
+    snapshot dates), in that order. Reads the temp tables crm, snaps and customer_index of
+    `con`."""
     ev = con.sql(
         "SELECT x.ci, epoch_us(e.ts) AS ts_us, e.t, e.c, e.own, e.resolved_us,"
         " e.resolution_days, e.sat, e.nps, e.answered_out"
         " FROM crm e JOIN customer_index x USING (customer_id)"
         " ORDER BY x.ci, e.ts, e.interaction_id"
     ).to_arrow_table()
-    rows = con.sql(
-        "SELECT cg.customer_id, cg.s, x.ci FROM cgrid cg JOIN customer_index x USING (customer_id)"
-    ).to_arrow_table()
     snaps = con.sql("SELECT s, lo3, lo6, lo12 FROM snaps ORDER BY s").to_arrow_table()
-    keys = {"customer_id": rows.column("customer_id"), "s": rows.column("s")}
     win, hist = _aggregate(ev, rows, snaps)
-    return {"crm_win": pa.table({**keys, **win}), "crm_hist": pa.table({**keys, **hist})}
+    return {"crm_win": pa.table(win), "crm_hist": pa.table(hist)}
 
 
 def _ints(column: pa.ChunkedArray, fill: int = 0) -> np.ndarray:

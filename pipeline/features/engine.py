@@ -28,7 +28,14 @@ from pipeline.core.errors import ConfigError, DataError
 from pipeline.core.io import owned_tempdir
 from pipeline.core.metadata import FeatureSpec
 from pipeline.features.crm_arrays import crm_tables
-from pipeline.features.plan import CATEGORY_SOURCES, final_sql, steps
+from pipeline.features.plan import (
+    ALIGNED_PREFIX,
+    CATEGORY_SOURCES,
+    FAMILY_STEPS,
+    FINAL_JOINS,
+    final_sql,
+    steps,
+)
 from pipeline.features.repayment_arrays import repayment_tables
 from pipeline.features.snapshots import (
     default_snapshots,
@@ -109,17 +116,21 @@ def build_on(
         con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
         if name == "ln":
             _stage_enums(con)
-    _index_keys(con)
+    rows, aligned = _rows(con)
     clock.lap("stage")
-    for name, table in repayment_tables(con, fcfg.default_dpd).items():
-        con.register(name, table)
+    aligned.update(repayment_tables(con, rows, fcfg.default_dpd))
     clock.lap("repayment")
-    for name, table in crm_tables(con).items():
-        con.register(name, table)
+    aligned.update(crm_tables(con, rows))
     clock.lap("crm")
-    for t in SCRATCH:
+    for t in (*SCRATCH, "grid"):
         con.execute(f"DROP TABLE {t}")
-    final = con.sql(final_sql(data_end, fcfg.income_rounding, enums=True))
+    con.register("grid", rows.select(["loan_id", "customer_id", "s"]))
+    for table, alias, _, _ in FINAL_JOINS:
+        if table in aligned:
+            con.register(ALIGNED_PREFIX + alias, aligned[table])
+    # positional scans in the grid's order and no join: the result comes out sorted
+    con.execute("SET preserve_insertion_order = true")
+    final = con.sql(final_sql(data_end, fcfg.income_rounding, enums=True, aligned=True))
     frame = _to_pandas(con, final, fcfg.duckdb_threads)
     clock.lap("assemble")
     log.debug("feature build steps (s): %s", {k: round(v, 3) for k, v in timings.items()})
@@ -181,9 +192,12 @@ def _check_columns(con: duckdb.DuckDBPyConnection) -> None:
             raise DataError(f"table {t} lacks required column(s) {', '.join(lacking)}")
 
 
-def _index_keys(con: duckdb.DuckDBPyConnection) -> None:
-    """loan_index / customer_index: each loan and customer numbered 0, 1, ... (any order), the
-    group numbers of the array code, whatever the type of the ids."""
+def _rows(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, dict[str, pa.Table]]:
+    """The rows of the matrix sorted by (s, loan_id), its order: the grid's loan_id,
+    customer_id and s with the loan and customer numbers li and ci (loan_index,
+    customer_index: 0, 1, ... in any order; the group numbers of the array code, whatever the
+    type of the ids); and, row by row, the columns of each non-family table final_sql joins.
+    One join of narrow rows here, so the final SELECT joins nothing."""
     con.execute(
         "CREATE TEMP TABLE loan_index AS "
         "SELECT loan_id, CAST(row_number() OVER () - 1 AS BIGINT) AS li FROM ln"
@@ -193,6 +207,28 @@ def _index_keys(con: duckdb.DuckDBPyConnection) -> None:
         "SELECT customer_id, CAST(row_number() OVER () - 1 AS BIGINT) AS ci "
         "FROM (SELECT DISTINCT customer_id FROM cgrid)"
     )
+    static = [j for j in FINAL_JOINS if j[0] not in FAMILY_STEPS]
+    columns = {
+        table: [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+        for table, _, _, _ in static
+    }
+    picked = ", ".join(
+        f'{alias}."{col}" AS "{alias}.{col}"'
+        for table, alias, _, _ in static
+        for col in columns[table]
+    )
+    joins = " ".join(f"{kind} {table} {alias} ON {on}" for table, alias, kind, on in static)
+    joined = con.sql(
+        f"SELECT g.loan_id, g.customer_id, g.s, x.li, xc.ci, {picked} FROM grid g "
+        "JOIN loan_index x ON x.loan_id = g.loan_id "
+        f"JOIN customer_index xc ON xc.customer_id = g.customer_id {joins} "
+        "ORDER BY g.s, g.loan_id"
+    ).to_arrow_table()
+    aligned = {
+        table: pa.table({col: joined.column(f"{alias}.{col}") for col in columns[table]})
+        for table, alias, _, _ in static
+    }
+    return joined.select(["loan_id", "customer_id", "s", "li", "ci"]), aligned
 
 
 def _stage_enums(con: duckdb.DuckDBPyConnection) -> None:
@@ -230,10 +266,15 @@ def _to_pandas(
         con.execute(f"DROP TABLE {name}")
     days = table.column("snapshot_date").cast(pa.int32()).to_numpy()
     order = np.lexsort((table.column("loan_id").to_numpy(), days))
-    place = np.empty_like(order)
-    place[order] = np.arange(len(order))
+    if np.array_equal(order, np.arange(len(order))):
+        order = None  # already sorted: pandas concatenates DuckDB's chunks, one copy
+    else:
+        place = np.empty_like(order)
+        place[order] = np.arange(len(order))
 
-    def sorted_column(col: pa.ChunkedArray) -> pa.Array:
+    def sorted_column(col: pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+        if order is None:
+            return col
         if col.type != pa.float64() or col.null_count:
             return pc.take(col.combine_chunks(), pa.array(order))
         out = np.empty(len(col), dtype=np.float64)

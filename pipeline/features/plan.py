@@ -127,12 +127,18 @@ GRID = (
 )
 
 
-def final_sql(data_end: dt.date, income_step: float = 0.0, enums: bool = False) -> str:
+def final_sql(
+    data_end: dt.date, income_step: float = 0.0, enums: bool = False, aligned: bool = False
+) -> str:
     """The SELECT joining the parts into the matrix (unordered: the engines sort).
 
     income_step: annual_income enters the matrix rounded (half up) to this step; 0 = exact.
     enums: cast the categories to the DuckDB ENUM types `<name>_enum` (DuckDB engine only);
     else they stay text.
+    aligned: every joined table is given as ALIGNED_PREFIX + its alias, one row per grid row in
+    grid's order (the DuckDB engine: the families from its array code, the rest from one
+    narrow join), and joined by position (POSITIONAL JOIN, DuckDB only): no hash join of the
+    wide rows, and the result keeps grid's order. No rep_pre (its principal is in rep).
     """
     income = (
         f"floor(c.annual_income / {float(income_step)!r} + 0.5) * {float(income_step)!r}"
@@ -160,6 +166,18 @@ def final_sql(data_end: dt.date, income_step: float = 0.0, enums: bool = False) 
         else f"CAST({alias}.{col} AS VARCHAR) AS {name}"
         for name, (alias, _, col) in CATEGORY_SOURCES.items()
     ]
+    if aligned:
+        paid = "coalesce(r.prin_c, 0) + coalesce(ro.prin_c, 0) + coalesce(rp.prin_c, 0)"
+        cols = [c.replace(paid, "coalesce(r.prin_c, 0) + coalesce(ro.prin_c, 0)") for c in cols]
+        joins = "".join(
+            f"\n    POSITIONAL JOIN {ALIGNED_PREFIX}{alias} {alias}"
+            for _, alias, _, _ in FINAL_JOINS
+            if alias != "rp"
+        )
+    else:
+        joins = "".join(
+            f"\n    {kind} {table} {alias} ON {on}" for table, alias, kind, on in FINAL_JOINS
+        )
     names = [c.rsplit(" AS ", 1)[1].strip() for c in cols]
     if names != feature_names():
         raise AssertionError(f"SQL columns {names} do not follow the feature specs")
@@ -169,15 +187,24 @@ def final_sql(data_end: dt.date, income_step: float = 0.0, enums: bool = False) 
            CAST(CASE WHEN sn.hi > DATE '{data_end.isoformat()}' THEN NULL
                      WHEN st.default_date < sn.hi THEN 1 ELSE 0 END AS TINYINT) AS label,
            {sep.join(cols)}
-    FROM grid g
-    JOIN snaps sn ON sn.s = g.s
-    JOIN ln l ON l.loan_id = g.loan_id
-    LEFT JOIN loan_status st ON st.loan_id = g.loan_id
-    LEFT JOIN rep r ON r.loan_id = g.loan_id AND r.s = g.s
-    LEFT JOIN rep_old ro ON ro.loan_id = g.loan_id AND ro.s = g.s
-    LEFT JOIN rep_pre rp ON rp.loan_id = g.loan_id AND rp.s = g.s
-    JOIN cgrid cg ON cg.customer_id = g.customer_id AND cg.s = g.s
-    LEFT JOIN crm_win cw ON cw.customer_id = g.customer_id AND cw.s = g.s
-    LEFT JOIN crm_hist ch ON ch.customer_id = g.customer_id AND ch.s = g.s
-    LEFT JOIN customers c ON c.customer_id = g.customer_id
+    FROM grid g{joins}
     """
+
+
+# What final_sql joins to the grid g: (table, alias, join, condition). Each matches at most
+# one row per grid row.
+FINAL_JOINS = (
+    ("snaps", "sn", "JOIN", "sn.s = g.s"),
+    ("ln", "l", "JOIN", "l.loan_id = g.loan_id"),
+    ("loan_status", "st", "LEFT JOIN", "st.loan_id = g.loan_id"),
+    ("rep", "r", "LEFT JOIN", "r.loan_id = g.loan_id AND r.s = g.s"),
+    ("rep_old", "ro", "LEFT JOIN", "ro.loan_id = g.loan_id AND ro.s = g.s"),
+    ("rep_pre", "rp", "LEFT JOIN", "rp.loan_id = g.loan_id AND rp.s = g.s"),
+    ("cgrid", "cg", "JOIN", "cg.customer_id = g.customer_id AND cg.s = g.s"),
+    ("crm_win", "cw", "LEFT JOIN", "cw.customer_id = g.customer_id AND cw.s = g.s"),
+    ("crm_hist", "ch", "LEFT JOIN", "ch.customer_id = g.customer_id AND ch.s = g.s"),
+    ("customers", "c", "LEFT JOIN", "c.customer_id = g.customer_id"),
+)
+# final_sql(aligned=True) reads, for each alias but rp, the table ALIGNED_PREFIX + alias: the
+# joined table's columns for each grid row, row by row in the grid's order.
+ALIGNED_PREFIX = "aligned_"

@@ -12,9 +12,10 @@ Per active loan and snapshot s, with the loan's instalments sorted by due date:
   (prepayments count when paid, not when due);
 - maxima over a window come from a sparse table, the worst delay ever and the last late
   payment from running maxima per loan.
-The rows are the grid's (one per active loan and snapshot); every column the final SELECT
-reads from `rep` is there, `rep_old` carries what only the instalments before the 12-month
-window give, `rep_pre` is empty (its principal is in `rep.prin_c`).
+The rows are the grid's (one per active loan and snapshot), in the engine's order; every
+column the final SELECT reads from `rep` is there, `rep_old` carries what only the instalments
+before the 12-month window give, and `rep_pre` is not needed (its principal is in
+`rep.prin_c`).
 """
 
 from __future__ import annotations
@@ -43,9 +44,13 @@ _EMPTY = -1  # no delay yet: every real delay is >= 0
 _NO_DAY = -(1 << 30)
 
 
-def repayment_tables(con: duckdb.DuckDBPyConnection, default_dpd: int) -> dict[str, pa.Table]:
-    """{"rep", "rep_old", "rep_pre"}: Arrow tables with the columns of those steps of `plan`,
-    over the temp tables inst, grid and snaps of `con`."""
+def repayment_tables(
+    con: duckdb.DuckDBPyConnection, rows: pa.Table, default_dpd: int
+) -> dict[str, pa.Table]:
+    """{"rep", "rep_old"}: Arrow tables with the columns of those steps of `plan` (`rep_pre`'s
+    principal is in rep.prin_c), one row per row of `rows` (columns li, s: the grid's loans
+    numbered as in loan_index, and snapshot dates), in that order. Reads the temp tables inst,
+    crm, snaps, loan_index and customer_index of `con`."""
     # sorted and narrowed by DuckDB, straight into numpy: each column one copy
     inst = con.sql(
         f"""SELECT x.li, {_day("i.due", "0")} AS due, {_day("i.paid", str(NEVER))} AS paid,
@@ -63,22 +68,11 @@ def repayment_tables(con: duckdb.DuckDBPyConnection, default_dpd: int) -> dict[s
         WHERE e.t = {TYPE["payment_reminder"]} ORDER BY 1, 2"""
     ).fetchnumpy()
     _match_reminders(inst, reminders)
-    grid = con.sql(
-        "SELECT g.loan_id, g.s, x.li FROM grid g JOIN loan_index x USING (loan_id)"
-    ).to_arrow_table()
     snaps = con.sql("SELECT s, lo3, lo6, lo12 FROM snaps ORDER BY s").to_arrow_table()
-    cols = _aggregate(inst, grid, snaps, int(default_dpd))
-    ids = {"loan_id": grid.column("loan_id"), "s": grid.column("s")}
-    rep = pa.table({**ids, **{k: v for k, v in cols.items() if not k.startswith("old_")}})
-    old = pa.table({**ids, **{k[4:]: v for k, v in cols.items() if k.startswith("old_")}})
-    pre = pa.table(
-        {
-            "loan_id": grid.column("loan_id").slice(0, 0),
-            "s": grid.column("s").slice(0, 0),
-            "prin_c": pa.array([], pa.int64()),
-        }
-    )
-    return {"rep": rep, "rep_old": old, "rep_pre": pre}
+    cols = _aggregate(inst, rows, snaps, int(default_dpd))
+    rep = pa.table({k: v for k, v in cols.items() if not k.startswith("old_")})
+    old = pa.table({k[4:]: v for k, v in cols.items() if k.startswith("old_")})
+    return {"rep": rep, "rep_old": old}
 
 
 def _match_reminders(inst: dict, reminders: dict) -> None:
