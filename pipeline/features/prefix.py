@@ -62,8 +62,9 @@ class Edges:
     ) -> None:
         self.dates = np.unique(np.asarray(dates, dtype=np.int64))
         self.width = len(self.dates) + 1
-        slot = np.searchsorted(self.dates, day, side="right")  # dates <= day
-        cell = group.astype(np.int64) * self.width + slot + 1
+        cell = np.searchsorted(self.dates, day, side="right")  # the slot: dates <= day
+        cell += 1
+        cell += group * self.width
         cum = np.bincount(cell, weights=weights, minlength=n_groups * self.width + 1)
         np.cumsum(cum, out=cum)
         self.cum = cum if weights is None else np.rint(cum).astype(np.int64)
@@ -78,9 +79,10 @@ class Edges:
         return self.cum[group * self.width]
 
 
-def running(values: np.ndarray) -> np.ndarray:
-    """Running sum with a leading 0 (int64): the sum over [a, b) is out[b] - out[a]."""
-    out = np.zeros(len(values) + 1, dtype=np.int64)
+def running(values: np.ndarray, dtype: type = np.int64) -> np.ndarray:
+    """Running sum with a leading 0: the sum over [a, b) is out[b] - out[a]. int32 halves
+    the memory of counts (fresh memory is much of the cost of this code)."""
+    out = np.zeros(len(values) + 1, dtype=dtype)
     np.cumsum(values, out=out[1:])
     return out
 
@@ -90,11 +92,11 @@ def between(cum: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class RangeMax:
-    """Max of `values` (int64, >= `empty` + 1) over index ranges [a, b) of at most `longest`."""
+    """Max of `values` (ints, >= `empty` + 1) over index ranges [a, b) of at most `longest`."""
 
     def __init__(self, values: np.ndarray, longest: int, empty: int = -1) -> None:
         self.empty = empty
-        self.levels = [np.asarray(values, dtype=np.int64)]
+        self.levels = [values]
         width = 1
         while width * 2 <= max(longest, 1):
             prev = self.levels[-1]
@@ -117,9 +119,16 @@ class RangeMax:
 
 
 def running_max_by_group(values: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """Running max within each group of events sorted by group (values in int32 range)."""
-    offset = group.astype(np.int64) << 33
-    return np.maximum.accumulate(values + offset) - offset
+    """Running max within each group of events sorted by group (values in [-2^31, 2^32)):
+    each group lifted above the ones before it, in one array worked in place."""
+    lifted = group.astype(np.int64)
+    lifted <<= 34
+    lifted += values
+    lifted += _SHIFT
+    np.maximum.accumulate(lifted, out=lifted)
+    lifted &= (1 << 34) - 1
+    lifted -= _SHIFT
+    return lifted
 
 
 def arrow_column(values: np.ndarray, valid: np.ndarray | None = None, type_=None) -> pa.Array:

@@ -100,9 +100,10 @@ def _aggregate(inst: dict, grid: pa.Table, snaps: pa.Table, dpd: int) -> dict[st
     loan, due, paid = inst["li"], inst["due"], inst["paid"]
     late, late_days, partial = inst["late"], inst["late_days"], inst["partial"]
     due_c, paid_c = inst["due_c"], inst["paid_c"]
-    cum_late, cum_days, cum_partial = running(late), running(late_days), running(partial)
-    cum_due_c, cum_paid_c = running(due_c), running(paid_c)
-    cum_rem, cum_rem_ok = running(inst["reminded"]), running(inst["reminded_on_time"])
+    cum_late, cum_partial = running(late, np.int32), running(partial, np.int32)
+    cum_days, cum_due_c, cum_paid_c = running(late_days), running(due_c), running(paid_c)
+    cum_rem = running(inst["reminded"], np.int32)
+    cum_rem_ok = running(inst["reminded_on_time"], np.int32)
 
     g = grid.column("li").to_numpy().astype(np.int64)
     s = days(grid.column("s"))
