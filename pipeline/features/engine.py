@@ -100,6 +100,33 @@ def build_on(
     """
     timings = {} if timings is None else timings
     clock = _Clock(timings)
+    data_end, rows, aligned = aggregates(con, cfg, snapshots, clock)
+    for t in (*SCRATCH, "grid"):
+        con.execute(f"DROP TABLE {t}")
+    con.register("grid", rows.select(["loan_id", "customer_id", "s"]))
+    for table, alias, _, _ in FINAL_JOINS:
+        if table in aligned:
+            con.register(ALIGNED_PREFIX + alias, aligned[table])
+    # positional scans in the grid's order and no join: the result comes out sorted
+    con.execute("SET preserve_insertion_order = true")
+    fcfg = cfg.features
+    final = con.sql(final_sql(data_end, fcfg.income_rounding, enums=True, aligned=True))
+    frame = _to_pandas(con, final, fcfg.duckdb_threads)
+    clock.lap("assemble")
+    log.debug("feature build steps (s): %s", {k: round(v, 3) for k, v in timings.items()})
+    return frame, feature_specs()
+
+
+def aggregates(
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    snapshots: list[dt.date] | None = None,
+    clock: _Clock | None = None,
+) -> tuple[dt.date, pa.Table, dict[str, pa.Table]]:
+    """The staging steps and both families, short of the final SELECT: (data end date, the
+    matrix's rows in its order (loan_id, customer_id, s, li, ci), {table of final_sql's joins:
+    its columns row by row}). `bench/features.py` times this as the floor of the build."""
+    clock = clock or _Clock({})
     _check_columns(con)
     fcfg = cfg.features
     data_end = end_date_of(con)
@@ -122,19 +149,7 @@ def build_on(
     clock.lap("repayment")
     aligned.update(crm_tables(con, rows))
     clock.lap("crm")
-    for t in (*SCRATCH, "grid"):
-        con.execute(f"DROP TABLE {t}")
-    con.register("grid", rows.select(["loan_id", "customer_id", "s"]))
-    for table, alias, _, _ in FINAL_JOINS:
-        if table in aligned:
-            con.register(ALIGNED_PREFIX + alias, aligned[table])
-    # positional scans in the grid's order and no join: the result comes out sorted
-    con.execute("SET preserve_insertion_order = true")
-    final = con.sql(final_sql(data_end, fcfg.income_rounding, enums=True, aligned=True))
-    frame = _to_pandas(con, final, fcfg.duckdb_threads)
-    clock.lap("assemble")
-    log.debug("feature build steps (s): %s", {k: round(v, 3) for k, v in timings.items()})
-    return frame, feature_specs()
+    return data_end, rows, aligned
 
 
 class _Clock:
