@@ -49,7 +49,10 @@ log = logging.getLogger(__name__)
 
 KEYS = ["loan_id", "customer_id", "snapshot_date", "label"]
 # Staged tables the final SELECT no longer needs: dropped first so their memory is reused.
-SCRATCH = ("inst", "crm", "lgrid")
+SCRATCH = ("lgrid",)
+# Staged steps only the array code reads (in its own sorted order, once or twice): views, not
+# tables written and read back.
+READ_ONCE = ("inst", "crm")
 
 
 def build_features(
@@ -111,7 +114,7 @@ def build_on(
     con.execute("SET preserve_insertion_order = true")
     fcfg = cfg.features
     final = con.sql(final_sql(data_end, fcfg.income_rounding, enums=True, aligned=True))
-    frame = _to_pandas(con, final, fcfg.duckdb_threads)
+    frame = _to_pandas(con, final, fcfg.duckdb_threads, rows.num_rows)
     clock.lap("assemble")
     log.debug("feature build steps (s): %s", {k: round(v, 3) for k, v in timings.items()})
     return frame, feature_specs()
@@ -140,7 +143,8 @@ def aggregates(
     crm_cols = {r[0] for r in con.execute("DESCRIBE crm_interactions").fetchall()}
     has = ("direction" in crm_cols, "answered" in crm_cols)
     for name, sql in steps(snapshots, fcfg, *has, families=False):
-        con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+        kind = "VIEW" if name in READ_ONCE else "TABLE"
+        con.execute(f"CREATE TEMP {kind} {name} AS {sql}")
         if name == "ln":
             _stage_enums(con)
     rows, aligned = _rows(con)
@@ -256,20 +260,22 @@ def _stage_enums(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _to_pandas(
-    con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, threads: int
+    con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, threads: int, n_rows: int
 ) -> pd.DataFrame:
     """The result as pandas, sorted by (snapshot_date, loan_id).
 
-    Through Arrow rather than an ORDER BY: DuckDB's sort materialises the wide rows (and needs
-    more than a tight memory limit gives), its Arrow export comes in row-group chunks that
-    pandas must concatenate. Here the two keys are sorted in numpy and each float column's
-    chunks are scattered straight to their sorted places in one new array (a take would first
-    combine the chunks: one more fresh copy of the matrix, and fresh memory is what costs on
-    this machine); pandas then takes those arrays without a copy (NaN, not NULL, marks a
-    missing feature). Categoricals get every level of their ENUM (the sorted values of the
-    input table), also those absent from these rows.
+    The final SELECT of `build_on` keeps the grid's order, already the matrix's: this checks
+    it and then hands DuckDB's one Arrow batch to pandas, which takes the float columns without
+    a copy (NaN, not NULL, marks a missing feature). Should the order not hold, the two keys
+    are sorted in numpy and each float column's chunks scattered straight to their sorted
+    places (no ORDER BY: DuckDB's sort materialises the wide rows and needs more than a tight
+    memory limit gives; no take of combined chunks: one more fresh copy of the matrix, and
+    fresh memory is what costs on this machine). Categoricals get every level of their ENUM
+    (the sorted values of the input table), also those absent from these rows.
     """
-    table = rel.to_arrow_table()
+    # one batch: pandas then takes every float column without a copy (in DuckDB's default
+    # batches it concatenated them, 1 s of the bench book's 2 s assembly)
+    table = rel.to_arrow_table(batch_size=max(n_rows, 1))
     levels = {
         name: [
             v for (v,) in con.execute(f"SELECT unnest(enum_range(NULL::{name}_enum))").fetchall()
