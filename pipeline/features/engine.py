@@ -1,7 +1,9 @@
-"""The DuckDB engine: run the steps of `plan` as temp tables (the loan x snapshot grid, each
-event table aggregated in range joins against the snapshot table), then its final SELECT, and
-hand pandas the finished matrix sorted by (snapshot_date, loan_id). The categories become ENUMs
-of the input's sorted values, so pandas gets every level, also those absent from the rows.
+"""The DuckDB engine: run the staging steps of `plan` (typed tables, loan status, the loan x
+snapshot grid), compute the two event families with prefix sums in numpy (`repayment_arrays`,
+`crm_arrays`: no range joins) row by row for the matrix's rows in its order, then the plan's
+final SELECT over them by position, and hand pandas the finished matrix sorted by
+(snapshot_date, loan_id) without a sort or a copy. The categories become ENUMs of the input's
+sorted values, so pandas gets every level, also those absent from the rows.
 """
 
 from __future__ import annotations

@@ -1,6 +1,10 @@
-"""The feature build as one ordered list of named SELECT statements: the single definition both
-engines run. Written in DuckDB SQL; the DuckDB engine (`engine`) runs it as it is, the Spark
-engine (`spark`) runs the same text transpiled by SQLGlot.
+"""The feature build as one ordered list of named SELECT statements: the definition of every
+feature. Written in DuckDB SQL; the Spark engine (`spark`) runs all of it transpiled by SQLGlot.
+The DuckDB engine (`engine`) runs the staging steps and `final_sql` as they are, and computes
+the two event families (FAMILY_STEPS) with array code over prefix sums instead
+(`repayment_arrays`, `crm_arrays`): the same tables without these range joins (faster on
+DuckDB: README, Performance), equal value by value (tests/unit/features,
+`bench/features.py --check`). A change to a family's SQL here needs the same change there.
 
 So only constructs both engines run appear here: no ASOF join (spread or range joins against the
 small snapshot table instead), no DATE - DATE (date_diff), no ENUM types (the DuckDB engine casts
