@@ -11,8 +11,13 @@ longest window levels, each the max of two halves).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
+
+# A result column: values, valid (None: all) and Arrow type (None: from the values).
+Column = tuple[np.ndarray, "np.ndarray | None", "pa.DataType | None"]
 
 # Days are shifted into [0, 2^32) for the key; NEVER is a day after every real one (an unpaid
 # instalment's paid date), still inside that range.
@@ -129,6 +134,52 @@ def running_max_by_group(values: np.ndarray, group: np.ndarray) -> np.ndarray:
     lifted &= (1 << 34) - 1
     lifted -= _SHIFT
     return lifted
+
+
+def in_chunks(
+    event_group: np.ndarray,
+    row_group: np.ndarray,
+    size: int,
+    compute: Callable[[slice, np.ndarray, int, int], dict[str, Column]],
+) -> dict[str, Column]:
+    """Run `compute` over chunks of whole groups of about `size` events, put back in row order.
+
+    compute(events, rows, first_group, n_groups) gets the slice of the events (sorted by group)
+    of groups first_group ... first_group + n_groups - 1 and the indices of the rows of those
+    groups, and returns {name: (values, valid or None, Arrow type or None)} for those rows.
+    Small chunks keep every temporary array small enough for the allocator to reuse its memory:
+    on this machine fresh memory costs more than the arithmetic done in it.
+    """
+    n = len(event_group)
+    cuts = [0]
+    while cuts[-1] < n:
+        nxt = min(cuts[-1] + size, n)
+        if nxt < n:  # back to the first event of that group, or past the group if it is long
+            nxt = int(np.searchsorted(event_group, event_group[nxt], side="left"))
+            if nxt <= cuts[-1]:
+                nxt = int(np.searchsorted(event_group, event_group[cuts[-1]], side="right"))
+        cuts.append(nxt)
+    if len(cuts) == 1:  # no events: one chunk of none
+        cuts.append(0)
+    top = int(max(event_group.max(initial=-1), row_group.max(initial=-1))) + 1
+    firsts = [0, *(int(event_group[c]) for c in cuts[1:-1])]
+    ends = [*firsts[1:], top]
+    chunk_of_row = np.searchsorted(np.asarray(firsts[1:], dtype=np.int64), row_group, "right")
+    out: dict[str, Column] = {}
+    for k, (first, end) in enumerate(zip(firsts, ends, strict=True)):
+        rows = np.flatnonzero(chunk_of_row == k)
+        part = compute(slice(cuts[k], cuts[k + 1]), rows, first, max(end - first, 1))
+        for name, (values, valid, type_) in part.items():
+            if name not in out:
+                out[name] = (
+                    np.empty(len(row_group), dtype=values.dtype),
+                    None if valid is None else np.ones(len(row_group), dtype=bool),
+                    type_,
+                )
+            out[name][0][rows] = values
+            if valid is not None:
+                out[name][1][rows] = valid
+    return out
 
 
 def arrow_column(values: np.ndarray, valid: np.ndarray | None = None, type_=None) -> pa.Array:

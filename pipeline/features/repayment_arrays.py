@@ -27,11 +27,13 @@ import pyarrow as pa
 from pipeline.features.crm_sql import TYPE
 from pipeline.features.prefix import (
     NEVER,
+    Column,
     Edges,
     RangeMax,
     arrow_column,
     between,
     days,
+    in_chunks,
     keys,
     running,
     running_max_by_group,
@@ -40,6 +42,8 @@ from pipeline.features.repayment_sql import REMINDER_DAYS
 from pipeline.features.specs import WINDOWS
 
 _FLAGS = ("late", "partial")
+# Instalments per chunk of loans: arrays of a few MB, whose memory the allocator reuses.
+CHUNK = 1 << 19
 _EMPTY = -1  # no delay yet: every real delay is >= 0
 _NO_DAY = -(1 << 30)
 
@@ -69,7 +73,21 @@ def repayment_tables(
     ).fetchnumpy()
     _match_reminders(inst, reminders)
     snaps = con.sql("SELECT s, lo3, lo6, lo12 FROM snaps ORDER BY s").to_arrow_table()
-    cols = _aggregate(inst, rows, snaps, int(default_dpd))
+    g = rows.column("li").to_numpy()
+    s = days(rows.column("s"))
+
+    def chunk(events: slice, at: np.ndarray, first: int, n_loans: int) -> dict:
+        part = {k: v[events] for k, v in inst.items()}
+        part["li"] = part["li"] - first
+        return _aggregate(part, g[at] - first, s[at], n_loans, snaps, int(default_dpd))
+
+    cols = {
+        name: arrow_column(*col) for name, col in in_chunks(inst["li"], g, CHUNK, chunk).items()
+    }
+    # the last late payment before the window is in rep.last_late_day (the final SELECT takes
+    # the greater of the two), and so is all principal paid before s
+    cols["old_last_late_day"] = pa.nulls(len(g), pa.date32())
+    cols["old_prin_c"] = pa.nulls(len(g), pa.int64())
     rep = pa.table({k: v for k, v in cols.items() if not k.startswith("old_")})
     old = pa.table({k[4:]: v for k, v in cols.items() if k.startswith("old_")})
     return {"rep": rep, "rep_old": old}
@@ -94,9 +112,12 @@ def _day(column: str, null: str) -> str:
     return f"coalesce(date_diff('day', DATE '1970-01-01', {column}), {null})::INTEGER"
 
 
-def _aggregate(inst: dict, grid: pa.Table, snaps: pa.Table, dpd: int) -> dict[str, pa.Array]:
-    """The columns over `inst` (numpy, sorted by loan and due date; days since 1970, the
-    paid day of an unpaid instalment NEVER; days late 0 where unpaid, never read there)."""
+def _aggregate(
+    inst: dict, g: np.ndarray, s: np.ndarray, n_loans: int, snaps: pa.Table, dpd: int
+) -> dict[str, Column]:
+    """The columns for rows (loan g, snapshot day s) over `inst` (numpy, sorted by loan and due
+    date, loans numbered 0 ... n_loans - 1; days since 1970, the paid day of an unpaid
+    instalment NEVER; days late 0 where unpaid, never read there)."""
     loan, due, paid = inst["li"], inst["due"], inst["paid"]
     late, late_days, partial = inst["late"], inst["late_days"], inst["partial"]
     due_c, paid_c = inst["due_c"], inst["paid_c"]
@@ -105,13 +126,10 @@ def _aggregate(inst: dict, grid: pa.Table, snaps: pa.Table, dpd: int) -> dict[st
     cum_rem = running(inst["reminded"], np.int32)
     cum_rem_ok = running(inst["reminded_on_time"], np.int32)
 
-    g = grid.column("li").to_numpy().astype(np.int64)
-    s = days(grid.column("s"))
     snap_days = days(snaps.column("s"))
     at_snap = np.searchsorted(snap_days, s)
     snap_lo = {w: days(snaps.column(f"lo{w}")) for w in WINDOWS}
     lo = {w: snap_lo[w][at_snap] for w in WINDOWS}
-    n_loans = int(max(loan.max(initial=-1), g.max(initial=-1))) + 1
     cuts = np.concatenate([snap_days, snap_days - dpd, *snap_lo.values()])
     edges = Edges(loan, due, n_loans, cuts)
     start, hi = edges.start(g), edges.at(g, s)
@@ -162,28 +180,26 @@ def _aggregate(inst: dict, grid: pa.Table, snaps: pa.Table, dpd: int) -> dict[st
 
     n = {w: hi - first[w] for w in WINDOWS}
     has12 = n[12] > 0
-    out: dict[str, pa.Array] = {
-        "dpd_now": arrow_column(dpd_now, dpd_now != _EMPTY),
-        "last_late_day": arrow_column(
-            last_late.astype(np.int32), last_late != _NO_DAY, pa.date32()
-        ),
-        "prin_c": arrow_column(prin),
-        "partial_12m": arrow_column(partial_12),
-        "paid_c_12m": arrow_column(paid_c_12, has12),
-        "due_c_12m": arrow_column(between(cum_due_c, first[12], hi), has12),
-        "reminded_12m": arrow_column(between(cum_rem, first[12], hi)),
-        "reminded_on_time_12m": arrow_column(between(cum_rem_ok, first[12], hi)),
+    out: dict[str, Column] = {
+        "dpd_now": _col(dpd_now, dpd_now != _EMPTY),
+        "last_late_day": _col(last_late.astype(np.int32), last_late != _NO_DAY, pa.date32()),
+        "prin_c": _col(prin),
+        "partial_12m": _col(partial_12),
+        "paid_c_12m": _col(paid_c_12, has12),
+        "due_c_12m": _col(between(cum_due_c, first[12], hi), has12),
+        "reminded_12m": _col(between(cum_rem, first[12], hi)),
+        "reminded_on_time_12m": _col(between(cum_rem_ok, first[12], hi)),
     }
     for w in WINDOWS:
-        out[f"dpd_max_{w}m"] = arrow_column(dmax[w], n[w] > 0)
-        out[f"dpd_sum_{w}m"] = arrow_column(dsum[w], n[w] > 0)
-        out[f"n_{w}m"] = arrow_column(n[w])
-        out[f"late_{w}m"] = arrow_column(between(cum_late, first[w], hi))
+        out[f"dpd_max_{w}m"] = _col(dmax[w], n[w] > 0)
+        out[f"dpd_sum_{w}m"] = _col(dsum[w], n[w] > 0)
+        out[f"n_{w}m"] = _col(n[w])
+        out[f"late_{w}m"] = _col(between(cum_late, first[w], hi))
     n_old = first[12] - start
-    out["old_n"] = arrow_column(n_old)
-    out["old_dpd_max"] = arrow_column(before(worst_run, first[12], _EMPTY), n_old > 0)
-    # the last late payment before the window is in rep.last_late_day (the final SELECT takes
-    # the greater of the two), and so is all principal paid before s
-    out["old_last_late_day"] = pa.nulls(len(g), pa.date32())
-    out["old_prin_c"] = pa.nulls(len(g), pa.int64())
+    out["old_n"] = _col(n_old)
+    out["old_dpd_max"] = _col(before(worst_run, first[12], _EMPTY), n_old > 0)
     return out
+
+
+def _col(values: np.ndarray, valid: np.ndarray | None = None, type_=None) -> Column:
+    return values, valid, type_
