@@ -1,6 +1,7 @@
 """The repayment family of the DuckDB engine as array code: the steps `rep`, `rep_old` and
 `rep_pre` of `plan` (their SQL in `repayment_sql`, which Spark runs) computed from the staged
-`inst`, `grid` and `snaps` by prefix sums instead of range joins, equal value by value.
+`inst` (without the reminder match, done here), `crm` and `snaps` by prefix sums instead of
+range joins, equal value by value.
 
 Per active loan and snapshot s, with the loan's instalments sorted by due date:
 - what does not depend on s (count, late flag, days late, amounts due, reminders) is a
@@ -8,8 +9,10 @@ Per active loan and snapshot s, with the loan's instalments sorted by due date:
 - an active loan has settled every instalment due before s - default_dpd days before s (an
   unpaid or later one would have defaulted it), so only the few due in [s - default_dpd, s)
   are looked at per row for what does ("paid before s", DPD now, amounts paid);
-- principal paid before s is a running sum over the instalments sorted by paid date
-  (prepayments count when paid, not when due);
+- principal paid before s is summed by paid date (prepayments count when paid, not when
+  due);
+- an instalment is reminded when the customer has a payment reminder dated in the ten days
+  before its due date: a count from two lookups in the sorted reminders;
 - maxima over a window come from a sparse table, the worst delay ever and the last late
   payment from running maxima per loan.
 The rows are the grid's (one per active loan and snapshot), in the engine's order; every
