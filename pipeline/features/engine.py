@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import tempfile
 import time
 from collections.abc import Mapping
@@ -229,9 +230,15 @@ def _rows(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, dict[str, pa.Table]
         "FROM (SELECT DISTINCT customer_id FROM cgrid)"
     )
     static = [j for j in FINAL_JOINS if j[0] not in FAMILY_STEPS]
+    # only the columns the final SELECT reads (snaps alone has 13, most for the range joins)
+    final = final_sql(dt.date(2000, 1, 1), 1.0, enums=True, aligned=True)
     columns = {
-        table: [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-        for table, _, _, _ in static
+        table: [
+            r[0]
+            for r in con.execute(f"DESCRIBE {table}").fetchall()
+            if re.search(rf"\b{alias}\.{re.escape(r[0])}\b", final)
+        ]
+        for table, alias, _, _ in static
     }
     picked = ", ".join(
         f'{alias}."{col}" AS "{alias}.{col}"'
