@@ -12,8 +12,11 @@ then, each in a fresh subprocess so that peak RSS is its own:
            family, assemble (final join, sort, pandas)
   today    the engine as it was before the portable rewrite (a verbatim copy in
            bench/features_today/), the reference "N x faster than today" is measured against
-  limit    one hand-written DuckDB query computing the same repayment + CRM aggregates from the
-           same Parquet files into an Arrow table (no typing, no ordering, no pandas): the floor
+  limit    the floor: the fastest formulation known of the same repayment + CRM aggregates
+           (prefix sums: the engine's staging and array code, `engine.aggregates`) from the
+           same Parquet files into Arrow tables, without the final SELECT, typing, ordering or
+           pandas. (Until issue 20 the limit was one hand-written range-join query, the same
+           algorithm as the engine then: 6-15 s on --size 0.2, slower than the engine now.)
 and prints events/s, peak RSS, the today / engine speed-up and the engine / limit ratio.
 `--check` also compares the engine's matrix with today's value by value (one more run of each).
 """
@@ -140,7 +143,7 @@ def _report(results: dict, events: int, a: argparse.Namespace) -> None:
     )
     print(
         f"engine: {e['seconds']:.2f} s, {e['rows']:,} rows x {e['columns']} columns, "
-        f"{e['snapshots']} snapshots, {events / e['seconds'] / 1e6:.1f} M events/s, "
+        f"{e['snapshots']} snapshots, {events / e['seconds'] / 1e6:.2f} M events/s, "
         f"peak RSS {e['peak_rss_mb']:.0f} MB"
     )
     for step, sec in e["steps"].items():
@@ -153,8 +156,9 @@ def _report(results: dict, events: int, a: argparse.Namespace) -> None:
         print(f"    {step:<10} {sec:6.2f} s")
     print(f"speed-up engine vs today: {today['seconds'] / e['seconds']:.2f}x (goal >= 3)")
     print(
-        f"limit (one hand-written query -> Arrow): {lim['seconds']:.2f} s, {lim['rows']:,} rows, "
-        f"{events / lim['seconds'] / 1e6:.1f} M events/s, peak RSS {lim['peak_rss_mb']:.0f} MB"
+        f"limit (prefix-sum aggregates -> Arrow, no final SELECT or pandas): "
+        f"{lim['seconds']:.2f} s, {lim['rows']:,} rows, "
+        f"{events / lim['seconds'] / 1e6:.2f} M events/s, peak RSS {lim['peak_rss_mb']:.0f} MB"
     )
     print(f"ratio engine / limit: {e['seconds'] / lim['seconds']:.2f} (goal <= 1.5)")
 
@@ -360,156 +364,25 @@ def _measure_spark(a: argparse.Namespace) -> dict:
 
 
 def _measure_limit(a: argparse.Namespace) -> dict:
-    import duckdb
+    """The floor: the fastest formulation known (prefix sums, the engine's array code) of the
+    same aggregates, from the same Parquet files to Arrow, without the final SELECT, its
+    typing and ordering, or pandas."""
+    from pipeline.features.engine import _connection, aggregates
 
-    from pipeline.features.snapshots import end_date_of
-
-    con = duckdb.connect(config={"threads": a.threads, "memory_limit": a.memory_limit})
-    # CTE cardinalities are estimated at a handful of rows: without this DuckDB runs the ASOF
-    # join of the CRM history as a nested loop, which is no fair limit
-    con.execute("SET asof_loop_join_threshold = 0")
-    for name in ("customers", "loans", "repayments", "crm_interactions"):
-        con.execute(
-            f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{a.dir / (name + '.parquet')}')"
-        )
-    sql = limit_sql(end_date_of(con), _snapshots(a))
-    t = time.perf_counter()
-    table = con.sql(sql).to_arrow_table()
+    cfg, snaps = _config(a), _snapshots(a)
+    with _connection(cfg) as con:
+        for name in ("customers", "loans", "repayments", "crm_interactions"):
+            con.execute(
+                f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{a.dir / (name + '.parquet')}')"
+            )
+        t = time.perf_counter()
+        _, rows, parts = aggregates(con, cfg, snaps)
+        seconds = time.perf_counter() - t
     return {
-        "seconds": time.perf_counter() - t,
-        "rows": table.num_rows,
-        "columns": table.num_columns,
+        "seconds": seconds,
+        "rows": rows.num_rows,
+        "columns": sum(p.num_columns for p in parts.values()),
     }
-
-
-def limit_sql(data_end: dt.date, snaps: list[dt.date]) -> str:
-    """One hand-written query: the same repayment and CRM aggregates per active loan and
-    snapshot (defaults, closure, windows, history, reminders, resolution in time), written the
-    direct way, results to Arrow unsorted."""
-    values = ", ".join(f"(DATE '{s}')" for s in snaps)
-    ch = ["phone", "app", "branch", "email", "chat", "sms"]
-    per_channel = ",\n".join(
-        f"count(*) FILTER (WHERE e.channel = '{c}' AND e.ts >= g.lo3) / 3.0 AS {c}_3m, "
-        f"count(*) FILTER (WHERE e.channel = '{c}') / 12.0 AS {c}_12m"
-        for c in ch
-    )
-    return f"""
-    WITH snaps AS (
-        SELECT s, CAST(s - INTERVAL 3 MONTH AS DATE) lo3, CAST(s - INTERVAL 6 MONTH AS DATE) lo6,
-               CAST(s - INTERVAL 12 MONTH AS DATE) lo12, CAST(s + INTERVAL 12 MONTH AS DATE) hi
-        FROM (VALUES {values}) v(s)),
-    crm AS (SELECT customer_id, interaction_id, "timestamp" ts, channel, "type" etype,
-                   CASE WHEN resolved THEN "timestamp" + to_microseconds(CAST(
-                       coalesce(resolution_days, 0) * 86400e6 AS BIGINT)) END resolved_at,
-                   resolution_days, satisfaction sat, nps,
-                   CASE WHEN direction = 'outbound' THEN answered END answered
-            FROM crm_interactions),
-    inst AS (
-        SELECT r.loan_id, l.customer_id, CAST(r.due_date AS DATE) due,
-               CAST(r.paid_date AS DATE) paid, round(r.amount_due * 100)::BIGINT due_c,
-               round(r.amount_paid * 100)::BIGINT paid_c,
-               round(r.amount_paid * pow(1 / (1 + l.interest_rate / 12),
-                     l.term_months - r.installment_no + 1) * 100)::BIGINT prin_c,
-               rem.ts >= CAST(r.due_date AS DATE) - INTERVAL 10 DAY reminded
-        FROM repayments r JOIN loans l USING (loan_id)
-        ASOF LEFT JOIN (SELECT customer_id, ts FROM crm WHERE etype = 'payment_reminder') rem
-            ON l.customer_id = rem.customer_id AND r.due_date > rem.ts),
-    status AS (
-        SELECT i.loan_id, min(due + 90) FILTER (WHERE paid IS NULL OR paid > due + 90) dflt,
-               CASE WHEN count(paid) >= any_value(l.term_months) THEN max(paid) END closed
-        FROM inst i JOIN loans l USING (loan_id) GROUP BY i.loan_id),
-    grid AS (
-        SELECT l.loan_id, l.customer_id, l.principal, sn.*, st.dflt FROM loans l
-        JOIN snaps sn ON CAST(l.origination_date AS DATE) < sn.s
-        LEFT JOIN status st USING (loan_id)
-        WHERE (st.dflt IS NULL OR st.dflt >= sn.s) AND (st.closed IS NULL OR st.closed >= sn.s)),
-    rep AS (
-        SELECT p.loan_id, p.s,
-            max(p.s - p.due) FILTER (WHERE p.due < p.s AND (p.paid IS NULL OR p.paid >= p.s))
-                dpd_now,
-            max(d) FILTER (WHERE p.due >= p.lo3 AND p.due < p.s) dpd_max_3m,
-            max(d) FILTER (WHERE p.due >= p.lo6 AND p.due < p.s) dpd_max_6m,
-            max(d) FILTER (WHERE p.due >= p.lo12 AND p.due < p.s) dpd_max_12m,
-            avg(d) FILTER (WHERE p.due >= p.lo3 AND p.due < p.s) dpd_mean_3m,
-            avg(d) FILTER (WHERE p.due >= p.lo6 AND p.due < p.s) dpd_mean_6m,
-            avg(d) FILTER (WHERE p.due >= p.lo12 AND p.due < p.s) dpd_mean_12m,
-            count(*) FILTER (WHERE p.due >= p.lo3 AND p.due < p.s AND late) late_3m,
-            count(*) FILTER (WHERE p.due >= p.lo6 AND p.due < p.s AND late) late_6m,
-            count(*) FILTER (WHERE p.due >= p.lo12 AND p.due < p.s AND late) late_12m,
-            count(*) FILTER (WHERE p.due >= p.lo12 AND p.due < p.s AND p.paid < p.s
-                             AND p.paid_c < p.due_c) partial_12m,
-            sum(p.paid_c) FILTER (WHERE p.due >= p.lo12 AND p.due < p.s AND p.paid < p.s)
-                / sum(p.due_c) FILTER (WHERE p.due >= p.lo12 AND p.due < p.s) paid_to_due_12m,
-            (p.s - max(least(coalesce(p.paid, p.s), p.s)) FILTER (WHERE p.due < p.s AND late))
-                / 30.4375 months_since_delinquency,
-            max(d) FILTER (WHERE p.due < p.s) dpd_max_ever,
-            greatest(any_value(p.principal) - sum(p.prin_c) FILTER (WHERE p.paid < p.s) / 100, 0)
-                balance,
-            count(*) FILTER (WHERE p.due < p.s) due_so_far,
-            count(*) FILTER (WHERE p.due >= p.lo12 AND p.due < p.s AND reminded
-                             AND p.paid <= p.due)
-                / count(*) FILTER (WHERE p.due >= p.lo12 AND p.due < p.s AND reminded) rem_share
-        FROM (SELECT g.loan_id, g.s, g.lo3, g.lo6, g.lo12, g.principal, i.due, i.paid,
-                     i.due_c, i.paid_c, i.prin_c, i.reminded,
-                     i.paid IS NULL OR i.paid > i.due late,
-                     CASE WHEN i.paid < g.s THEN greatest(i.paid - i.due, 0)
-                          ELSE g.s - i.due END d
-              FROM grid g JOIN inst i ON i.loan_id = g.loan_id AND (i.due < g.s OR i.paid < g.s)
-             ) p
-        GROUP BY p.loan_id, p.s),
-    cgrid AS (SELECT DISTINCT customer_id, s, lo3, lo6, lo12 FROM grid),
-    crm_win AS (
-        SELECT g.customer_id, g.s,
-            count(*) FILTER (WHERE e.ts >= g.lo3) / 3.0 n_3m,
-            count(*) FILTER (WHERE e.ts >= g.lo6) / 6.0 n_6m, count(*) / 12.0 n_12m,
-            {per_channel},
-            count(*) FILTER (WHERE e.etype = 'payment_reminder' AND e.ts >= g.lo3) rem_3m,
-            count(*) FILTER (WHERE e.etype = 'proactive_checkin' AND e.ts >= g.lo3) chk_3m,
-            count(*) FILTER (WHERE e.etype = 'proactive_checkin') chk_12m,
-            count(*) FILTER (WHERE e.etype = 'complaint' AND e.ts >= g.lo3) cmp_3m,
-            count(*) FILTER (WHERE e.etype = 'complaint') cmp_12m,
-            count(*) FILTER (WHERE e.etype = 'complaint' AND e.ts >= g.lo6
-                             AND e.resolved_at < g.s) cmp_res_6m,
-            count(*) FILTER (WHERE e.etype = 'complaint' AND e.ts >= g.lo6
-                             AND NOT coalesce(e.resolved_at < g.s, FALSE)) cmp_unres_6m,
-            count(*) FILTER (WHERE e.etype = 'complaint' AND e.resolved_at < g.s)
-                / count(*) FILTER (WHERE e.etype = 'complaint') cmp_rate_12m,
-            median(e.resolution_days) FILTER (WHERE e.etype = 'complaint'
-                                              AND e.resolved_at < g.s) cmp_days,
-            count(*) FILTER (WHERE e.etype = 'service_request') srv_12m,
-            count(*) FILTER (WHERE e.etype = 'hardship_request' AND e.ts >= g.lo3) hard_3m,
-            count(*) FILTER (WHERE e.etype = 'hardship_request') hard_12m,
-            count(*) FILTER (WHERE e.etype = 'marketing') mkt_12m,
-            avg(e.sat) sat_12m, regr_slope(e.sat, date_diff('day', g.s, CAST(e.ts AS DATE)))
-                * 30.4375 sat_trend, avg(e.nps) nps_12m, count(DISTINCT e.channel) channels,
-            3.0 * count(*) FILTER (WHERE e.ts >= g.lo3 AND e.etype NOT IN
-                                   ('payment_reminder', 'proactive_checkin', 'marketing'))
-                / nullif(count(*) FILTER (WHERE e.ts < g.lo3 AND e.etype NOT IN
-                         ('payment_reminder', 'proactive_checkin', 'marketing')), 0) - 1 act,
-            avg(e.answered::INT) answered_share
-        FROM crm e JOIN cgrid g ON e.customer_id = g.customer_id
-             AND e.ts < g.s AND e.ts >= g.lo12
-        GROUP BY g.customer_id, g.s),
-    crm_hist AS (
-        SELECT g.customer_id, g.s, date_diff('day', CAST(h.ts AS DATE), g.s) days_since,
-               h.edu, h.sat_last, h.nps_last
-        FROM (SELECT customer_id, s, CAST(s AS TIMESTAMP) s_ts FROM cgrid) g
-        ASOF LEFT JOIN (
-            SELECT customer_id, ts,
-                   count(*) FILTER (WHERE etype = 'financial_education') OVER w edu,
-                   last_value(sat IGNORE NULLS) OVER w sat_last,
-                   last_value(nps IGNORE NULLS) OVER w nps_last
-            FROM crm WINDOW w AS (PARTITION BY customer_id ORDER BY ts, interaction_id)) h
-            ON g.customer_id = h.customer_id AND g.s_ts > h.ts)
-    SELECT g.loan_id, g.customer_id, g.s,
-           CASE WHEN g.hi > DATE '{data_end}' THEN NULL WHEN g.dflt < g.hi THEN 1 ELSE 0 END label,
-           rep.* EXCLUDE (loan_id, s), crm_win.* EXCLUDE (customer_id, s),
-           crm_hist.* EXCLUDE (customer_id, s)
-    FROM grid g
-    LEFT JOIN rep ON rep.loan_id = g.loan_id AND rep.s = g.s
-    LEFT JOIN crm_win ON crm_win.customer_id = g.customer_id AND crm_win.s = g.s
-    LEFT JOIN crm_hist ON crm_hist.customer_id = g.customer_id AND crm_hist.s = g.s
-    """
 
 
 if __name__ == "__main__":

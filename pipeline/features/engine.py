@@ -1,13 +1,16 @@
-"""The DuckDB engine: run the steps of `plan` as temp tables (the loan x snapshot grid, each
-event table aggregated in range joins against the snapshot table), then its final SELECT, and
-hand pandas the finished matrix sorted by (snapshot_date, loan_id). The categories become ENUMs
-of the input's sorted values, so pandas gets every level, also those absent from the rows.
+"""The DuckDB engine: run the staging steps of `plan` (typed tables, loan status, the loan x
+snapshot grid), compute the two event families with prefix sums in numpy (`repayment_arrays`,
+`crm_arrays`: no range joins) row by row for the matrix's rows in its order, then the plan's
+final SELECT over them by position, and hand pandas the finished matrix sorted by
+(snapshot_date, loan_id) without a sort or a copy. The categories become ENUMs of the input's
+sorted values, so pandas gets every level, also those absent from the rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import tempfile
 import time
 from collections.abc import Mapping
@@ -27,20 +30,32 @@ from pipeline.core.contract import REQUIRED, TABLES
 from pipeline.core.errors import ConfigError, DataError
 from pipeline.core.io import owned_tempdir
 from pipeline.core.metadata import FeatureSpec
-from pipeline.features.plan import CATEGORY_SOURCES, PHASE_ENDS, final_sql, steps
+from pipeline.features.crm_arrays import crm_tables
+from pipeline.features.plan import (
+    ALIGNED_PREFIX,
+    CATEGORY_SOURCES,
+    FAMILY_STEPS,
+    FINAL_JOINS,
+    final_sql,
+    steps,
+)
+from pipeline.features.repayment_arrays import repayment_tables
 from pipeline.features.snapshots import (
     default_snapshots,
     end_date_of,
     normalise_snapshots,
     sql_path,
 )
-from pipeline.features.specs import feature_specs
+from pipeline.features.specs import feature_names, feature_specs
 
 log = logging.getLogger(__name__)
 
 KEYS = ["loan_id", "customer_id", "snapshot_date", "label"]
 # Staged tables the final SELECT no longer needs: dropped first so their memory is reused.
-SCRATCH = ("inst", "crm", "lgrid")
+SCRATCH = ("lgrid",)
+# Staged steps only the array code reads (in its own sorted order, once or twice): views, not
+# tables written and read back.
+READ_ONCE = ("inst", "crm")
 
 
 def build_features(
@@ -91,6 +106,33 @@ def build_on(
     """
     timings = {} if timings is None else timings
     clock = _Clock(timings)
+    data_end, rows, aligned = aggregates(con, cfg, snapshots, clock)
+    for t in (*SCRATCH, "grid"):
+        con.execute(f"DROP TABLE {t}")
+    con.register("grid", rows.select(["loan_id", "customer_id", "s"]))
+    for table, alias, _, _ in FINAL_JOINS:
+        if table in aligned:
+            con.register(ALIGNED_PREFIX + alias, aligned[table])
+    # positional scans in the grid's order and no join: the result comes out sorted
+    con.execute("SET preserve_insertion_order = true")
+    fcfg = cfg.features
+    final = con.sql(final_sql(data_end, fcfg.income_rounding, enums=True, aligned=True))
+    frame = _to_pandas(con, final, fcfg.duckdb_threads, rows.num_rows)
+    clock.lap("assemble")
+    log.debug("feature build steps (s): %s", {k: round(v, 3) for k, v in timings.items()})
+    return frame, feature_specs()
+
+
+def aggregates(
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    snapshots: list[dt.date] | None = None,
+    clock: _Clock | None = None,
+) -> tuple[dt.date, pa.Table, dict[str, pa.Table]]:
+    """The staging steps and both families, short of the final SELECT: (data end date, the
+    matrix's rows in its order (loan_id, customer_id, s, li, ci), {table of final_sql's joins:
+    its columns row by row}). `bench/features.py` times this as the floor of the build."""
+    clock = clock or _Clock({})
     _check_columns(con)
     fcfg = cfg.features
     data_end = end_date_of(con)
@@ -102,19 +144,19 @@ def build_on(
     snapshots = normalise_snapshots(snapshots)
 
     crm_cols = {r[0] for r in con.execute("DESCRIBE crm_interactions").fetchall()}
-    for name, sql in steps(snapshots, fcfg, "direction" in crm_cols, "answered" in crm_cols):
-        con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+    has = ("direction" in crm_cols, "answered" in crm_cols)
+    for name, sql in steps(snapshots, fcfg, *has, families=False):
+        kind = "VIEW" if name in READ_ONCE else "TABLE"
+        con.execute(f"CREATE TEMP {kind} {name} AS {sql}")
         if name == "ln":
             _stage_enums(con)
-        if name in PHASE_ENDS:
-            clock.lap(PHASE_ENDS[name])
-    for t in SCRATCH:
-        con.execute(f"DROP TABLE {t}")
-    final = con.sql(final_sql(data_end, fcfg.income_rounding, enums=True))
-    frame = _to_pandas(con, final, fcfg.duckdb_threads)
-    clock.lap("assemble")
-    log.debug("feature build steps (s): %s", {k: round(v, 3) for k, v in timings.items()})
-    return frame, feature_specs()
+    rows, aligned = _rows(con)
+    clock.lap("stage")
+    aligned.update(repayment_tables(con, rows, fcfg.default_dpd))
+    clock.lap("repayment")
+    aligned.update(crm_tables(con, rows))
+    clock.lap("crm")
+    return data_end, rows, aligned
 
 
 class _Clock:
@@ -172,6 +214,51 @@ def _check_columns(con: duckdb.DuckDBPyConnection) -> None:
             raise DataError(f"table {t} lacks required column(s) {', '.join(lacking)}")
 
 
+def _rows(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, dict[str, pa.Table]]:
+    """The rows of the matrix sorted by (s, loan_id), its order: the grid's loan_id,
+    customer_id and s with the loan and customer numbers li and ci (loan_index,
+    customer_index: 0, 1, ... in any order; the group numbers of the array code, whatever the
+    type of the ids); and, row by row, the columns of each non-family table final_sql joins.
+    One join of narrow rows here, so the final SELECT joins nothing."""
+    con.execute(
+        "CREATE TEMP TABLE loan_index AS "
+        "SELECT loan_id, CAST(row_number() OVER () - 1 AS BIGINT) AS li FROM ln"
+    )
+    con.execute(
+        "CREATE TEMP TABLE customer_index AS "
+        "SELECT customer_id, CAST(row_number() OVER () - 1 AS BIGINT) AS ci "
+        "FROM (SELECT DISTINCT customer_id FROM cgrid)"
+    )
+    static = [j for j in FINAL_JOINS if j[0] not in FAMILY_STEPS]
+    # only the columns the final SELECT reads (snaps alone has 13, most for the range joins)
+    final = final_sql(dt.date(2000, 1, 1), 1.0, enums=True, aligned=True)
+    columns = {
+        table: [
+            r[0]
+            for r in con.execute(f"DESCRIBE {table}").fetchall()
+            if re.search(rf"\b{alias}\.{re.escape(r[0])}\b", final)
+        ]
+        for table, alias, _, _ in static
+    }
+    picked = ", ".join(
+        f'{alias}."{col}" AS "{alias}.{col}"'
+        for table, alias, _, _ in static
+        for col in columns[table]
+    )
+    joins = " ".join(f"{kind} {table} {alias} ON {on}" for table, alias, kind, on in static)
+    joined = con.sql(
+        f"SELECT g.loan_id, g.customer_id, g.s, x.li, xc.ci, {picked} FROM grid g "
+        "JOIN loan_index x ON x.loan_id = g.loan_id "
+        f"JOIN customer_index xc ON xc.customer_id = g.customer_id {joins} "
+        "ORDER BY g.s, g.loan_id"
+    ).to_arrow_table()
+    aligned = {
+        table: pa.table({col: joined.column(f"{alias}.{col}") for col in columns[table]})
+        for table, alias, _, _ in static
+    }
+    return joined.select(["loan_id", "customer_id", "s", "li", "ci"]), aligned
+
+
 def _stage_enums(con: duckdb.DuckDBPyConnection) -> None:
     for name, (_, table, column) in CATEGORY_SOURCES.items():
         con.execute(
@@ -182,32 +269,55 @@ def _stage_enums(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _to_pandas(
-    con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, threads: int
+    con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, threads: int, n_rows: int
 ) -> pd.DataFrame:
     """The result as pandas, sorted by (snapshot_date, loan_id).
 
-    Through Arrow rather than an ORDER BY: DuckDB's sort materialises the wide rows and its
-    Arrow export comes in row-group chunks that pandas must concatenate, two more copies of the
-    whole matrix. Here the two keys are sorted in numpy and each column gathered once in that
-    order (one contiguous chunk, in parallel); pandas then takes the float columns without a
-    copy (NaN, not NULL, marks a missing feature). Categoricals get every level of their ENUM
+    The final SELECT of `build_on` keeps the grid's order, already the matrix's: this checks
+    it and then hands DuckDB's one Arrow batch to pandas, which takes the float columns without
+    a copy (NaN, not NULL, marks a missing feature). Should the order not hold, the two keys
+    are sorted in numpy and each float column's chunks scattered straight to their sorted
+    places (no ORDER BY: DuckDB's sort materialises the wide rows and needs more than a tight
+    memory limit gives; no take of combined chunks: one more fresh copy of the matrix, and
+    fresh memory is what costs on this machine). Categoricals get every level of their ENUM
     (the sorted values of the input table), also those absent from these rows.
     """
-    table = rel.to_arrow_table()
-    # DuckDB's tables are done with: free them before the gather doubles the matrix in memory
+    # one batch: pandas then takes every float column without a copy (in DuckDB's default
+    # batches it concatenated them, 1 s of the bench book's 2 s assembly)
+    table = rel.to_arrow_table(batch_size=max(n_rows, 1))
     levels = {
         name: [
             v for (v,) in con.execute(f"SELECT unnest(enum_range(NULL::{name}_enum))").fetchall()
         ]
         for name in CATEGORY_SOURCES
     }
+    # DuckDB's tables are done with: free them before the matrix is copied
     for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall():
         con.execute(f"DROP TABLE {name}")
     days = table.column("snapshot_date").cast(pa.int32()).to_numpy()
-    order = pa.array(np.lexsort((table.column("loan_id").to_numpy(), days)))
+    order = np.lexsort((table.column("loan_id").to_numpy(), days))
+    if np.array_equal(order, np.arange(len(order))):
+        order = None  # already sorted: pandas concatenates DuckDB's chunks, one copy
+    else:
+        place = np.empty_like(order)
+        place[order] = np.arange(len(order))
+
+    def sorted_column(col: pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+        if order is None:
+            return col
+        if col.type != pa.float64() or col.null_count:
+            return pc.take(col.combine_chunks(), pa.array(order))
+        out = np.empty(len(col), dtype=np.float64)
+        offset = 0
+        for chunk in col.chunks:
+            out[place[offset : offset + len(chunk)]] = chunk.to_numpy()
+            offset += len(chunk)
+        return pa.array(out)
+
     with ThreadPoolExecutor(max(1, threads)) as pool:
-        columns = list(pool.map(lambda col: pc.take(col, order), table.columns))
-    table = pa.table(columns, names=table.column_names)
+        columns = list(pool.map(sorted_column, table.columns))
+    del table
+    table = pa.table(columns, names=[*KEYS, *feature_names()])
     del columns
     df = table.to_pandas(split_blocks=True, self_destruct=True, date_as_object=False)
     del table

@@ -1,6 +1,10 @@
-"""The feature build as one ordered list of named SELECT statements: the single definition both
-engines run. Written in DuckDB SQL; the DuckDB engine (`engine`) runs it as it is, the Spark
-engine (`spark`) runs the same text transpiled by SQLGlot.
+"""The feature build as one ordered list of named SELECT statements: the definition of every
+feature. Written in DuckDB SQL; the Spark engine (`spark`) runs all of it transpiled by SQLGlot.
+The DuckDB engine (`engine`) runs the staging steps and `final_sql` as they are, and computes
+the two event families (FAMILY_STEPS) with array code over prefix sums instead
+(`repayment_arrays`, `crm_arrays`): the same tables without these range joins (faster on
+DuckDB: README, Performance), equal value by value (tests/unit/features,
+`bench/features.py --check`). A change to a family's SQL here needs the same change there.
 
 So only constructs both engines run appear here: no ASOF join (spread or range joins against the
 small snapshot table instead), no DATE - DATE (date_diff), no ENUM types (the DuckDB engine casts
@@ -31,28 +35,43 @@ CATEGORY_SOURCES = {
     "region": ("c", "customers", "region"),
     "loan_channel": ("l", "ln", "loan_channel"),
 }
-# The step that ends each phase of the build, for the engines' timings.
-PHASE_ENDS = {"cgrid": "stage", "rep_pre": "repayment", "crm_hist": "crm"}
 
 
 def steps(
-    snapshots: list[dt.date], fcfg: FeaturesConfig, has_direction: bool, has_answered: bool
+    snapshots: list[dt.date],
+    fcfg: FeaturesConfig,
+    has_direction: bool,
+    has_answered: bool,
+    families: bool = True,
 ) -> list[tuple[str, str]]:
     """(name, SELECT) pairs in order, over the views customers, loans, repayments and
-    crm_interactions."""
-    return [
+    crm_interactions.
+
+    families=False: only the staging steps, up to cgrid, and `inst` without the reminder match:
+    the DuckDB engine computes the FAMILY_STEPS (and the reminders) as array code, equal to
+    this SQL (`repayment_arrays`, `crm_arrays`)."""
+    staged = [
         ("ln", LOANS),
         ("crm", crm_sql.staged_crm(has_direction, has_answered)),
         ("loan_status", repayment_sql.loan_status(fcfg.default_dpd)),
-        ("inst", repayment_sql.INSTALMENTS),
+        ("inst", repayment_sql.instalments(reminders=families)),
         ("snaps", snaps_sql(snapshots, fcfg.performance_window_months)),
         *GRID,
+    ]
+    if not families:
+        return staged
+    return [
+        *staged,
         ("rep", repayment_sql.window()),
         ("rep_old", repayment_sql.OLDER),
         ("rep_pre", repayment_sql.PREPAID),
         ("crm_win", crm_sql.window()),
         ("crm_hist", crm_sql.HISTORY),
     ]
+
+
+# The steps aggregating the event families: what `steps(..., families=False)` leaves out.
+FAMILY_STEPS = ("rep", "rep_old", "rep_pre", "crm_win", "crm_hist")
 
 
 LOANS = """
@@ -112,12 +131,18 @@ GRID = (
 )
 
 
-def final_sql(data_end: dt.date, income_step: float = 0.0, enums: bool = False) -> str:
+def final_sql(
+    data_end: dt.date, income_step: float = 0.0, enums: bool = False, aligned: bool = False
+) -> str:
     """The SELECT joining the parts into the matrix (unordered: the engines sort).
 
     income_step: annual_income enters the matrix rounded (half up) to this step; 0 = exact.
     enums: cast the categories to the DuckDB ENUM types `<name>_enum` (DuckDB engine only);
     else they stay text.
+    aligned: every joined table is given as ALIGNED_PREFIX + its alias, one row per grid row in
+    grid's order (the DuckDB engine: the families from its array code, the rest from one
+    narrow join), and joined by position (POSITIONAL JOIN, DuckDB only): no hash join of the
+    wide rows, and the result keeps grid's order. No rep_pre (its principal is in rep).
     """
     income = (
         f"floor(c.annual_income / {float(income_step)!r} + 0.5) * {float(income_step)!r}"
@@ -145,6 +170,18 @@ def final_sql(data_end: dt.date, income_step: float = 0.0, enums: bool = False) 
         else f"CAST({alias}.{col} AS VARCHAR) AS {name}"
         for name, (alias, _, col) in CATEGORY_SOURCES.items()
     ]
+    if aligned:
+        paid = "coalesce(r.prin_c, 0) + coalesce(ro.prin_c, 0) + coalesce(rp.prin_c, 0)"
+        cols = [c.replace(paid, "coalesce(r.prin_c, 0) + coalesce(ro.prin_c, 0)") for c in cols]
+        joins = "".join(
+            f"\n    POSITIONAL JOIN {ALIGNED_PREFIX}{alias} {alias}"
+            for _, alias, _, _ in FINAL_JOINS
+            if alias != "rp"
+        )
+    else:
+        joins = "".join(
+            f"\n    {kind} {table} {alias} ON {on}" for table, alias, kind, on in FINAL_JOINS
+        )
     names = [c.rsplit(" AS ", 1)[1].strip() for c in cols]
     if names != feature_names():
         raise AssertionError(f"SQL columns {names} do not follow the feature specs")
@@ -154,15 +191,24 @@ def final_sql(data_end: dt.date, income_step: float = 0.0, enums: bool = False) 
            CAST(CASE WHEN sn.hi > DATE '{data_end.isoformat()}' THEN NULL
                      WHEN st.default_date < sn.hi THEN 1 ELSE 0 END AS TINYINT) AS label,
            {sep.join(cols)}
-    FROM grid g
-    JOIN snaps sn ON sn.s = g.s
-    JOIN ln l ON l.loan_id = g.loan_id
-    LEFT JOIN loan_status st ON st.loan_id = g.loan_id
-    LEFT JOIN rep r ON r.loan_id = g.loan_id AND r.s = g.s
-    LEFT JOIN rep_old ro ON ro.loan_id = g.loan_id AND ro.s = g.s
-    LEFT JOIN rep_pre rp ON rp.loan_id = g.loan_id AND rp.s = g.s
-    JOIN cgrid cg ON cg.customer_id = g.customer_id AND cg.s = g.s
-    LEFT JOIN crm_win cw ON cw.customer_id = g.customer_id AND cw.s = g.s
-    LEFT JOIN crm_hist ch ON ch.customer_id = g.customer_id AND ch.s = g.s
-    LEFT JOIN customers c ON c.customer_id = g.customer_id
+    FROM grid g{joins}
     """
+
+
+# What final_sql joins to the grid g: (table, alias, join, condition). Each matches at most
+# one row per grid row.
+FINAL_JOINS = (
+    ("snaps", "sn", "JOIN", "sn.s = g.s"),
+    ("ln", "l", "JOIN", "l.loan_id = g.loan_id"),
+    ("loan_status", "st", "LEFT JOIN", "st.loan_id = g.loan_id"),
+    ("rep", "r", "LEFT JOIN", "r.loan_id = g.loan_id AND r.s = g.s"),
+    ("rep_old", "ro", "LEFT JOIN", "ro.loan_id = g.loan_id AND ro.s = g.s"),
+    ("rep_pre", "rp", "LEFT JOIN", "rp.loan_id = g.loan_id AND rp.s = g.s"),
+    ("cgrid", "cg", "JOIN", "cg.customer_id = g.customer_id AND cg.s = g.s"),
+    ("crm_win", "cw", "LEFT JOIN", "cw.customer_id = g.customer_id AND cw.s = g.s"),
+    ("crm_hist", "ch", "LEFT JOIN", "ch.customer_id = g.customer_id AND ch.s = g.s"),
+    ("customers", "c", "LEFT JOIN", "c.customer_id = g.customer_id"),
+)
+# final_sql(aligned=True) reads, for each alias but rp, the table ALIGNED_PREFIX + alias: the
+# joined table's columns for each grid row, row by row in the grid's order.
+ALIGNED_PREFIX = "aligned_"

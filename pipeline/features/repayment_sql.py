@@ -58,8 +58,22 @@ def loan_status(default_dpd: int) -> str:
     """
 
 
-# One row per (loan, instalment): dates as DATE, amounts in cents, the s-independent flags.
-INSTALMENTS = f"""
+def instalments(reminders: bool = True) -> str:
+    """One row per (loan, instalment): dates as DATE, amounts in cents, the s-independent
+    flags; with `reminders`, also whether a payment reminder came in the REMINDER_DAYS before
+    the due date (`reminded`) and the instalment was then paid by it (`reminded_on_time`).
+    The DuckDB engine matches reminders itself (`repayment_arrays`) and leaves them out here."""
+    rem_cte = f""", rem AS (
+    -- a reminder at any time of day d covers the instalments due on d + 1 ... d + REMINDER_DAYS
+    SELECT DISTINCT e.customer_id, CAST(e.ts AS DATE) + k.k AS due
+    FROM crm e, (VALUES {_DAYS}) AS k(k)
+    WHERE e.t = {TYPE["payment_reminder"]}
+)"""
+    rem_cols = """,
+       rem.due IS NOT NULL AS reminded,
+       coalesce(rem.due IS NOT NULL AND r.paid <= r.due, FALSE) AS reminded_on_time"""
+    rem_join = " LEFT JOIN rem ON rem.customer_id = r.customer_id AND rem.due = r.due"
+    return f"""
 WITH r AS (
     SELECT r.loan_id, l.customer_id, coalesce(st.until, {NEVER}) AS until,
            CAST(r.due_date AS DATE) AS due, CAST(r.paid_date AS DATE) AS paid,
@@ -74,19 +88,12 @@ WITH r AS (
     FROM repayments r
     JOIN ln l ON l.loan_id = r.loan_id
     LEFT JOIN loan_status st ON st.loan_id = r.loan_id
-), rem AS (
-    -- a reminder at any time of day d covers the instalments due on d + 1 ... d + REMINDER_DAYS
-    SELECT DISTINCT e.customer_id, CAST(e.ts AS DATE) + k.k AS due
-    FROM crm e, (VALUES {_DAYS}) AS k(k)
-    WHERE e.t = {TYPE["payment_reminder"]}
-)
-SELECT r.loan_id, r.until, r.due, r.paid, r.due_c, r.paid_c, r.prin_c,
+){rem_cte if reminders else ""}
+SELECT r.loan_id, r.customer_id, r.until, r.due, r.paid, r.due_c, r.paid_c, r.prin_c,
        r.paid IS NULL OR r.paid > r.due AS late,
        greatest(date_diff('day', r.due, r.paid), 0) AS late_days,
-       r.paid IS NOT NULL AND r.paid_c < r.due_c AS partial,
-       rem.due IS NOT NULL AS reminded,
-       coalesce(rem.due IS NOT NULL AND r.paid <= r.due, FALSE) AS reminded_on_time
-FROM r LEFT JOIN rem ON rem.customer_id = r.customer_id AND rem.due = r.due
+       r.paid IS NOT NULL AND r.paid_c < r.due_c AS partial{rem_cols if reminders else ""}
+FROM r{rem_join if reminders else ""}
 """
 
 

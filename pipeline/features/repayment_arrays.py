@@ -1,0 +1,208 @@
+"""The repayment family of the DuckDB engine as array code: the steps `rep`, `rep_old` and
+`rep_pre` of `plan` (their SQL in `repayment_sql`, which Spark runs) computed from the staged
+`inst` (without the reminder match, done here), `crm` and `snaps` by prefix sums instead of
+range joins, equal value by value.
+
+Per active loan and snapshot s, with the loan's instalments sorted by due date:
+- what does not depend on s (count, late flag, days late, amounts due, reminders) is a
+  difference of running sums at the window's two edges;
+- an active loan has settled every instalment due before s - default_dpd days before s (an
+  unpaid or later one would have defaulted it), so only the few due in [s - default_dpd, s)
+  are looked at per row for what does ("paid before s", DPD now, amounts paid);
+- principal paid before s is summed by paid date (prepayments count when paid, not when
+  due);
+- an instalment is reminded when the customer has a payment reminder dated in the ten days
+  before its due date: a count from two lookups in the sorted reminders;
+- maxima over a window come from a sparse table, the worst delay ever and the last late
+  payment from running maxima per loan.
+The rows are the grid's (one per active loan and snapshot), in the engine's order; every
+column the final SELECT reads from `rep` is there, `rep_old` carries what only the instalments
+before the 12-month window give, and `rep_pre` is not needed (its principal is in
+`rep.prin_c`).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from pipeline.features.crm_sql import TYPE
+from pipeline.features.prefix import (
+    NEVER,
+    Column,
+    Edges,
+    RangeMax,
+    arrow_column,
+    between,
+    days,
+    in_chunks,
+    keys,
+    running,
+    running_max_by_group,
+)
+from pipeline.features.repayment_sql import REMINDER_DAYS
+from pipeline.features.specs import WINDOWS
+
+_FLAGS = ("late", "partial")
+# Instalments per chunk of loans: arrays of a few MB, whose memory the allocator reuses.
+CHUNK = 1 << 19
+_EMPTY = -1  # no delay yet: every real delay is >= 0
+_NO_DAY = -(1 << 30)
+
+
+def repayment_tables(
+    con: duckdb.DuckDBPyConnection, rows: pa.Table, default_dpd: int
+) -> dict[str, pa.Table]:
+    """{"rep", "rep_old"}: Arrow tables with the columns of those steps of `plan` (`rep_pre`'s
+    principal is in rep.prin_c), one row per row of `rows` (columns li, s: the grid's loans
+    numbered as in loan_index, and snapshot dates), in that order. Reads the temp tables inst,
+    crm, snaps, loan_index and customer_index of `con`."""
+    # sorted and narrowed by DuckDB, straight into numpy: each column one copy
+    inst = con.sql(
+        f"""SELECT x.li, {_day("i.due", "0")} AS due, {_day("i.paid", str(NEVER))} AS paid,
+               coalesce(i.due_c, 0) AS due_c, coalesce(i.paid_c, 0) AS paid_c,
+               coalesce(i.prin_c, 0) AS prin_c, coalesce(i.late_days, 0)::INTEGER AS late_days,
+               {", ".join(f"coalesce(i.{f}, FALSE)::TINYINT AS {f}" for f in _FLAGS)},
+               coalesce(c.ci, -1) AS ci
+        FROM inst i JOIN loan_index x USING (loan_id)
+        LEFT JOIN customer_index c ON c.customer_id = i.customer_id
+        ORDER BY x.li, i.due"""
+    ).fetchnumpy()
+    reminders = con.sql(
+        f"""SELECT x.ci, {_day("CAST(e.ts AS DATE)", "0")} AS day
+        FROM crm e JOIN customer_index x USING (customer_id)
+        WHERE e.t = {TYPE["payment_reminder"]} ORDER BY 1, 2"""
+    ).fetchnumpy()
+    _match_reminders(inst, reminders)
+    snaps = con.sql("SELECT s, lo3, lo6, lo12 FROM snaps ORDER BY s").to_arrow_table()
+    g = rows.column("li").to_numpy()
+    s = days(rows.column("s"))
+
+    def chunk(events: slice, at: np.ndarray, first: int, n_loans: int) -> dict:
+        part = {k: v[events] for k, v in inst.items()}
+        part["li"] = part["li"] - first
+        return _aggregate(part, g[at] - first, s[at], n_loans, snaps, int(default_dpd))
+
+    cols = {
+        name: arrow_column(*col) for name, col in in_chunks(inst["li"], g, CHUNK, chunk).items()
+    }
+    # the last late payment before the window is in rep.last_late_day (the final SELECT takes
+    # the greater of the two), and so is all principal paid before s
+    cols["old_last_late_day"] = pa.nulls(len(g), pa.date32())
+    cols["old_prin_c"] = pa.nulls(len(g), pa.int64())
+    rep = pa.table({k: v for k, v in cols.items() if not k.startswith("old_")})
+    old = pa.table({k[4:]: v for k, v in cols.items() if k.startswith("old_")})
+    return {"rep": rep, "rep_old": old}
+
+
+def _match_reminders(inst: dict, reminders: dict) -> None:
+    """inst["reminded"]: a payment reminder of the customer dated on one of the REMINDER_DAYS
+    days before the due date (`repayment_sql.instalments`); inst["reminded_on_time"]: and the
+    instalment paid by its due date. Customers without an active loan (ci -1) never count."""
+    sorted_keys = keys(reminders["ci"], reminders["day"])
+    ci = inst["ci"]
+    known = ci >= 0
+    customer = np.maximum(ci, 0)
+    lo = np.searchsorted(sorted_keys, keys(customer, inst["due"] - REMINDER_DAYS))
+    hi = np.searchsorted(sorted_keys, keys(customer, inst["due"]))
+    reminded = known & (hi > lo)
+    inst["reminded"] = reminded.view(np.int8)
+    inst["reminded_on_time"] = (reminded & (inst["paid"] <= inst["due"])).view(np.int8)
+
+
+def _day(column: str, null: str) -> str:
+    return f"coalesce(date_diff('day', DATE '1970-01-01', {column}), {null})::INTEGER"
+
+
+def _aggregate(
+    inst: dict, g: np.ndarray, s: np.ndarray, n_loans: int, snaps: pa.Table, dpd: int
+) -> dict[str, Column]:
+    """The columns for rows (loan g, snapshot day s) over `inst` (numpy, sorted by loan and due
+    date, loans numbered 0 ... n_loans - 1; days since 1970, the paid day of an unpaid
+    instalment NEVER; days late 0 where unpaid, never read there)."""
+    loan, due, paid = inst["li"], inst["due"], inst["paid"]
+    late, late_days, partial = inst["late"], inst["late_days"], inst["partial"]
+    due_c, paid_c = inst["due_c"], inst["paid_c"]
+    cum_late, cum_partial = running(late, np.int32), running(partial, np.int32)
+    cum_days, cum_due_c, cum_paid_c = running(late_days), running(due_c), running(paid_c)
+    cum_rem = running(inst["reminded"], np.int32)
+    cum_rem_ok = running(inst["reminded_on_time"], np.int32)
+
+    snap_days = days(snaps.column("s"))
+    at_snap = np.searchsorted(snap_days, s)
+    snap_lo = {w: days(snaps.column(f"lo{w}")) for w in WINDOWS}
+    lo = {w: snap_lo[w][at_snap] for w in WINDOWS}
+    cuts = np.concatenate([snap_days, snap_days - dpd, *snap_lo.values()])
+    edges = Edges(loan, due, n_loans, cuts)
+    start, hi = edges.start(g), edges.at(g, s)
+    edge = edges.at(g, s - dpd)  # before it: settled before s
+    first = {w: edges.at(g, lo[w]) for w in WINDOWS}
+    fixed_end = {w: np.maximum(first[w], edge) for w in WINDOWS}
+
+    longest = int(max((fixed_end[w] - first[w]).max(initial=0) for w in WINDOWS))
+    window_max = RangeMax(late_days, longest, _EMPTY)
+    dmax = {w: window_max(first[w], fixed_end[w]) for w in WINDOWS}
+    dsum = {w: between(cum_days, first[w], fixed_end[w]) for w in WINDOWS}
+    partial_12 = between(cum_partial, first[12], fixed_end[12])
+    paid_c_12 = between(cum_paid_c, first[12], fixed_end[12])
+    # the last late payment and worst delay before the edge: running maxima per loan
+    late_paid = np.where(late.astype(bool), paid, _NO_DAY)
+    last_late_run = running_max_by_group(late_paid, loan)
+    worst_run = running_max_by_group(late_days, loan)
+
+    def before(run: np.ndarray, end: np.ndarray, none: int) -> np.ndarray:
+        return np.where(end > start, run[np.maximum(end - 1, 0)], none)
+
+    last_late = before(last_late_run, edge, _NO_DAY)
+    dpd_now = np.full(len(g), _EMPTY, dtype=np.int64)
+
+    # the instalments due in [s - dpd, s): at most a few per row
+    for k in range(int((hi - edge).max(initial=0))):
+        j = edge + k
+        ok = j < hi
+        jj = np.where(ok, j, 0)
+        due_j, paid_j = due[jj], paid[jj]
+        paid_before = paid_j < s
+        delay = np.where(paid_before, late_days[jj], s - due_j)
+        for w in WINDOWS:
+            inw = ok & (j >= first[w])
+            dsum[w] += np.where(inw, delay, 0)
+            dmax[w] = np.maximum(dmax[w], np.where(inw, delay, _EMPTY))
+        dpd_now = np.maximum(dpd_now, np.where(ok & ~paid_before, s - due_j, _EMPTY))
+        settled = ok & paid_before
+        partial_12 += settled & partial[jj].astype(bool)
+        paid_c_12 += np.where(settled, paid_c[jj], 0)
+        late_day = np.where(paid_before, paid_j, s)
+        last_late = np.maximum(last_late, np.where(ok & late[jj].astype(bool), late_day, _NO_DAY))
+
+    # principal paid before s, whenever due: summed by paid date (whole cents, exact in double)
+    prin_c = inst["prin_c"].astype(np.float64)
+    by_paid = Edges(loan, paid, n_loans, snap_days, weights=prin_c)
+    prin = by_paid.at(g, s) - by_paid.start(g)
+
+    n = {w: hi - first[w] for w in WINDOWS}
+    has12 = n[12] > 0
+    out: dict[str, Column] = {
+        "dpd_now": _col(dpd_now, dpd_now != _EMPTY),
+        "last_late_day": _col(last_late.astype(np.int32), last_late != _NO_DAY, pa.date32()),
+        "prin_c": _col(prin),
+        "partial_12m": _col(partial_12),
+        "paid_c_12m": _col(paid_c_12, has12),
+        "due_c_12m": _col(between(cum_due_c, first[12], hi), has12),
+        "reminded_12m": _col(between(cum_rem, first[12], hi)),
+        "reminded_on_time_12m": _col(between(cum_rem_ok, first[12], hi)),
+    }
+    for w in WINDOWS:
+        out[f"dpd_max_{w}m"] = _col(dmax[w], n[w] > 0)
+        out[f"dpd_sum_{w}m"] = _col(dsum[w], n[w] > 0)
+        out[f"n_{w}m"] = _col(n[w])
+        out[f"late_{w}m"] = _col(between(cum_late, first[w], hi))
+    n_old = first[12] - start
+    out["old_n"] = _col(n_old)
+    out["old_dpd_max"] = _col(before(worst_run, first[12], _EMPTY), n_old > 0)
+    return out
+
+
+def _col(values: np.ndarray, valid: np.ndarray | None = None, type_=None) -> Column:
+    return values, valid, type_
