@@ -123,8 +123,8 @@ def _report(r: dict, a: argparse.Namespace, why_rows: int) -> None:
 
 
 def _measure_cli(folder: Path, chunk_rows: int) -> dict:
-    """The `loanrisk score` command in a fresh process, wall-clock from outside; its peak RSS
-    from the child's rusage (the parent is small, see main)."""
+    """The `loanrisk score` command in a fresh process, wall-clock from outside, with its own
+    peak RSS."""
     uri = json.loads((folder / "model.json").read_text())["uri"]
     overrides = [f"mlflow.tracking_uri=sqlite:///{folder / 'mlruns.db'}",
                  "scoring.reasons_top_k=0", f"scoring.chunk_rows={chunk_rows}"]  # fmt: skip
@@ -132,14 +132,16 @@ def _measure_cli(folder: Path, chunk_rows: int) -> dict:
            "--input", str(folder / "portfolio.parquet"),
            "--out", str(folder / "scores-cli.parquet"), "--model", uri,
            *[x for o in overrides for x in ("-o", o)]]  # fmt: skip
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=folder)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=folder)
+    err = proc.stderr.read().decode()
+    # wait4: this child's own rusage (RUSAGE_CHILDREN would give the largest earlier child's)
+    _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t
-    if done.returncode:
-        sys.exit(f"cli failed:\n{done.stderr[-3000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"seconds": seconds, "peak_rss_mb": max(peak, before) / 1024}
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        sys.exit(f"cli failed:\n{err[-3000:]}")
+    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
 def write_portfolio(path: Path, n: int, seed: int) -> pd.DataFrame:
