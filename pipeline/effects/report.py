@@ -153,7 +153,7 @@ def _policy_html(study: EffectStudy) -> list[str]:
         f"<p>{html.escape(p.note)}. True defaults: the sum of the flagged loans' true 12-month "
         "PDs on the replayed path; avoided: against no contact; loss = PD x outstanding "
         "balance x LGD.</p>",
-        _html_table(p.table),
+        _html_table(p.table.rename(columns=POLICY_HEADERS), POLICY_FORMATS),
         "<h4>Qini per lever on a held-out randomised trial (scikit-uplift)</h4>",
         _html_table(p.qini),
         "<h3>Judging the next-best action</h3>",
@@ -176,7 +176,31 @@ def _lever_line(r: pd.Series) -> str:
     return text
 
 
-def _html_table(df: pd.DataFrame) -> str:
+# The policy table as a reader says it: money and defaults rounded for reading, not to 3 places.
+POLICY_HEADERS = {
+    "flagged_loans": "flagged loans",
+    "true_defaults": "true defaults",
+    "defaults_avoided": "defaults avoided",
+    "defaults_avoided_per_1000": "defaults avoided per 1,000 contacts",
+    "loss_avoided": "loss avoided",
+    "loss_avoided_per_1000": "loss avoided per 1,000 contacts",
+}
+POLICY_FORMATS = {
+    "true defaults": "{:,.1f}".format,
+    "defaults avoided": "{:,.2f}".format,
+    "defaults avoided per 1,000 contacts": "{:,.1f}".format,
+    "loss avoided": "{:,.0f}".format,
+    "loss avoided per 1,000 contacts": "{:,.0f}".format,
+}
+
+
+def _html_table(df: pd.DataFrame, formats: dict | None = None) -> str:
     # in the report's scrolling box (div.table): a table wider than the page scrolls in it
-    table = df.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="", border=0)
+    table = df.to_html(
+        index=False,
+        formatters=formats,
+        float_format=lambda v: f"{v:.3f}",
+        na_rep="",
+        border=0,
+    )
     return f'<div class="table">{table}</div>'
