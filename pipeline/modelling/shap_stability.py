@@ -15,6 +15,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from pipeline.modelling.tuning_sample import scale_min_leaf
+
 # The parameters that define the fitted model; the loaded booster also carries every LightGBM
 # default, including per-purpose seeds that would override a new `seed`.
 _MODEL_PARAMS = (
@@ -44,13 +46,15 @@ def refit_contributions(
     refits: int,
     seed: int,
     n_jobs: int = 1,
+    leaf_ratio: float = 1.0,
 ) -> list[np.ndarray]:
     """SHAP values (n_eval x features, bias column dropped) of `refits` refits of `booster`'s
     configuration, each on a bootstrap of the training rows by `groups` (customers: their
     snapshots move together, or the resample would keep a defaulter's other snapshots) or by
     row when `groups` is None. A drawn customer's rows enter with the number of draws as
-    weight."""
-    params = refit_params(booster, n_jobs)
+    weight. `leaf_ratio`: the training rows here over those `booster` was fitted on (a sample of
+    them keeps the trees' shape with leaves as much smaller)."""
+    params = scale_min_leaf(refit_params(booster, n_jobs), leaf_ratio)
     rounds = booster.current_iteration()
     rng = np.random.default_rng(seed)
     out = []

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipeline.config import TrainConfig
 from pipeline.core.heartbeat import Heartbeat, output_is_terminal
+from pipeline.modelling.tuning_sample import scale_min_leaf
 
 log = logging.getLogger(__name__)
 # Tags of a trial's run: how it ended, and the boosting round a pruned trial stopped at.
@@ -235,10 +236,7 @@ def fit_full(
     the booster and the params it was fitted with. With `curve` (a dict) the validation metric
     of every round is recorded into it (the early-stopping metric only: another metric would
     change where it stops)."""
-    scaled = dict(params)
-    if "min_child_samples" in scaled:
-        ratio = len(train[1]) / max(sampled_rows, 1)
-        scaled["min_child_samples"] = max(1, round(scaled["min_child_samples"] * ratio))
+    scaled = scale_min_leaf(params, len(train[1]) / max(sampled_rows, 1))
     d_train = lgb.Dataset(train[0], label=train[1])
     d_valid = lgb.Dataset(valid[0], label=valid[1], reference=d_train)
     recorder = [lgb.record_evaluation(curve)] if curve is not None else []

@@ -152,6 +152,11 @@ def _calibration(inp: ReportInputs, tests: pd.DataFrame | None) -> str:
     )
 
 
+def _refit_rows(cost: dict) -> str:
+    rows = cost.get("train_rows")
+    return f"; both on {rows:,.0f} training rows of whole customers" if rows else ""
+
+
 def _fairness(inp: ReportInputs, files: RunFiles) -> str:
     table = h.read_csv(files.csv(catalogue.FAIRNESS))
     if table is None or table.empty:
@@ -166,7 +171,7 @@ def _fairness(inp: ReportInputs, files: RunFiles) -> str:
             f"<p>Leaving the protected attributes out of the model costs "
             f"<b>{h.fmt(cost['with'] - cost['without'])}</b> test AUC (a refit of this run's "
             f"configuration with them: {h.fmt(cost['with'])}, without: "
-            f"{h.fmt(cost['without'])}).</p>"
+            f"{h.fmt(cost['without'])}{_refit_rows(cost)}).</p>"
         )
     return (
         "<h3>Fairness by protected group (test split)</h3>"

@@ -48,7 +48,12 @@ def run(cfg: Config, run: RunContext) -> str:
     out = evaluate(cfg, data, preds, known_truth(cfg))
     model = load_trusted_model(result["model_uri"]).unwrap_python_model()
     out["protected_auc"] = protected_auc(
-        model.booster, data, cfg.fairness.protected, cfg.seed, cfg.train.n_jobs
+        model.booster,
+        data,
+        cfg.fairness.protected,
+        cfg.seed,
+        cfg.train.n_jobs,
+        max_rows=cfg.train.tune_rows,
     )
     figures, tables = out.pop("_figures"), out.pop("_tables")
     csi = characteristic_stability(model, data, cfg)

@@ -2,9 +2,9 @@
 raise PD, written into the run's folder and logged to its MLflow run.
 
 Exact tree SHAP values (LightGBM's `pred_contrib`, the same numbers `shap.TreeExplainer` gives
-for a LightGBM model, in log-odds) on the whole test split, summarised by
-`pipeline.riskmath.attribution`; on the simulated book, checked against the planted effects
-(`pipeline.simulator.known_truth`). Files (names in `pipeline.core.catalogue`):
+for a LightGBM model, in log-odds) on the test split (at most `explain.max_rows` rows of it),
+summarised by `pipeline.riskmath.attribution`; on the simulated book, checked against the
+planted effects (`pipeline.simulator.known_truth`). Files (names in `pipeline.core.catalogue`):
 
     shap_importance.csv, shap_by_family.csv, relationship_factors.csv, truth_recovery.csv
     explain_summary.json   headline, ranked relationship factors, PD-points translation, caveats
@@ -30,6 +30,7 @@ from pipeline.core.metadata import LABEL_COLUMN
 from pipeline.core.publish import publish_set
 from pipeline.modelling import dataset, shap_stability
 from pipeline.modelling.trust import load_trusted_model
+from pipeline.modelling.tuning_sample import training_sample
 from pipeline.plotting import shap_plots
 from pipeline.riskmath.attribution import Explanation, add_stability, explain
 from pipeline.runs.context import RunContext
@@ -57,13 +58,15 @@ def run(cfg: Config, run: RunContext) -> str:
     model = load_trusted_model(result["model_uri"]).unwrap_python_model()
     data = dataset.load(cfg)
     test = data.frame.iloc[data.split.index["test"]]
-    if cfg.explain.max_rows and len(test) > cfg.explain.max_rows:
+    n_test = len(test)
+    if cfg.explain.max_rows and n_test > cfg.explain.max_rows:
         test = test.sample(cfg.explain.max_rows, random_state=cfg.seed)
     X = model.prepare(test)
     ids = test[data.id_col].to_numpy() if data.id_col in test.columns else X.index.to_numpy()
     # Phase lines: with output in a log file or a pipe nothing else shows the stage moving.
     start = time.perf_counter()
-    log.info("explain: tree SHAP on %s test rows", f"{len(X):,}")
+    of = f" of {n_test:,}" if len(X) < n_test else ""
+    log.info("explain: tree SHAP on %s%s test rows (explain.max_rows)", f"{len(X):,}", of)
     ex = explain(model.contributions(X), X, model.specs, monotone_features(model.booster))
     if cfg.explain.stability_refits:
         log.info(
@@ -71,7 +74,10 @@ def run(cfg: Config, run: RunContext) -> str:
             cfg.explain.stability_refits,
             time.perf_counter() - start,
         )
-        train_rows = data.frame.iloc[data.split.index["train"]]
+        train = data.split.index["train"]
+        # Directions, not levels: on a large book the refits draw from the tuning sample.
+        sample = training_sample(data, cfg.train.tune_rows, cfg.seed)
+        train_rows = data.frame.iloc[train if sample is None else train[sample]]
         eval_rows = shap_plots.sample_rows(len(X), cfg.explain.stability_rows, cfg.seed)
         refits = shap_stability.refit_contributions(
             model.booster,
@@ -82,6 +88,7 @@ def run(cfg: Config, run: RunContext) -> str:
             cfg.explain.stability_refits,
             cfg.seed,
             cfg.train.n_jobs,
+            leaf_ratio=len(train_rows) / len(train),
         )
         add_stability(ex, eval_rows, refits)
     truth = known_truth(cfg)

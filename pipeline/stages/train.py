@@ -40,7 +40,7 @@ from pipeline.modelling.lineage import data_identity
 from pipeline.modelling.model import build_reference, log_model
 from pipeline.modelling.registry import Challenger, PromotionDecision
 from pipeline.modelling.split import split_label
-from pipeline.modelling.tuning_sample import customer_sample
+from pipeline.modelling.tuning_sample import training_sample
 from pipeline.plotting import tuning as tuning_plots
 from pipeline.runs import tracking
 from pipeline.runs.context import KIND_TAG, TRAINING
@@ -159,17 +159,6 @@ def _record_abort(cfg: Config, trained: Trained) -> None:
         log.warning("could not record the aborted promotion of run %s: %s", result.run_id, exc)
 
 
-def tuning_rows(data: dataset.Dataset, cfg: Config) -> np.ndarray | None:
-    """Positions within the training split of the rows the trials see, or None for all of them
-    (`train.tune_rows` unset, the split not larger, or no customer ids to keep whole)."""
-    train = data.split.index["train"]
-    limit = cfg.train.tune_rows
-    if limit is None or len(train) <= limit or "customer_id" not in data.frame.columns:
-        return None
-    customers = data.frame["customer_id"].to_numpy()[train]
-    return customer_sample(customers, data.y[train], limit, cfg.seed)
-
-
 def fit(cfg: Config, show_progress: bool = True) -> Trained:
     """Tune, fit, calibrate, log and register the model; write the run's files. No promotion."""
     start = time.perf_counter()
@@ -186,7 +175,7 @@ def fit(cfg: Config, show_progress: bool = True) -> Trained:
         tracking.tag_process()
         _log_context(cfg, data)
         _log_inputs(cfg, data)
-        sample = tuning_rows(data, cfg)
+        sample = training_sample(data, cfg.train.tune_rows, cfg.seed)
         tune_train = parts["train"]
         if sample is not None:
             tune_train = (tune_train[0].iloc[sample], tune_train[1][sample])

@@ -52,11 +52,10 @@ def test_the_final_fit_scales_leaf_sizes_and_stops_on_the_validation_split():
     assert booster.current_iteration() <= booster.best_iteration + cfg.early_stopping_rounds
 
 
-def test_the_train_stage_tunes_on_a_sample_only_above_the_limit():
+def test_the_sample_is_taken_only_above_the_limit():
     from types import SimpleNamespace
 
-    from pipeline.config.schema import TrainConfig
-    from pipeline.stages.train import tuning_rows
+    from pipeline.modelling.tuning_sample import training_sample
 
     ids, y = _book(3000)
     train = np.arange(0, len(ids), 2)  # every other row is a training row
@@ -65,12 +64,21 @@ def test_the_train_stage_tunes_on_a_sample_only_above_the_limit():
         y=y,
         split=SimpleNamespace(index={"train": train}),
     )
-    cfg = SimpleNamespace(seed=3, train=TrainConfig(tune_rows=2000))
-    rows = tuning_rows(data, cfg)
+    rows = training_sample(data, 2000, seed=3)
     assert rows is not None and len(rows) == pytest.approx(2000, rel=0.15)
     assert rows.max() < len(train)  # positions within the training split
-    assert tuning_rows(data, SimpleNamespace(seed=3, train=TrainConfig(tune_rows=None))) is None
-    big = SimpleNamespace(seed=3, train=TrainConfig(tune_rows=len(train)))
-    assert tuning_rows(data, big) is None
+    assert np.array_equal(rows, training_sample(data, 2000, seed=3))
+    assert training_sample(data, None, seed=3) is None
+    assert training_sample(data, len(train), seed=3) is None
     without_ids = SimpleNamespace(frame=pd.DataFrame(index=ids), y=y, split=data.split)
-    assert tuning_rows(without_ids, cfg) is None
+    assert training_sample(without_ids, 2000, seed=3) is None
+
+
+def test_leaf_sizes_scale_with_the_rows_under_either_name():
+    from pipeline.modelling.tuning_sample import scale_min_leaf
+
+    params = {"min_data_in_leaf": 250, "num_leaves": 31}
+    assert scale_min_leaf(params, 0.2) == {"min_data_in_leaf": 50, "num_leaves": 31}
+    assert params["min_data_in_leaf"] == 250  # a copy, not the caller's dict
+    assert scale_min_leaf({"min_child_samples": 3}, 0.1) == {"min_child_samples": 1}
+    assert scale_min_leaf({"learning_rate": 0.1}, 5.0) == {"learning_rate": 0.1}

@@ -447,3 +447,24 @@ def test_headline_is_a_few_short_lines_one_per_factor():
     assert lines[0].startswith("Relationship factors that lower the predicted PD")
     assert lines[1].startswith("  1. ") and "PD points" in lines[1]
     assert max(len(line) for line in lines) < 200  # was one line of about 1,000 characters
+
+
+def test_refits_on_a_sample_shrink_the_leaves_by_its_share(fitted, monkeypatch):
+    from pipeline.modelling import shap_stability
+
+    _, X = fitted
+    y = (np.arange(len(X)) % 7 == 0).astype(int)
+    params = {"objective": "binary", "num_threads": 1, "verbose": -1, "min_data_in_leaf": 30}
+    booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=5)
+    seen = []
+    real_train = shap_stability.lgb.train
+
+    def spy(params, *args, **kwargs):
+        seen.append(params["min_data_in_leaf"])
+        return real_train(params, *args, **kwargs)
+
+    monkeypatch.setattr(shap_stability.lgb, "train", spy)
+    shap_stability.refit_contributions(
+        booster, X[:1000], y[:1000], None, X[:10], refits=1, seed=0, leaf_ratio=1 / 3
+    )
+    assert seen == [10]  # 30 rows a leaf for every row, 10 for a third of them
