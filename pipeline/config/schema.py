@@ -225,10 +225,12 @@ class TrainConfig(Section):
     monotone_constraints: bool = True
     calibration: Literal["auto", "isotonic", "platt", "none"] = "auto"
     max_depth_cap: int = Field(6, ge=2, le=64)
-    # Tuning trials see a sample of whole customers holding about this many training rows
+    # Tuning trials (and the refits that only compare: SHAP stability, the protected
+    # attributes' cost) see a sample of whole customers holding about this many training rows
     # (pipeline/modelling/tuning_sample.py); the final model is fitted on all of them. None:
-    # every trial on every row.
-    tune_rows: int | None = Field(200_000, ge=1_000)
+    # every trial on every row. On the large book (423k training rows) 100k and 200k chose the
+    # same trial and gave test AUCs 0.8463 and 0.8466.
+    tune_rows: int | None = Field(100_000, ge=1_000)
     # Per feature, replaces the default expected direction (pipeline/features/specs.py) that a
     # monotone constraint imposes; "none" lifts the constraint. Each needs its one-line reason.
     expected: dict[str, ExpectedDirection] = Field(default_factory=dict)
