@@ -6,7 +6,8 @@ PD at one snapshot given the drawn future, so `lever_pd` simulates the months up
 that snapshot's outcome window and asks the oracle for that one month (about a quarter of the
 cost), without the CRM event rows only the tables read, and with the book's customers and loans
 drawn once. The months simulated are those of `simulate` with the same arguments (the same
-keyed streams), so the PDs are identical (tested).
+keyed streams), so the PDs are identical (tested). With `customers`, only those customers are
+simulated (`simulator.sample`: the whole book's draws indexed to them), with the same PDs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pipeline.config import GenerateConfig
 from pipeline.simulator.dynamics import run_months
 from pipeline.simulator.oracle import Oracle
 from pipeline.simulator.population import Customers, Loans, draw_customers, draw_loans
+from pipeline.simulator.sample import sample_population
 from pipeline.simulator.tables import loan_ids
 from pipeline.simulator.world import Calendar, Effects, check_levers
 
@@ -33,34 +35,48 @@ def lever_pd(
     lever_months: tuple[int, int],
     snapshot: dt.date,
     effects: Effects | None = None,
+    customers: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """loan_id, customer (row index of `population`'s customers) and pd_given_path at
     `snapshot` (a first day of a month) of every loan active then, the `levers` forced in months
     [a, b) as in `simulate`; a lever's value may be a boolean mask over the customers (forced on
-    for those only: a contact policy)."""
+    for those only: a contact policy).
+    customers: simulate only these (indices into `population`'s customers) and return their
+        loans; None = the whole book."""
     levers = check_levers(levers)
     fx = effects or Effects()
     cal = Calendar.of(cfg)
     s = (snapshot.year - cfg.start.year) * 12 + snapshot.month - cfg.start.month
     if snapshot.day != 1 or not 1 <= s <= cal.months - window_months:
         raise ValueError(f"{snapshot} is not a first-of-month snapshot with a full window")
-    customers, loans = _population(seed, cfg.n_customers(), cal.months)
+    book_customers, book_loans = _population(seed, cfg.n_customers(), cal.months)
+    if customers is None:
+        cus, loans, where, weights = book_customers, book_loans, None, None
+        ids, cust_of_loan = loan_ids(book_loans), book_loans.cust
+    else:
+        cus, loans, where = sample_population(book_customers, book_loans, customers, fx)
+        weights = (where.rem_weight, where.edu_weight)
+        ids = loan_ids(book_loans)[where.loans]
+        cust_of_loan = where.customers[loans.cust]
+        levers = {
+            k: v[where.customers] if isinstance(v, np.ndarray) else v for k, v in levers.items()
+        }
     # The oracle reads hazards up to month s + W - 1; one more month keeps a margin.
     history = run_months(
         seed,
         cal,
-        customers,
+        cus,
         loans,
         fx,
         levers,
         lever_months,
         stop=s + window_months + 1,
         emit_rows=False,
+        sample=where,
     )
-    oracle = Oracle.of(cal, customers, loans, history, fx, window_months)
-    ids = loan_ids(loans)
+    oracle = Oracle.of(cal, cus, loans, history, fx, window_months, weights)
     tp = oracle.true_pd(ids, range(s, s + 1))[["loan_id", "pd_given_path"]]
-    cust = pd.Series(loans.cust, index=ids)
+    cust = pd.Series(cust_of_loan, index=ids)
     return tp.assign(customer=cust.loc[tp["loan_id"]].to_numpy())
 
 

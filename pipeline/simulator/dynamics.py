@@ -29,6 +29,7 @@ from pipeline.simulator.population import (
     seasoning,
     tenure_years,
 )
+from pipeline.simulator.sample import Sample
 from pipeline.simulator.world import (
     EVENT_INDEX,
     EVENT_TYPES,
@@ -109,6 +110,7 @@ def run_months(
     lever_months: tuple[int, int] | None,
     stop: int | None = None,
     emit_rows: bool = True,
+    sample: Sample | None = None,
 ) -> History:
     """Simulate every month of the book, forcing `levers` in `lever_months` (None: all).
 
@@ -120,8 +122,16 @@ def run_months(
     draws come from their own streams, so the months simulated are the full run's.
     emit_rows: False skips the CRM event rows (`History.events` stays empty): only the tables
     read them, and their draws have streams of their own, so nothing else changes.
+    sample: `customers` and `loans` are this sample of the book (`sample.sample_population`):
+        every draw is made at the whole book's size and indexed to the sample, so the sample's
+        months are the whole run's (needs emit_rows False: the event rows are not sampled).
     """
+    if sample is not None and emit_rows:
+        raise ValueError("a sample of the book simulates no event rows: pass emit_rows=False")
     n, M = customers.n, cal.months
+    # Draws are made for the whole book and indexed to the sample (see `sample`).
+    n_draw = n if sample is None else sample.n_full
+    pick = (lambda a: a) if sample is None else sample.pick
     T = len(EVENT_TYPES)
     idx = EVENT_INDEX
     counts = np.zeros((T, n, M), dtype=np.int32)  # events per type, customer, month
@@ -139,7 +149,10 @@ def run_months(
     broker = broker_customers(loans, n)
     due_day = customer_due_day(loans, n)
     joined = joined_month(customers, loans)
-    w_rem, w_edu = lever_weights(customers.will, customers.cap, customers.literacy, fx)
+    if sample is None:
+        w_rem, w_edu = lever_weights(customers.will, customers.cap, customers.literacy, fx)
+    else:
+        w_rem, w_edu = sample.rem_weight, sample.edu_weight
 
     for m in range(M if stop is None else min(stop, M)):
         in_window = lever_months is None or (lever_months[0] <= m < lever_months[1])
@@ -184,7 +197,7 @@ def run_months(
         state.sat[:, m] = sat
         state.shock_left[:, m] = shock_left
         state.edu_ever[:, m] = edu_ever
-        u = rng(seed, m, "onset").random(n)
+        u = pick(rng(seed, m, "onset").random(n_draw))
         onset = (distress < 0) & has_loan & (u < h)
         distress[onset] = m
         in_distress = distress >= 0
@@ -193,10 +206,10 @@ def run_months(
         # Income shocks: more frequent in the downturn.
         r = rng(seed, m, "shock")
         new_shock = (shock_left == 0) & (
-            r.random(n) < shock_rate(customers.shock_prone, cal.macro[m])
+            pick(r.random(n_draw)) < shock_rate(customers.shock_prone, cal.macro[m])
         )
         shock_left = np.maximum(shock_left - 1, 0)
-        shock_left[new_shock] = r.geometric(1 / SHOCK_MEAN_MONTHS, n)[new_shock]
+        shock_left[new_shock] = pick(r.geometric(1 / SHOCK_MEAN_MONTHS, n_draw))[new_shock]
 
         # CRM events this month: drawn at their intensities, then the levers forced.
         alive = has_loan
@@ -209,7 +222,8 @@ def run_months(
         state.lam[:, :, m] = lam[[idx[t] for t in PROJECTED]]
         cnt = np.zeros((T, n), dtype=np.int32)
         for t_name, t in idx.items():
-            cnt[t] = poisson_from_uniform(rng(seed, m, "ev_" + t_name).random(n), lam[t])
+            u_ev = pick(rng(seed, m, "ev_" + t_name).random(n_draw))
+            cnt[t] = poisson_from_uniform(u_ev, lam[t])
         _apply_levers(cnt, forced, alive)
         counts[:, :, m] = cnt
 
@@ -218,7 +232,7 @@ def run_months(
         n_c = cnt[idx["complaint"]]
         resolve = forced.get("complaint_resolution")
         p_res = P_RESOLVED if resolve is None or isinstance(resolve, np.ndarray) else float(resolve)
-        res = binomial_from_uniform(r.random(n), n_c, p_res).astype(np.int32)
+        res = binomial_from_uniform(pick(r.random(n_draw)), n_c, p_res).astype(np.int32)
         if isinstance(resolve, np.ndarray):
             # Overridden after the draw, so the other customers keep theirs (same stream).
             res = np.where(resolve, n_c, res)
@@ -227,7 +241,7 @@ def run_months(
         sat = (
             SAT_PERSISTENCE * sat
             + (1 - SAT_PERSISTENCE) * customers.sat_mean
-            + 0.15 * rng(seed, m, "sat").standard_normal(n)
+            + 0.15 * pick(rng(seed, m, "sat").standard_normal(n_draw))
             - 0.6 * (n_c - res > 0)
             + 0.25 * (res > 0)
         )
@@ -238,7 +252,9 @@ def run_months(
 
         # Instalments due this month.
         reminded = cnt[idx["payment_reminder"]] > 0
-        p = emit_payments(seed, m, cal, customers, loans, due_loan, distress, shock, reminded)
+        p = emit_payments(
+            seed, m, cal, customers, loans, due_loan, distress, shock, reminded, sample
+        )
         pays.append(p)
         np.add.at(late_cnt[:, m], loans.cust[p["loan"]], p["late"].astype(np.int32))
 
