@@ -89,6 +89,8 @@ class EffectsConfig(BaseModel):
     truth: "auto" adds the simulator's true effect when the raw data are the generated book
         (costs two counterfactual runs per lever and simulated snapshot); "off" never.
     truth_snapshots: how many of the study's snapshots the truth simulates (None = all).
+    max_customers: study a random sample of this many whole customers (all their loans and
+        snapshots; drawn from `seed`); None or at least the book's: every customer.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -140,6 +142,9 @@ class EffectsConfig(BaseModel):
     # Snapshots simulated for the truth (evenly spaced; null = all): each costs two
     # counterfactual runs per lever, and the sample's error is measured and reported.
     truth_snapshots: int | None = Field(6, ge=2)
+    # A big book does not need every customer for tight intervals: the study's rows, nuisance
+    # models, conditional effects, truth and replay then cost in proportion to the sample.
+    max_customers: int | None = Field(None, ge=100)
 
     @field_validator("propensity_bounds")
     @classmethod

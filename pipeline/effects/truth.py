@@ -22,9 +22,11 @@ from pipeline.config import DEFAULT_LEVERS, Config, GenerateConfig, Lever
 from pipeline.core import catalogue
 from pipeline.core.errors import ConfigError
 from pipeline.effects.schema import EffectStudy
-from pipeline.simulator.counterfactual import lever_pd
+from pipeline.simulator.counterfactual import customers_of_loans, lever_pd, population
 from pipeline.simulator.known_truth import known_truth
 from pipeline.simulator.simulate import LEVERS, simulate
+from pipeline.simulator.tables import loan_ids as book_loan_ids
+from pipeline.simulator.world import Calendar
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ def true_effects(
     rows: restrict the averages to these (loan_id, snapshot_date) rows - one frame for every
         lever, or a mapping lever name -> frame (e.g. `EffectStudy.rows`, or only its kept
         rows: the effect of the very population that was estimated); None = all active loans.
+        Only the rows' customers are simulated (`simulator.sample`: the same PDs as the whole
+        book's, at the cost of the customers simulated: a sampled study pays for its sample).
     sample: simulate only this many snapshots (evenly spaced; None or >= all: every one). The
         pooled effect is then the row-weighted mean over the sampled snapshots, a ratio
         estimator whose standard error over snapshots (`true_effect_se_pp`, finite-population
@@ -77,6 +81,7 @@ def true_effects(
             )
             continue
         keep = rows.get(lever.name) if isinstance(rows, Mapping) else rows
+        who = None if keep is None else customers_of_loans(gen_cfg, seed, keep["loan_id"])
         deltas = []
         for s in picked:
             if s.day != 1:
@@ -84,7 +89,9 @@ def true_effects(
             m = _month_index(gen_cfg.start, s)
             window = (m - lever.window_months, m)
             arms = [
-                lever_pd(gen_cfg, seed, window_months, {lever.sim_name: on}, window, s)
+                lever_pd(
+                    gen_cfg, seed, window_months, {lever.sim_name: on}, window, s, customers=who
+                )
                 for on in (True, False)
             ]
             both = arms[0].merge(arms[1], on="loan_id", suffixes=("_on", "_off"))
@@ -155,14 +162,20 @@ def truth_for_book(
     if isinstance(book, str):
         return None, book
     gen, seed = book
-
-    natural = simulate(gen, seed=seed, window_months=window)
-    sizes = {n: len(df) for n, df in natural.tables().items()}
-    if sizes != {n: len(tables[n]) for n in sizes}:
-        return None, "re-simulating the book did not reproduce the tables: no true effects"
-    levers = [lv for lv in ecfg.levers if lv.name in study.rows]
     kept = {k: r.loc[r["kept"]] for k, r in study.rows.items()}
     picked = sample_snapshots(study.snapshots, ecfg.truth_snapshots)
+    if study.sampled and kept:
+        # Re-simulating the whole book would cost more than the sample's truth: check that the
+        # sample's customers get the true PDs the generated book wrote instead.
+        rows = pd.concat(kept.values(), ignore_index=True)
+        if not reproduces_true_pd(gen, seed, window, rows["loan_id"], max(picked), cfg):
+            return None, "re-simulating the sample did not reproduce the book's true PDs"
+    else:
+        natural = simulate(gen, seed=seed, window_months=window)
+        sizes = {n: len(df) for n, df in natural.tables().items()}
+        if sizes != {n: len(tables[n]) for n in sizes}:
+            return None, "re-simulating the book did not reproduce the tables: no true effects"
+    levers = [lv for lv in ecfg.levers if lv.name in study.rows]
     n_sims = 2 * len(levers) * len(picked)
     log.info("the raw data are the generated book: %d simulations for the true effects", n_sims)
     t0 = time.perf_counter()
@@ -181,6 +194,39 @@ def truth_for_book(
     return res, (
         f"true effects from the simulator's counterfactual mode over the study's rows of {how} "
         f"({n_sims} counterfactual runs, {time.perf_counter() - t0:.0f} s)"
+    )
+
+
+def reproduces_true_pd(
+    gen: GenerateConfig,
+    seed: int,
+    window: int,
+    loan_ids: pd.Series,
+    snapshot: dt.date,
+    cfg: Config,
+) -> bool:
+    """Whether the simulator, run for the customers of `loan_ids` alone, gives at `snapshot`
+    the pd_given_path the generated book wrote (truth/true_pd.parquet) for every loan it has
+    there."""
+    known = known_truth(cfg)
+    if known is None:
+        return False
+    m = _month_index(gen.start, snapshot)
+    who = customers_of_loans(gen, seed, loan_ids)
+    sim = lever_pd(gen, seed, window, {}, (m - 1, m), snapshot, customers=who)
+    written = pd.read_parquet(
+        known.folder / catalogue.TRUE_PD,
+        columns=["loan_id", "snapshot_date", "pd_given_path"],
+        filters=[("snapshot_date", "==", pd.Timestamp(snapshot))],
+    )
+    _, loans = population(seed, gen.n_customers(), Calendar.of(gen).months)
+    theirs = book_loan_ids(loans)[np.isin(loans.cust, who if who is not None else loans.cust)]
+    written = written.loc[written["loan_id"].isin(theirs)]
+    both = sim.merge(written, on="loan_id", how="outer", suffixes=("", "_written"))
+    return bool(
+        len(both)
+        and both[["pd_given_path", "pd_given_path_written"]].notna().all(axis=None)
+        and np.array_equal(both["pd_given_path"], both["pd_given_path_written"])
     )
 
 

@@ -80,6 +80,18 @@ def lever_pd(
     return tp.assign(customer=cust.loc[tp["loan_id"]].to_numpy())
 
 
+def customers_of_loans(cfg: GenerateConfig, seed: int, ids: pd.Series) -> np.ndarray | None:
+    """The indices in `population` of the customers holding the loans `ids` (the book's loan
+    ids; others are ignored), for `lever_pd(customers=...)`; None when that is every customer
+    or none (simulate the whole book)."""
+    customers, loans = _population(seed, cfg.n_customers(), Calendar.of(cfg).months)
+    book_ids = loan_ids(loans)
+    wanted = pd.unique(pd.to_numeric(ids, errors="coerce").dropna()).astype(np.int64)
+    pos = np.searchsorted(book_ids, wanted).clip(0, len(book_ids) - 1)
+    who = np.unique(loans.cust[pos[book_ids[pos] == wanted]])
+    return None if len(who) in (0, customers.n) else who
+
+
 def population(seed: int, n: int, months: int) -> tuple[Customers, Loans]:
     """The book's customers and loans (cached: every arm of a book shares them; read only)."""
     return _population(seed, n, months)
