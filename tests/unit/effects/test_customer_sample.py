@@ -56,7 +56,7 @@ def test_the_sample_is_deterministic_from_the_seed(tables):
 
 def test_max_customers_is_validated():
     assert EffectsConfig().max_customers is None
-    assert load_config(None, []).effects.max_customers == 25_000  # the default book: all
+    assert load_config(None, []).effects.max_customers == 20_000  # the default book: all
     with pytest.raises(ValidationError):
         EffectsConfig(max_customers=10)
 
