@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from pipeline.config import GenerateConfig
-from pipeline.simulator.dynamics import run_months
+from pipeline.simulator.dynamics import MonthLoop
 from pipeline.simulator.oracle import Oracle
 from pipeline.simulator.population import Customers, Loans, draw_customers, draw_loans
 from pipeline.simulator.sample import sample_population
@@ -43,7 +44,26 @@ def lever_pd(
     for those only: a contact policy).
     customers: simulate only these (indices into `population`'s customers) and return their
         loans; None = the whole book."""
-    levers = check_levers(levers)
+    arm = (levers, lever_months)
+    return lever_pds(cfg, seed, window_months, [arm], snapshot, effects, customers)[0]
+
+
+def lever_pds(
+    cfg: GenerateConfig,
+    seed: int,
+    window_months: int,
+    arms: Sequence[tuple[dict[str, bool | np.ndarray], tuple[int, int]]],
+    snapshot: dt.date,
+    effects: Effects | None = None,
+    customers: np.ndarray | None = None,
+) -> list[pd.DataFrame]:
+    """`lever_pd` of several arms (levers, lever_months) at one snapshot, one frame per arm.
+
+    Every arm draws the same months until its levers are forced, so the months before the
+    earliest arm's window are simulated once and each arm goes on from a copy of them: the on
+    and off arms of the truth's levers at a snapshot share most of their months.
+    """
+    arms = [(check_levers(lv), months) for lv, months in arms]
     fx = effects or Effects()
     cal = Calendar.of(cfg)
     s = (snapshot.year - cfg.start.year) * 12 + snapshot.month - cfg.start.month
@@ -58,26 +78,24 @@ def lever_pd(
         weights = (where.rem_weight, where.edu_weight)
         ids = loan_ids(book_loans)[where.loans]
         cust_of_loan = where.customers[loans.cust]
-        levers = {
-            k: v[where.customers] if isinstance(v, np.ndarray) else v for k, v in levers.items()
-        }
-    # The oracle reads hazards up to month s + W - 1; one more month keeps a margin.
-    history = run_months(
-        seed,
-        cal,
-        cus,
-        loans,
-        fx,
-        levers,
-        lever_months,
-        stop=s + window_months + 1,
-        emit_rows=False,
-        sample=where,
-    )
-    oracle = Oracle.of(cal, cus, loans, history, fx, window_months, weights)
-    tp = oracle.true_pd(ids, range(s, s + 1))[["loan_id", "pd_given_path"]]
     cust = pd.Series(cust_of_loan, index=ids)
-    return tp.assign(customer=cust.loc[tp["loan_id"]].to_numpy())
+    # The oracle reads hazards up to month s + W - 1; one more month keeps a margin.
+    stop = min(s + window_months + 1, cal.months)
+    shared = MonthLoop(seed, cal, cus, loans, fx, emit_rows=False, sample=where)
+    shared.advance({}, None, min(stop, *(max(0, a) for _, (a, _b) in arms)))
+    out = []
+    for k, (levers, months) in enumerate(arms):
+        if where is not None:
+            levers = {
+                name: v[where.customers] if isinstance(v, np.ndarray) else v
+                for name, v in levers.items()
+            }
+        run = shared if k == len(arms) - 1 else shared.fork()
+        run.advance(levers, months, stop)
+        oracle = Oracle.of(cal, cus, loans, run.history(), fx, window_months, weights)
+        tp = oracle.true_pd(ids, range(s, s + 1))[["loan_id", "pd_given_path"]]
+        out.append(tp.assign(customer=cust.loc[tp["loan_id"]].to_numpy()))
+    return out
 
 
 def customers_of_loans(cfg: GenerateConfig, seed: int, ids: pd.Series) -> np.ndarray | None:

@@ -42,3 +42,25 @@ def test_a_sample_refuses_customers_outside_the_book():
     n = population(3, CFG.n_customers(), CFG.months)[0].n
     with pytest.raises(ValueError, match="customer indices"):
         lever_pd(CFG, 3, 12, {}, (M - 1, M), SNAP, customers=np.array([0, n]))
+
+
+def test_arms_that_share_their_first_months_get_the_pds_of_separate_runs():
+    """`lever_pds` simulates the months before the earliest lever window once for every arm:
+    each arm's PDs are those of its own run, for the whole book and for a sample."""
+    from pipeline.simulator.counterfactual import lever_pds
+
+    n = population(3, CFG.n_customers(), CFG.months)[0].n
+    arms = [
+        ({"payment_reminder": True}, (M - 1, M)),
+        ({"financial_education": False}, (M - 3, M)),
+        ({"complaint_resolution": True}, (M - 3, M)),
+        ({"proactive_checkin": np.arange(n) % 3 == 0}, (M - 1, M)),
+    ]
+    for keep in (None, np.arange(n)[::4]):
+        together = lever_pds(CFG, 3, 12, arms, SNAP, customers=keep)
+        for (levers, months), got in zip(arms, together, strict=True):
+            alone = lever_pd(CFG, 3, 12, levers, months, SNAP, customers=keep)
+            assert got["loan_id"].tolist() == alone["loan_id"].tolist()
+            np.testing.assert_array_equal(got["pd_given_path"], alone["pd_given_path"])
+    # and the arms differ: the levers are live
+    assert (together[0]["pd_given_path"] != together[1]["pd_given_path"]).any()
