@@ -160,3 +160,45 @@ def controls(frame: pd.DataFrame, feature_cols: Sequence[str]) -> np.ndarray:
 def shift_months(d: dt.date, months: int) -> dt.date:
     """`d` moved by `months` calendar months (negative: back)."""
     return (pd.Timestamp(d) + pd.DateOffset(months=months)).date()
+
+
+def sample_customers(
+    tables: Mapping[str, pd.DataFrame], max_customers: int | None, seed: int
+) -> tuple[dict[str, pd.DataFrame], int]:
+    """The four tables cut to a random sample of `max_customers` whole customers (every loan,
+    instalment and CRM event of theirs), and the number of customers in the book.
+
+    The sample depends on the seed and the set of customer ids only (not the tables' row order);
+    with max_customers None or at least the book's customers, the tables come back as they are.
+    """
+    ids = np.sort(tables["customers"]["customer_id"].unique().astype(object))
+    if max_customers is None or max_customers >= len(ids):
+        return dict(tables), len(ids)
+    rng = np.random.default_rng([seed, _SAMPLE_STREAM])
+    chosen = ids[np.sort(rng.choice(len(ids), size=max_customers, replace=False))]
+    return customer_tables(tables, chosen), len(ids)
+
+
+def customer_tables(
+    tables: Mapping[str, pd.DataFrame], customer_ids: Sequence | np.ndarray
+) -> dict[str, pd.DataFrame]:
+    """The four tables cut to the customers `customer_ids` (every loan, instalment and CRM
+    event of theirs). Every feature is a customer's own history, so their features come out
+    as in the whole book (tested)."""
+    chosen = pd.Index(customer_ids)
+    loans = tables["loans"].loc[tables["loans"]["customer_id"].isin(chosen)]
+    out = {
+        "customers": tables["customers"].loc[tables["customers"]["customer_id"].isin(chosen)],
+        "loans": loans,
+        "repayments": tables["repayments"].loc[
+            tables["repayments"]["loan_id"].isin(loans["loan_id"])
+        ],
+        "crm_interactions": tables["crm_interactions"].loc[
+            tables["crm_interactions"]["customer_id"].isin(chosen)
+        ],
+    }
+    return {k: v.reset_index(drop=True) for k, v in out.items()}
+
+
+# Its own stream: the customer sample does not move when another use of the seed changes.
+_SAMPLE_STREAM = 0x5A4D504C

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Config, EffectsConfig, GenerateConfig
+from pipeline.effects.design import customer_tables
 from pipeline.features import build_features_from_frames
 from pipeline.riskmath.actions import (
     EXPOSURE_COLUMN,
@@ -48,7 +49,7 @@ from pipeline.riskmath.actions import (
     rank_by_budget,
     recommend,
 )
-from pipeline.simulator.counterfactual import lever_pd, population
+from pipeline.simulator.counterfactual import customers_of_loans, lever_pd, population
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,11 @@ def replay_policies(
     m = (snapshot.year - gen.start.year) * 12 + snapshot.month - gen.start.month
     months = (m - 1, m)
     flagged = _flagged(rows, snapshot, cfg.explain.flagged_tiers)
-    natural = lever_pd(gen, seed, window_months, {}, months, snapshot).set_index("loan_id")
+    # Only the flagged loans' customers are contacted and counted: simulate them alone (the
+    # same PDs as the whole book's, `simulator.sample`) and build only their features.
+    who = customers_of_loans(gen, seed, flagged["loan_id"])
+    natural = lever_pd(gen, seed, window_months, {}, months, snapshot, customers=who)
+    natural = natural.set_index("loan_id")
     flagged = flagged.loc[flagged["loan_id"].isin(natural.index)]
     if flagged.empty:
         return PolicyReplay(
@@ -116,7 +121,9 @@ def replay_policies(
             snapshot=snapshot,
             note=f"no flagged loan at {snapshot}: no policy to replay",
         )
-    feats = _features_at(cfg, tables, snapshot, flagged["loan_id"])
+    loans = tables["loans"]
+    holders = loans.loc[loans["loan_id"].isin(flagged["loan_id"]), "customer_id"].unique()
+    feats = _features_at(cfg, customer_tables(tables, holders), snapshot, flagged["loan_id"])
     model = ActionModel(list(cate), ecfg.alpha, ecfg.lgd)
     acts = rank_by_budget(recommend(feats, model), ecfg.monthly_contact_budget)
     acts["loan_id"] = feats["loan_id"].to_numpy()
@@ -150,7 +157,7 @@ def replay_policies(
             pds = pd_nat
         else:
             masks = _masks(*plans[name], n_cust)
-            arm = lever_pd(gen, seed, window_months, masks, months, snapshot)
+            arm = lever_pd(gen, seed, window_months, masks, months, snapshot, customers=who)
             pds = arm.set_index("loan_id").loc[acts["loan_id"], "pd_given_path"].to_numpy()
         avoided = pd_nat - pds
         loss = float((avoided * acts["exposure"].to_numpy()).sum() * ecfg.lgd)
@@ -168,7 +175,7 @@ def replay_policies(
             }
         )
     qini, curves = _trial(
-        gen, seed, window_months, months, snapshot, feats, acts, model, sim_name, n_cust, rng
+        gen, seed, window_months, months, snapshot, feats, acts, model, sim_name, n_cust, rng, who
     )
     secs = time.perf_counter() - t0
     log.info(
@@ -231,8 +238,10 @@ def _trial(
     sim_name: dict[str, str],
     n_cust: int,
     rng: np.random.Generator,
+    who: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """A simulated randomised trial on the flagged customers and each lever's Qini curve."""
+    """A simulated randomised trial on the flagged customers and each lever's Qini curve
+    (`who`: the customers to simulate, None = the whole book)."""
     from sklift.metrics import qini_auc_score, qini_curve, uplift_auc_score
 
     levers = [c for c in model.levers if c["lever"] in sim_name]
@@ -245,7 +254,8 @@ def _trial(
     for k, c in enumerate(levers, start=1):
         masks[sim_name[c["lever"]]] = np.zeros(n_cust, dtype=bool)
         masks[sim_name[c["lever"]]][customers[cust_arm == k]] = True
-    res = lever_pd(gen, seed, window_months, masks, months, snapshot).set_index("loan_id")
+    res = lever_pd(gen, seed, window_months, masks, months, snapshot, customers=who)
+    res = res.set_index("loan_id")
     p = res.loc[acts["loan_id"], "pd_given_path"].to_numpy()
     good = (rng.random(len(p)) >= p).astype(int)  # 1 = did not default: uplift is good
     rows, curves = [], {}

@@ -26,11 +26,17 @@ def summary_text(study: EffectStudy, truth_note: str = "") -> str:
     cannot tell (the CI spans 0); then the naive comparisons and the checks, one line each."""
     t = study.table
     snaps = study.snapshots
+    on = (
+        f" on a random sample of {study.customers:,} of the {study.customers_in_book:,} "
+        "customers (effects.max_customers)"
+        if study.sampled
+        else ""
+    )
     lines = [
         f"Relationship effect study: {len(t)} levers, {len(snaps)} snapshots "
-        f"({snaps[0]} to {snaps[-1]})"
+        f"({snaps[0]} to {snaps[-1]}){on}"
         if snaps
-        else "Relationship effect study",
+        else f"Relationship effect study{on}",
         "Effects are on the probability of default within the performance window, in "
         "percentage points (pp), "
         "doubly robust with pre-window controls; 95% CIs clustered by customer.",

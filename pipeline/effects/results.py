@@ -66,6 +66,8 @@ def write_results(study: EffectStudy, out_dir: Path, truth_note: str = "") -> St
                 {
                     "summary": summary,
                     "snapshots": [str(s) for s in study.snapshots],
+                    "customers": study.customers,
+                    "customers_in_book": study.customers_in_book,
                     "config": study.config.model_dump(mode="json"),
                     "effects": _records(table),
                     "tiers": _records(study.tiers),

@@ -30,6 +30,8 @@ class EffectStudy:
     snapshots: the pooled snapshot dates.
     config: the effects settings the study ran with.
     cate: per estimated lever, its conditional effect on the modifiers (plain numbers).
+    customers / customers_in_book: the customers studied (a sample when fewer than the book's,
+        `effects.max_customers`) and the book's; 0 when not known (a study built by hand).
     """
 
     table: pd.DataFrame
@@ -43,6 +45,13 @@ class EffectStudy:
     cate: list[dict] = field(default_factory=list)
     # the simulated book's policy replay (`policy.PolicyReplay`), None when not run
     policy: Any = None
+    customers: int = 0
+    customers_in_book: int = 0
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the study ran on a sample of the book's customers."""
+        return 0 < self.customers < self.customers_in_book
 
 
 TABLE_COLUMNS = [

@@ -26,6 +26,7 @@ from pipeline.core.errors import DataError
 from pipeline.effects.design import (
     control_columns,
     labelled_snapshots,
+    sample_customers,
     shift_months,
     study_frame,
     treatment_counts,
@@ -57,6 +58,8 @@ def run_study(
         None = every labelled snapshot of the configured range.
     matrix: a feature matrix of `pipeline.features.build_features` holding rows at each snapshot
         and at each snapshot minus each lever's window (the pre-window controls); None = build it.
+    With `effects.max_customers` below the book's customers, everything runs on a seeded sample
+    of whole customers (`design.sample_customers`); the snapshots are the whole book's.
     """
     ecfg = effects_config(cfg)
     t0 = time.perf_counter()
@@ -67,6 +70,20 @@ def run_study(
     snaps = sorted({pd.Timestamp(s).date() for s in snapshots})
     if not snaps:
         raise DataError("no labelled snapshot to study: the book is shorter than the window")
+    tables, n_book = sample_customers(tables, ecfg.max_customers, ecfg.seed)
+    n_studied = len(tables["customers"])
+    if n_studied < n_book:
+        # The labels need the data's end date: a sample whose last event falls earlier (a tiny
+        # sample) leaves its last snapshots unlabelled, so keep the snapshots labelled in both.
+        ok = set(labelled_snapshots(tables, fcfg))
+        snaps = [s for s in snaps if s in ok]
+        if matrix is not None:
+            matrix = matrix.loc[matrix["customer_id"].isin(tables["customers"]["customer_id"])]
+        log.info(
+            "effects: a sample of %s of the %s customers (effects.max_customers)",
+            f"{n_studied:,}",
+            f"{n_book:,}",
+        )
     windows = sorted({lv.window_months for lv in ecfg.levers})
     pre_dates = {w: {s: shift_months(s, -w) for s in snaps} for w in windows}
     if matrix is None:
@@ -108,7 +125,16 @@ def run_study(
     tiers = pd.DataFrame(tier_rows, columns=TIER_COLUMNS)
     overlap = pd.DataFrame(overlap_rows, columns=OVERLAP_COLUMNS)
     return EffectStudy(
-        table, tiers, overlap, row_sets, snaps, time.perf_counter() - t0, config=ecfg, cate=cates
+        table,
+        tiers,
+        overlap,
+        row_sets,
+        snaps,
+        time.perf_counter() - t0,
+        config=ecfg,
+        cate=cates,
+        customers=n_studied,
+        customers_in_book=n_book,
     )
 
 

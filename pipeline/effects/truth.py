@@ -22,9 +22,16 @@ from pipeline.config import DEFAULT_LEVERS, Config, GenerateConfig, Lever
 from pipeline.core import catalogue
 from pipeline.core.errors import ConfigError
 from pipeline.effects.schema import EffectStudy
-from pipeline.simulator.counterfactual import lever_pd
+from pipeline.simulator.counterfactual import (
+    customers_of_loans,
+    lever_pd,
+    lever_pds,
+    population,
+)
 from pipeline.simulator.known_truth import known_truth
 from pipeline.simulator.simulate import LEVERS, simulate
+from pipeline.simulator.tables import loan_ids as book_loan_ids
+from pipeline.simulator.world import Calendar
 
 log = logging.getLogger(__name__)
 
@@ -49,22 +56,48 @@ def true_effects(
     rows: restrict the averages to these (loan_id, snapshot_date) rows - one frame for every
         lever, or a mapping lever name -> frame (e.g. `EffectStudy.rows`, or only its kept
         rows: the effect of the very population that was estimated); None = all active loans.
+        Only the rows' customers are simulated (`simulator.sample`: the same PDs as the whole
+        book's, at the cost of the customers simulated: a sampled study pays for its sample).
     sample: simulate only this many snapshots (evenly spaced; None or >= all: every one). The
         pooled effect is then the row-weighted mean over the sampled snapshots, a ratio
         estimator whose standard error over snapshots (`true_effect_se_pp`, finite-population
         corrected) is the truth's Monte-Carlo error; 0 when every snapshot is simulated.
     Returns lever, true_effect_pp, true_effect_se_pp, n_rows (of the sampled snapshots),
-    n_snapshots (simulated), seconds. Costs 2 x len(levers) x snapshots simulated simulations
-    of the months up to each snapshot's window end (`simulator.counterfactual.lever_pd`).
+    n_snapshots (simulated), seconds (the lever's share of the time). Costs 2 x len(levers) x
+    snapshots simulated runs of the months from the earliest lever window to each snapshot's
+    window end, and one run of the months before it per snapshot (`counterfactual.lever_pds`).
     """
     by_name = {lv.name: lv for lv in DEFAULT_LEVERS}
     snaps = sorted({pd.Timestamp(x).date() for x in snapshots})
     picked = sample_snapshots(snaps, sample)
+    resolved = [by_name[item] if isinstance(item, str) else item for item in levers]
+    known = [lv for lv in resolved if lv.sim_name in LEVERS]
+    keeps = {lv.name: rows.get(lv.name) if isinstance(rows, Mapping) else rows for lv in known}
+    # One set of customers for every lever: a snapshot's arms then share the months before
+    # their windows (`lever_pds`); each lever still averages over its own rows.
+    who = None
+    if known and all(k is not None for k in keeps.values()):
+        ids = pd.concat([k["loan_id"] for k in keeps.values()], ignore_index=True)
+        who = customers_of_loans(gen_cfg, seed, ids)
+    t0 = time.perf_counter()
+    deltas: dict[str, list[pd.DataFrame]] = {lv.name: [] for lv in known}
+    for s in picked if known else []:
+        if s.day != 1:
+            raise ConfigError(f"true_effects needs first-of-month snapshots, got {s}")
+        m = _month_index(gen_cfg.start, s)
+        arms = [
+            ({lv.sim_name: on}, (m - lv.window_months, m)) for lv in known for on in (True, False)
+        ]
+        pds = lever_pds(gen_cfg, seed, window_months, arms, s, customers=who)
+        for i, lv in enumerate(known):
+            both = pds[2 * i].merge(pds[2 * i + 1], on="loan_id", suffixes=("_on", "_off"))
+            both["delta"] = both["pd_given_path_on"] - both["pd_given_path_off"]
+            both["snapshot_date"] = pd.Timestamp(s).as_unit("us")
+            deltas[lv.name].append(both[["loan_id", "snapshot_date", "delta"]])
+    share = (time.perf_counter() - t0) / max(len(known), 1)
     out = []
-    for item in levers:
-        lever = by_name[item] if isinstance(item, str) else item
-        t0 = time.perf_counter()
-        if lever.sim_name not in LEVERS:
+    for lever in resolved:
+        if lever.name not in deltas:
             out.append(
                 {
                     "lever": lever.name,
@@ -76,22 +109,8 @@ def true_effects(
                 }
             )
             continue
-        keep = rows.get(lever.name) if isinstance(rows, Mapping) else rows
-        deltas = []
-        for s in picked:
-            if s.day != 1:
-                raise ConfigError(f"true_effects needs first-of-month snapshots, got {s}")
-            m = _month_index(gen_cfg.start, s)
-            window = (m - lever.window_months, m)
-            arms = [
-                lever_pd(gen_cfg, seed, window_months, {lever.sim_name: on}, window, s)
-                for on in (True, False)
-            ]
-            both = arms[0].merge(arms[1], on="loan_id", suffixes=("_on", "_off"))
-            both["delta"] = both["pd_given_path_on"] - both["pd_given_path_off"]
-            both["snapshot_date"] = pd.Timestamp(s).as_unit("us")
-            deltas.append(both[["loan_id", "snapshot_date", "delta"]])
-        delta = pd.concat(deltas, ignore_index=True)
+        delta = pd.concat(deltas[lever.name], ignore_index=True)
+        keep = keeps[lever.name]
         if keep is not None:
             k = keep[["loan_id", "snapshot_date"]].assign(
                 snapshot_date=lambda f: pd.to_datetime(f["snapshot_date"]).dt.as_unit("us")
@@ -105,7 +124,7 @@ def true_effects(
                 "true_effect_se_pp": 100 * se,
                 "n_rows": len(delta),
                 "n_snapshots": int(delta["snapshot_date"].nunique()),
-                "seconds": time.perf_counter() - t0,
+                "seconds": share,
             }
         )
     return pd.DataFrame(out)
@@ -155,14 +174,20 @@ def truth_for_book(
     if isinstance(book, str):
         return None, book
     gen, seed = book
-
-    natural = simulate(gen, seed=seed, window_months=window)
-    sizes = {n: len(df) for n, df in natural.tables().items()}
-    if sizes != {n: len(tables[n]) for n in sizes}:
-        return None, "re-simulating the book did not reproduce the tables: no true effects"
-    levers = [lv for lv in ecfg.levers if lv.name in study.rows]
     kept = {k: r.loc[r["kept"]] for k, r in study.rows.items()}
     picked = sample_snapshots(study.snapshots, ecfg.truth_snapshots)
+    if study.sampled and kept:
+        # Re-simulating the whole book would cost more than the sample's truth: check that the
+        # sample's customers get the true PDs the generated book wrote instead.
+        rows = pd.concat(kept.values(), ignore_index=True)
+        if not reproduces_true_pd(gen, seed, window, rows["loan_id"], max(picked), cfg):
+            return None, "re-simulating the sample did not reproduce the book's true PDs"
+    else:
+        natural = simulate(gen, seed=seed, window_months=window)
+        sizes = {n: len(df) for n, df in natural.tables().items()}
+        if sizes != {n: len(tables[n]) for n in sizes}:
+            return None, "re-simulating the book did not reproduce the tables: no true effects"
+    levers = [lv for lv in ecfg.levers if lv.name in study.rows]
     n_sims = 2 * len(levers) * len(picked)
     log.info("the raw data are the generated book: %d simulations for the true effects", n_sims)
     t0 = time.perf_counter()
@@ -181,6 +206,39 @@ def truth_for_book(
     return res, (
         f"true effects from the simulator's counterfactual mode over the study's rows of {how} "
         f"({n_sims} counterfactual runs, {time.perf_counter() - t0:.0f} s)"
+    )
+
+
+def reproduces_true_pd(
+    gen: GenerateConfig,
+    seed: int,
+    window: int,
+    loan_ids: pd.Series,
+    snapshot: dt.date,
+    cfg: Config,
+) -> bool:
+    """Whether the simulator, run for the customers of `loan_ids` alone, gives at `snapshot`
+    the pd_given_path the generated book wrote (truth/true_pd.parquet) for every loan it has
+    there."""
+    known = known_truth(cfg)
+    if known is None:
+        return False
+    m = _month_index(gen.start, snapshot)
+    who = customers_of_loans(gen, seed, loan_ids)
+    sim = lever_pd(gen, seed, window, {}, (m - 1, m), snapshot, customers=who)
+    written = pd.read_parquet(
+        known.folder / catalogue.TRUE_PD,
+        columns=["loan_id", "snapshot_date", "pd_given_path"],
+        filters=[("snapshot_date", "==", pd.Timestamp(snapshot))],
+    )
+    _, loans = population(seed, gen.n_customers(), Calendar.of(gen).months)
+    theirs = book_loan_ids(loans)[np.isin(loans.cust, who if who is not None else loans.cust)]
+    written = written.loc[written["loan_id"].isin(theirs)]
+    both = sim.merge(written, on="loan_id", how="outer", suffixes=("", "_written"))
+    return bool(
+        len(both)
+        and both[["pd_given_path", "pd_given_path_written"]].notna().all(axis=None)
+        and np.array_equal(both["pd_given_path"], both["pd_given_path_written"])
     )
 
 

@@ -8,6 +8,7 @@ distressed customer goes quiet, pays late and part, and stops paying after a lag
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,7 @@ from pipeline.simulator.population import (
     seasoning,
     tenure_years,
 )
+from pipeline.simulator.sample import Sample
 from pipeline.simulator.world import (
     EVENT_INDEX,
     EVENT_TYPES,
@@ -109,6 +111,7 @@ def run_months(
     lever_months: tuple[int, int] | None,
     stop: int | None = None,
     emit_rows: bool = True,
+    sample: Sample | None = None,
 ) -> History:
     """Simulate every month of the book, forcing `levers` in `lever_months` (None: all).
 
@@ -120,138 +123,218 @@ def run_months(
     draws come from their own streams, so the months simulated are the full run's.
     emit_rows: False skips the CRM event rows (`History.events` stays empty): only the tables
     read them, and their draws have streams of their own, so nothing else changes.
+    sample: `customers` and `loans` are this sample of the book (`sample.sample_population`):
+        every draw is made at the whole book's size and indexed to the sample, so the sample's
+        months are the whole run's (needs emit_rows False: the event rows are not sampled).
     """
-    n, M = customers.n, cal.months
-    T = len(EVENT_TYPES)
-    idx = EVENT_INDEX
-    counts = np.zeros((T, n, M), dtype=np.int32)  # events per type, customer, month
-    resolved_cnt = np.zeros((n, M), dtype=np.int32)
-    unresolved_cnt = np.zeros((n, M), dtype=np.int32)
-    late_cnt = np.zeros((n, M), dtype=np.int32)
-    hazard = np.zeros((n, M))
-    distress = np.full(n, -1)  # month of distress onset, -1 = never
-    shock_left = np.zeros(n, dtype=np.int32)
-    sat = customers.sat_mean.copy()
-    edu_ever = np.zeros(n, dtype=bool)
-    events: list[dict[str, np.ndarray]] = []
-    pays: list[dict[str, np.ndarray]] = []
-    state = MonthlyState.empty(n, M)
-    broker = broker_customers(loans, n)
-    due_day = customer_due_day(loans, n)
-    joined = joined_month(customers, loans)
-    w_rem, w_edu = lever_weights(customers.will, customers.cap, customers.literacy, fx)
+    run = MonthLoop(seed, cal, customers, loans, fx, emit_rows, sample)
+    run.advance(levers, lever_months, cal.months if stop is None else min(stop, cal.months))
+    return run.history()
 
-    for m in range(M if stop is None else min(stop, M)):
-        in_window = lever_months is None or (lever_months[0] <= m < lever_months[1])
-        forced = levers if in_window else {}
-        active_loan = (loans.orig <= m) & (m <= loans.orig + loans.term)
-        due_loan = (loans.orig < m) & (m <= loans.orig + loans.term)
-        has_loan = np.bincount(loans.cust[active_loan], minlength=n) > 0
-        loan_dti = (
-            np.bincount(loans.cust[active_loan], loans.payment[active_loan] * 12, n)
-            / customers.income
+
+class MonthLoop:
+    """The monthly loop of `run_months`, resumable: `advance` simulates the months from where
+    the loop stands, and `fork` copies it, so counterfactual runs that differ only from some
+    month on (a lever forced in a window) simulate the months before it once."""
+
+    def __init__(
+        self,
+        seed: int,
+        cal: Calendar,
+        customers: Customers,
+        loans: Loans,
+        fx: Effects,
+        emit_rows: bool = True,
+        sample: Sample | None = None,
+    ):
+        if sample is not None and emit_rows:
+            raise ValueError("a sample of the book simulates no event rows: pass emit_rows=False")
+        n, M = customers.n, cal.months
+        self.seed, self.cal, self.customers, self.loans, self.fx = seed, cal, customers, loans, fx
+        self.emit_rows, self.sample = emit_rows, sample
+        self.month = 0  # the next month to simulate
+        self.counts = np.zeros((len(EVENT_TYPES), n, M), dtype=np.int32)  # type, customer, month
+        self.resolved_cnt = np.zeros((n, M), dtype=np.int32)
+        self.unresolved_cnt = np.zeros((n, M), dtype=np.int32)
+        self.late_cnt = np.zeros((n, M), dtype=np.int32)
+        self.hazard = np.zeros((n, M))
+        self.distress = np.full(n, -1)  # month of distress onset, -1 = never
+        self.shock_left = np.zeros(n, dtype=np.int32)
+        self.sat = customers.sat_mean.copy()
+        self.edu_ever = np.zeros(n, dtype=bool)
+        self.events: list[dict[str, np.ndarray]] = []
+        self.pays: list[dict[str, np.ndarray]] = []
+        self.state = MonthlyState.empty(n, M)
+        self.broker = broker_customers(loans, n)
+        self.due_day = customer_due_day(loans, n)
+        self.joined = joined_month(customers, loans)
+        if sample is None:
+            self.w_rem, self.w_edu = lever_weights(
+                customers.will, customers.cap, customers.literacy, fx
+            )
+        else:
+            self.w_rem, self.w_edu = sample.rem_weight, sample.edu_weight
+
+    def fork(self) -> MonthLoop:
+        """An independent copy: advancing it leaves this loop as it is."""
+        other = copy.copy(self)
+        for name in (
+            "counts",
+            "resolved_cnt",
+            "unresolved_cnt",
+            "late_cnt",
+            "hazard",
+            "distress",
+            "shock_left",
+            "sat",
+            "edu_ever",
+        ):
+            setattr(other, name, getattr(self, name).copy())
+        other.state = MonthlyState(**{k: v.copy() for k, v in vars(self.state).items()})
+        other.events, other.pays = list(self.events), list(self.pays)
+        return other
+
+    def advance(
+        self,
+        levers: dict[str, bool | np.ndarray],
+        lever_months: tuple[int, int] | None,
+        stop: int,
+    ) -> None:
+        """Simulate months [self.month, stop), forcing `levers` in `lever_months` (None: all)."""
+        seed, cal, customers, loans, fx = self.seed, self.cal, self.customers, self.loans, self.fx
+        sample, emit_rows = self.sample, self.emit_rows
+        n = customers.n
+        # Draws are made for the whole book and indexed to the sample (see `run_months`).
+        n_draw = n if sample is None else sample.n_full
+        pick = (lambda a: a) if sample is None else sample.pick
+        T = len(EVENT_TYPES)
+        idx = EVENT_INDEX
+        counts, resolved_cnt, unresolved_cnt = self.counts, self.resolved_cnt, self.unresolved_cnt
+        late_cnt, hazard, distress, state = self.late_cnt, self.hazard, self.distress, self.state
+        shock_left, sat, edu_ever = self.shock_left, self.sat, self.edu_ever
+        events, pays = self.events, self.pays
+        broker, due_day, joined = self.broker, self.due_day, self.joined
+        w_rem, w_edu = self.w_rem, self.w_edu
+
+        for m in range(self.month, stop):
+            in_window = lever_months is None or (lever_months[0] <= m < lever_months[1])
+            forced = levers if in_window else {}
+            active_loan = (loans.orig <= m) & (m <= loans.orig + loans.term)
+            due_loan = (loans.orig < m) & (m <= loans.orig + loans.term)
+            has_loan = np.bincount(loans.cust[active_loan], minlength=n) > 0
+            loan_dti = (
+                np.bincount(loans.cust[active_loan], loans.payment[active_loan] * 12, n)
+                / customers.income
+            )
+
+            rem3 = recent(counts[idx["payment_reminder"]], m, 3)
+            chk3 = recent(counts[idx["proactive_checkin"]], m, 3)
+            lender_rate = (rem3 + chk3) / 3.0
+            res6 = recent(resolved_cnt, m, 6)
+            unres6 = recent(unresolved_cnt, m, 6)
+            late3 = recent(late_cnt, m, 3)
+            shock = shock_left > 0
+            # Monthly distress hazard: the planted truth (see truth.json). `known` holds the terms
+            # fixed in advance (traits, economy, age, season, the loan plan); the state-based
+            # oracle projects the rest forward from each snapshot.
+            seasoned, tenure = seasoning(loans, n, m), tenure_years(joined, m)
+            known = _known_terms(fx, cal, customers, m, loan_dti, seasoned, broker, tenure)
+            eta = (
+                known
+                + fx.income_shock * shock
+                + fx.satisfaction_per_sd * sat
+                + fx.resolved_complaint_6m * (res6 > 0)
+                + fx.unresolved_complaint_6m * (unres6 > 0)
+                + fx.reminder_3m * w_rem * (rem3 > 0)
+                + fx.checkin_3m * (chk3 > 0)
+                + fx.fatigue_per_contact_above
+                * np.maximum(0.0, lender_rate - fx.fatigue_threshold_per_month)
+                + fx.financial_education * w_edu * edu_ever
+                + fx.marketing * recent(counts[idx["marketing"]], m, 12)
+            )
+            h = sigmoid(eta)
+            hazard[:, m] = h
+            state.known[:, m] = known
+            state.sat[:, m] = sat
+            state.shock_left[:, m] = shock_left
+            state.edu_ever[:, m] = edu_ever
+            u = pick(rng(seed, m, "onset").random(n_draw))
+            onset = (distress < 0) & has_loan & (u < h)
+            distress[onset] = m
+            in_distress = distress >= 0
+            quiet = in_distress  # a distressed customer goes quiet: the early-warning signal
+
+            # Income shocks: more frequent in the downturn.
+            r = rng(seed, m, "shock")
+            new_shock = (shock_left == 0) & (
+                pick(r.random(n_draw)) < shock_rate(customers.shock_prone, cal.macro[m])
+            )
+            shock_left = np.maximum(shock_left - 1, 0)
+            shock_left[new_shock] = pick(r.geometric(1 / SHOCK_MEAN_MONTHS, n_draw))[new_shock]
+
+            # CRM events this month: drawn at their intensities, then the levers forced.
+            alive = has_loan
+            lam = _crm_intensities(customers, sat, quiet, late3, shock, in_distress) * alive
+            # Marketing goes to everyone on the lender's list every month, prospects included:
+            # sent only to borrowers (or only from joining), its 12-month count would measure how
+            # long a customer had been with the lender (newcomers, riskier, get fewer), and the
+            # planted null would look protective. So only the customer's lasting intensity varies.
+            lam[idx["marketing"]] = customers.marketing_rate
+            state.lam[:, :, m] = lam[[idx[t] for t in PROJECTED]]
+            cnt = np.zeros((T, n), dtype=np.int32)
+            for t_name, t in idx.items():
+                u_ev = pick(rng(seed, m, "ev_" + t_name).random(n_draw))
+                cnt[t] = poisson_from_uniform(u_ev, lam[t])
+            _apply_levers(cnt, forced, alive)
+            counts[:, :, m] = cnt
+
+            # Complaints: resolved or not; satisfaction reacts.
+            r = rng(seed, m, "complaint")
+            n_c = cnt[idx["complaint"]]
+            resolve = forced.get("complaint_resolution")
+            drawn = resolve is None or isinstance(resolve, np.ndarray)
+            p_res = P_RESOLVED if drawn else float(resolve)
+            res = binomial_from_uniform(pick(r.random(n_draw)), n_c, p_res).astype(np.int32)
+            if isinstance(resolve, np.ndarray):
+                # Overridden after the draw, so the other customers keep theirs (same stream).
+                res = np.where(resolve, n_c, res)
+            resolved_cnt[:, m] = res
+            unresolved_cnt[:, m] = n_c - res
+            sat = (
+                SAT_PERSISTENCE * sat
+                + (1 - SAT_PERSISTENCE) * customers.sat_mean
+                + 0.15 * pick(rng(seed, m, "sat").standard_normal(n_draw))
+                - 0.6 * (n_c - res > 0)
+                + 0.25 * (res > 0)
+            )
+            edu_ever |= cnt[idx["financial_education"]] > 0
+
+            if emit_rows:
+                events.append(emit_events(seed, m, cal, customers, due_day, cnt, res, sat, quiet))
+
+            # Instalments due this month.
+            reminded = cnt[idx["payment_reminder"]] > 0
+            p = emit_payments(
+                seed, m, cal, customers, loans, due_loan, distress, shock, reminded, sample
+            )
+            pays.append(p)
+            np.add.at(late_cnt[:, m], loans.cust[p["loan"]], p["late"].astype(np.int32))
+
+        # rebound in the loop (the other arrays are updated in place)
+        self.shock_left, self.sat = shock_left, sat
+        self.month = max(self.month, stop)
+
+    def history(self) -> History:
+        return History(
+            hazard=self.hazard,
+            distress=self.distress,
+            state=self.state,
+            counts=self.counts,
+            resolved=self.resolved_cnt,
+            unresolved=self.unresolved_cnt,
+            events=self.events,
+            payments=self.pays,
         )
-
-        rem3 = recent(counts[idx["payment_reminder"]], m, 3)
-        chk3 = recent(counts[idx["proactive_checkin"]], m, 3)
-        lender_rate = (rem3 + chk3) / 3.0
-        res6 = recent(resolved_cnt, m, 6)
-        unres6 = recent(unresolved_cnt, m, 6)
-        late3 = recent(late_cnt, m, 3)
-        shock = shock_left > 0
-        # Monthly distress hazard: the planted truth (see truth.json). `known` holds the terms
-        # fixed in advance (traits, economy, age, season, the loan plan); the state-based
-        # oracle projects the rest forward from each snapshot.
-        known = _known_terms(
-            fx, cal, customers, m, loan_dti, seasoning(loans, n, m), broker, tenure_years(joined, m)
-        )
-        eta = (
-            known
-            + fx.income_shock * shock
-            + fx.satisfaction_per_sd * sat
-            + fx.resolved_complaint_6m * (res6 > 0)
-            + fx.unresolved_complaint_6m * (unres6 > 0)
-            + fx.reminder_3m * w_rem * (rem3 > 0)
-            + fx.checkin_3m * (chk3 > 0)
-            + fx.fatigue_per_contact_above
-            * np.maximum(0.0, lender_rate - fx.fatigue_threshold_per_month)
-            + fx.financial_education * w_edu * edu_ever
-            + fx.marketing * recent(counts[idx["marketing"]], m, 12)
-        )
-        h = sigmoid(eta)
-        hazard[:, m] = h
-        state.known[:, m] = known
-        state.sat[:, m] = sat
-        state.shock_left[:, m] = shock_left
-        state.edu_ever[:, m] = edu_ever
-        u = rng(seed, m, "onset").random(n)
-        onset = (distress < 0) & has_loan & (u < h)
-        distress[onset] = m
-        in_distress = distress >= 0
-        quiet = in_distress  # a distressed customer goes quiet: the early-warning signal
-
-        # Income shocks: more frequent in the downturn.
-        r = rng(seed, m, "shock")
-        new_shock = (shock_left == 0) & (
-            r.random(n) < shock_rate(customers.shock_prone, cal.macro[m])
-        )
-        shock_left = np.maximum(shock_left - 1, 0)
-        shock_left[new_shock] = r.geometric(1 / SHOCK_MEAN_MONTHS, n)[new_shock]
-
-        # CRM events this month: drawn at their intensities, then the levers forced.
-        alive = has_loan
-        lam = _crm_intensities(customers, sat, quiet, late3, shock, in_distress) * alive
-        # Marketing goes to everyone on the lender's list every month, prospects included:
-        # sent only to borrowers (or only from joining), its 12-month count would measure how
-        # long a customer had been with the lender (newcomers, riskier, get fewer), and the
-        # planted null would look protective. So only the customer's lasting intensity varies.
-        lam[idx["marketing"]] = customers.marketing_rate
-        state.lam[:, :, m] = lam[[idx[t] for t in PROJECTED]]
-        cnt = np.zeros((T, n), dtype=np.int32)
-        for t_name, t in idx.items():
-            cnt[t] = poisson_from_uniform(rng(seed, m, "ev_" + t_name).random(n), lam[t])
-        _apply_levers(cnt, forced, alive)
-        counts[:, :, m] = cnt
-
-        # Complaints: resolved or not; satisfaction reacts.
-        r = rng(seed, m, "complaint")
-        n_c = cnt[idx["complaint"]]
-        resolve = forced.get("complaint_resolution")
-        p_res = P_RESOLVED if resolve is None or isinstance(resolve, np.ndarray) else float(resolve)
-        res = binomial_from_uniform(r.random(n), n_c, p_res).astype(np.int32)
-        if isinstance(resolve, np.ndarray):
-            # Overridden after the draw, so the other customers keep theirs (same stream).
-            res = np.where(resolve, n_c, res)
-        resolved_cnt[:, m] = res
-        unresolved_cnt[:, m] = n_c - res
-        sat = (
-            SAT_PERSISTENCE * sat
-            + (1 - SAT_PERSISTENCE) * customers.sat_mean
-            + 0.15 * rng(seed, m, "sat").standard_normal(n)
-            - 0.6 * (n_c - res > 0)
-            + 0.25 * (res > 0)
-        )
-        edu_ever |= cnt[idx["financial_education"]] > 0
-
-        if emit_rows:
-            events.append(emit_events(seed, m, cal, customers, due_day, cnt, res, sat, quiet))
-
-        # Instalments due this month.
-        reminded = cnt[idx["payment_reminder"]] > 0
-        p = emit_payments(seed, m, cal, customers, loans, due_loan, distress, shock, reminded)
-        pays.append(p)
-        np.add.at(late_cnt[:, m], loans.cust[p["loan"]], p["late"].astype(np.int32))
-
-    return History(
-        hazard=hazard,
-        distress=distress,
-        state=state,
-        counts=counts,
-        resolved=resolved_cnt,
-        unresolved=unresolved_cnt,
-        events=events,
-        payments=pays,
-    )
 
 
 def _known_terms(

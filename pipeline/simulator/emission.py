@@ -12,6 +12,7 @@ import numpy as np
 
 from pipeline.simulator.draws import categorical_draw, rng, sigmoid
 from pipeline.simulator.population import Customers, Loans
+from pipeline.simulator.sample import Sample
 from pipeline.simulator.world import EVENT_TYPES, Calendar
 
 _EVENT_COLUMNS = (
@@ -114,15 +115,22 @@ def emit_payments(
     distress: np.ndarray,
     shock: np.ndarray,
     reminded: np.ndarray,
+    sample: Sample | None = None,
 ) -> dict[str, np.ndarray]:
     """The instalments due in month m (loans where `due_loan`): a customer `lag` months into
     distress pays nothing; before that, late and partial payments follow the traits, shocks,
-    distress and reminders; late ones are cured within ~70 days."""
+    distress and reminders; late ones are cured within ~70 days.
+    sample: `cus` and `loans` are this sample of the book: the uniforms are drawn for every
+    instalment of the whole book due in month m and indexed to the sample's."""
     loan_idx = np.flatnonzero(due_loan)
     cust = loans.cust[loan_idx]
     r = rng(seed, m, "pay")
     k = len(loan_idx)
-    u_late, u_days, u_part, u_partamt, u_early = (r.random(k) for _ in range(5))
+    if sample is None:
+        u_late, u_days, u_part, u_partamt, u_early = (r.random(k) for _ in range(5))
+    else:
+        k_full, pos = sample.due_positions(m, loan_idx)
+        u_late, u_days, u_part, u_partamt, u_early = (r.random(k_full)[pos] for _ in range(5))
     d = distress[cust]
     terminal = (d >= 0) & (m >= d + cus.lag[cust])
     pre_default = (d >= 0) & ~terminal

@@ -49,6 +49,9 @@ class Oracle:
     fx: Effects
     window: int
     known: np.ndarray
+    # (reminder, education) lever weights when the customers are a sample of the book (they
+    # are normalised over the whole book, `simulator.sample`); None: from `customers`.
+    weights: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def of(
@@ -59,8 +62,9 @@ class Oracle:
         history: History,
         fx: Effects,
         window: int,
+        weights: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Oracle:
-        return cls(cal, customers, loans, history, fx, window, history.state.known)
+        return cls(cal, customers, loans, history, fx, window, history.state.known, weights)
 
     def true_pd(self, loan_ids: np.ndarray, months: range | None = None) -> pd.DataFrame:
         """P(90+ DPD in [s, s + W months)) per loan and monthly snapshot s with a full window
@@ -198,7 +202,7 @@ class Oracle:
         sat = sat_mean[:, None] + SAT_PERSISTENCE ** j[None, :] * (sat_s - sat_mean)[:, None]
         edu = 1 - (1 - st.edu_ever[:, [s]]) * np.exp(-lam["financial_education"][:, None] * j)
         cus = self.customers
-        w_rem, w_edu = lever_weights(cus.will, cus.cap, cus.literacy, fx)
+        w_rem, w_edu = self.weights or lever_weights(cus.will, cus.cap, cus.literacy, fx)
         eta = (
             self.known[:, t].astype(float)
             + fx.satisfaction_per_sd * sat
