@@ -84,6 +84,10 @@ class PolicyReplay:
     levers: dict[str, int] = field(default_factory=dict)
 
 
+def _scaled(budget: int, share: float) -> str:
+    return f", {budget:,} for the sample's {share:.0%} of the customers" if share < 1 else ""
+
+
 def replay_policies(
     cfg: Config,
     tables: dict[str, pd.DataFrame],
@@ -94,6 +98,7 @@ def replay_policies(
     seed: int,
     window_months: int,
     ecfg: EffectsConfig | None = None,
+    budget_share: float = 1.0,
 ) -> PolicyReplay:
     """Replay the policies for the flagged loans at `snapshot` (first day of a month).
 
@@ -102,6 +107,9 @@ def replay_policies(
         without a lever's verdict, the lever counts as shown to reduce default.
     gen, seed, window_months: the generated book (its truth.json) and the outcome window.
     ecfg: the effects settings the study ran with (None: cfg.effects).
+    budget_share: the study's share of the book's customers: a sample gets that share of the
+        monthly contact budget, or it would contact a larger share of its flagged loans (and
+        reach deeper down their ranking) than the lender could on the whole book.
     """
     t0 = time.perf_counter()
     ecfg = ecfg or cfg.effects
@@ -125,7 +133,8 @@ def replay_policies(
     holders = loans.loc[loans["loan_id"].isin(flagged["loan_id"]), "customer_id"].unique()
     feats = _features_at(cfg, customer_tables(tables, holders), snapshot, flagged["loan_id"])
     model = ActionModel(list(cate), ecfg.alpha, ecfg.lgd)
-    acts = rank_by_budget(recommend(feats, model), ecfg.monthly_contact_budget)
+    budget = max(1, round(ecfg.monthly_contact_budget * budget_share))
+    acts = rank_by_budget(recommend(feats, model), budget)
     acts["loan_id"] = feats["loan_id"].to_numpy()
     acts["customer"] = natural.loc[feats["loan_id"], "customer"].to_numpy()
     acts["baseline_pd"] = flagged.set_index("loan_id").loc[feats["loan_id"], "baseline_pd"].values
@@ -184,7 +193,8 @@ def replay_policies(
     note = (
         f"{len(acts):,} flagged loans at {snapshot} (tiers {', '.join(cfg.explain.flagged_tiers)} "
         f"by the study's out-of-fold PD), {n:,} contacts (the next-best actions in the monthly "
-        f"budget of {ecfg.monthly_contact_budget:,}); 12 months replayed by the simulator, "
+        f"budget of {ecfg.monthly_contact_budget:,}{_scaled(budget, budget_share)}); 12 months "
+        "replayed by the simulator, "
         f"{secs:.0f} s"
     )
     mix = chosen["next_best_action"].astype(str).value_counts()

@@ -71,6 +71,7 @@ def _replay(cfg: Config, tables: dict[str, pd.DataFrame], study) -> PolicyReplay
         seed,
         window,
         study.config,
+        budget_share=study.customers / study.customers_in_book if study.sampled else 1.0,
     )
 
 

@@ -125,3 +125,6 @@ def test_a_sampled_study_runs_and_is_checked_on_its_sample(tmp_path, monkeypatch
     doc = json.loads((tmp_path / "reports" / "effects" / "effects.json").read_text())
     assert (doc["customers"], doc["customers_in_book"]) == (250, 400)
     assert doc["policy"] is not None and "flagged" in doc["policy"]["note"]
+    # the sample's share of the monthly contact budget, not the whole book's budget
+    budget = round(ecfg.monthly_contact_budget * 250 / 400)
+    assert f"{budget:,} for the sample's 62% of the customers" in doc["policy"]["note"]
