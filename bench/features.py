@@ -8,8 +8,9 @@
 Generates a synthetic book with a vectorised numpy generator (Parquet in bench/out/<size>/),
 then, each in a fresh subprocess so that peak RSS is its own:
   engine   the build_features code path end to end (Parquet views -> sorted pandas matrix),
-           timed per step: stage (typed tables, loan status, grid), repayment family, CRM
-           family, assemble (final join, sort, pandas)
+           timed per step: stage (typed tables, loan status, grid), fetch (DuckDB sorts the
+           instalments and CRM events into numpy/Arrow), families (the rest of the two families'
+           array code, side by side in two threads), assemble (final SELECT, pandas)
   today    the engine as it was before the portable rewrite (a verbatim copy in
            bench/features_today/), the reference "N x faster than today" is measured against
   limit    the floor: the fastest formulation known of the same repayment + CRM aggregates

@@ -1,10 +1,9 @@
 """The DuckDB engine: run the staging steps of `plan` (typed tables, loan status, the loan x
 snapshot grid), compute the two event families with prefix sums in numpy (`repayment_arrays`,
-`crm_arrays`: no range joins) row by row for the matrix's rows in its order, then the plan's
-final SELECT over them by position, and hand pandas the finished matrix sorted by
-(snapshot_date, loan_id) without a sort or a copy. The categories become ENUMs of the input's
-sorted values, so pandas gets every level, also those absent from the rows.
-"""
+`crm_arrays`: no range joins; side by side in two threads) row by row for the matrix's rows in
+its order, then the plan's final SELECT over them by position, and hand pandas the finished
+matrix sorted by (snapshot_date, loan_id) without a sort or a copy. The categories become ENUMs
+of the input's sorted values, so pandas gets every level, also those absent from the rows."""
 
 from __future__ import annotations
 
@@ -30,7 +29,7 @@ from pipeline.core.contract import REQUIRED, TABLES
 from pipeline.core.errors import ConfigError, DataError
 from pipeline.core.io import owned_tempdir
 from pipeline.core.metadata import FeatureSpec
-from pipeline.features.crm_arrays import crm_tables
+from pipeline.features.crm_arrays import crm_tables, fetch_events
 from pipeline.features.plan import (
     ALIGNED_PREFIX,
     CATEGORY_SOURCES,
@@ -39,7 +38,7 @@ from pipeline.features.plan import (
     final_sql,
     steps,
 )
-from pipeline.features.repayment_arrays import repayment_tables
+from pipeline.features.repayment_arrays import fetch_instalments, repayment_tables
 from pipeline.features.snapshots import (
     default_snapshots,
     end_date_of,
@@ -152,10 +151,18 @@ def aggregates(
             _stage_enums(con)
     rows, aligned = _rows(con)
     clock.lap("stage")
-    aligned.update(repayment_tables(con, rows, fcfg.default_dpd))
-    clock.lap("repayment")
-    aligned.update(crm_tables(con, rows))
-    clock.lap("crm")
+    # The families are independent: numpy aggregates the instalments in a second thread while
+    # DuckDB (which has the connection to itself) fetches the CRM events, then both run side by
+    # side, one per core (numpy and Arrow release the GIL in their loops).
+    with ThreadPoolExecutor(1) as pool:
+        instalments = fetch_instalments(con)
+        clock.lap("fetch")
+        repayment = pool.submit(repayment_tables, instalments, rows, fcfg.default_dpd)
+        events = fetch_events(con)
+        clock.lap("fetch")
+        aligned.update(crm_tables(events, rows))
+        aligned.update(repayment.result())
+    clock.lap("families")
     return data_end, rows, aligned
 
 

@@ -47,17 +47,18 @@ from pipeline.features.specs import WINDOWS
 _FLAGS = ("late", "partial")
 # Instalments per chunk of loans: arrays of a few MB, whose memory the allocator reuses.
 CHUNK = 1 << 19
+# (instalments, payment reminders: numpy columns; snapshots with their window bounds)
+Fetched = tuple[dict[str, np.ndarray], dict[str, np.ndarray], pa.Table]
 _EMPTY = -1  # no delay yet: every real delay is >= 0
 _NO_DAY = -(1 << 30)
 
 
-def repayment_tables(
-    con: duckdb.DuckDBPyConnection, rows: pa.Table, default_dpd: int
-) -> dict[str, pa.Table]:
-    """{"rep", "rep_old"}: Arrow tables with the columns of those steps of `plan` (`rep_pre`'s
-    principal is in rep.prin_c), one row per row of `rows` (columns li, s: the grid's loans
-    numbered as in loan_index, and snapshot dates), in that order. Reads the temp tables inst,
-    crm, snaps, loan_index and customer_index of `con`."""
+def fetch_instalments(con: duckdb.DuckDBPyConnection) -> Fetched:
+    """What `repayment_tables` reads from `con` (the temp tables inst, crm, snaps, loan_index
+    and customer_index): the instalments sorted by loan and due date and the payment reminders
+    by customer and day, as numpy columns; and the snapshots with their window bounds. The
+    DuckDB side of the family, kept apart so the engine can run the numpy side beside the CRM
+    family's."""
     # sorted and narrowed by DuckDB, straight into numpy: each column one copy
     inst = con.sql(
         f"""SELECT x.li, {_day("i.due", "0")} AS due, {_day("i.paid", str(NEVER))} AS paid,
@@ -74,8 +75,18 @@ def repayment_tables(
         FROM crm e JOIN customer_index x USING (customer_id)
         WHERE e.t = {TYPE["payment_reminder"]} ORDER BY 1, 2"""
     ).fetchnumpy()
-    _match_reminders(inst, reminders)
     snaps = con.sql("SELECT s, lo3, lo6, lo12 FROM snaps ORDER BY s").to_arrow_table()
+    return inst, reminders, snaps
+
+
+def repayment_tables(fetched: Fetched, rows: pa.Table, default_dpd: int) -> dict[str, pa.Table]:
+    """{"rep", "rep_old"}: Arrow tables with the columns of those steps of `plan` (`rep_pre`'s
+    principal is in rep.prin_c), one row per row of `rows` (columns li, s: the grid's loans
+    numbered as in loan_index, and snapshot dates), in that order, from what
+    `fetch_instalments` read. numpy alone (it releases the GIL in most of this work), so it can
+    run beside the CRM family's DuckDB fetch."""
+    inst, reminders, snaps = fetched
+    _match_reminders(inst, reminders)
     g = rows.column("li").to_numpy()
     s = days(rows.column("s"))
 
