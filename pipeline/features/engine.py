@@ -31,6 +31,7 @@ from pipeline.core.io import owned_tempdir
 from pipeline.core.metadata import FeatureSpec
 from pipeline.features.crm_arrays import crm_tables, fetch_events
 from pipeline.features.plan import (
+    ALIGNED_PREFIX,
     CATEGORY_SOURCES,
     FAMILY_STEPS,
     FINAL_JOINS,
@@ -107,12 +108,11 @@ def build_on(
     data_end, rows, aligned = aggregates(con, cfg, snapshots, clock)
     for t in (*SCRATCH, "grid"):
         con.execute(f"DROP TABLE {t}")
-    grid = rows.select(["loan_id", "customer_id", "s"])
+    con.register("grid", rows.select(["loan_id", "customer_id", "s"]))
     for table, alias, _, _ in FINAL_JOINS:
-        if table in aligned:  # a struct of the table's columns: no copy of them
-            grid = grid.append_column(alias, aligned[table].to_struct_array())
-    con.register("grid", grid)
-    # one scan in the grid's order and no join: the result comes out sorted
+        if table in aligned:
+            con.register(ALIGNED_PREFIX + alias, aligned[table])
+    # positional scans in the grid's order and no join: the result comes out sorted
     con.execute("SET preserve_insertion_order = true")
     fcfg = cfg.features
     final = con.sql(final_sql(data_end, fcfg.income_rounding, enums=True, aligned=True))

@@ -139,12 +139,10 @@ def final_sql(
     income_step: annual_income enters the matrix rounded (half up) to this step; 0 = exact.
     enums: cast the categories to the DuckDB ENUM types `<name>_enum` (DuckDB engine only);
     else they stay text.
-    aligned: grid g carries each joined table as a STRUCT column named by its alias, one
-    value per grid row (the DuckDB engine: the families from its array code, the rest from one
-    narrow join), so `r.dpd_now` reads a field (DuckDB only) and nothing is joined: one scan,
-    which DuckDB splits over its threads and which keeps grid's order (a POSITIONAL JOIN of
-    the tables did the same on one thread: 0.9 against 0.6 s on the bench book). No rep_pre
-    (its principal is in rep).
+    aligned: every joined table is given as ALIGNED_PREFIX + its alias, one row per grid row in
+    grid's order (the DuckDB engine: the families from its array code, the rest from one
+    narrow join), and joined by position (POSITIONAL JOIN, DuckDB only): no hash join of the
+    wide rows, and the result keeps grid's order. No rep_pre (its principal is in rep).
     """
     income = (
         f"floor(c.annual_income / {float(income_step)!r} + 0.5) * {float(income_step)!r}"
@@ -175,7 +173,11 @@ def final_sql(
     if aligned:
         paid = "coalesce(r.prin_c, 0) + coalesce(ro.prin_c, 0) + coalesce(rp.prin_c, 0)"
         cols = [c.replace(paid, "coalesce(r.prin_c, 0) + coalesce(ro.prin_c, 0)") for c in cols]
-        joins = ""
+        joins = "".join(
+            f"\n    POSITIONAL JOIN {ALIGNED_PREFIX}{alias} {alias}"
+            for _, alias, _, _ in FINAL_JOINS
+            if alias != "rp"
+        )
     else:
         joins = "".join(
             f"\n    {kind} {table} {alias} ON {on}" for table, alias, kind, on in FINAL_JOINS
@@ -207,3 +209,6 @@ FINAL_JOINS = (
     ("crm_hist", "ch", "LEFT JOIN", "ch.customer_id = g.customer_id AND ch.s = g.s"),
     ("customers", "c", "LEFT JOIN", "c.customer_id = g.customer_id"),
 )
+# final_sql(aligned=True) reads, for each alias but rp, the table ALIGNED_PREFIX + alias: the
+# joined table's columns for each grid row, row by row in the grid's order.
+ALIGNED_PREFIX = "aligned_"
