@@ -575,6 +575,13 @@ def test_missing_table_or_column_is_a_data_error(book, tmp_path):
         build_features_from_frames(broken, CFG, [D(2023, 1, 1)])
 
 
+def test_a_customer_listed_twice_is_a_data_error_not_repeated_rows(book):
+    customers = book["customers"]
+    twice = {**book, "customers": pd.concat([customers, customers.iloc[:1]], ignore_index=True)}
+    with pytest.raises(DataError, match="customers holds a key more than once"):
+        build_features_from_frames(twice, CFG, [D(2023, 1, 1)])
+
+
 def test_snapshot_before_any_loan_gives_an_empty_typed_matrix(book, built):
     empty, _ = build_features_from_frames(book, CFG, [D(2020, 1, 1)])
     assert empty.empty and list(empty.columns) == list(built.columns)
