@@ -101,25 +101,61 @@ def build_on(
 ) -> tuple[pd.DataFrame, list[FeatureSpec]]:
     """Build over the views customers, loans, repayments and crm_interactions of `con`.
 
-    timings: if given, receives seconds per step (stage, repayment, crm, assemble).
+    timings: if given, receives seconds per step (stage, fetch, families, assemble).
     """
     timings = {} if timings is None else timings
     clock = _Clock(timings)
     data_end, rows, aligned = aggregates(con, cfg, snapshots, clock)
     for t in (*SCRATCH, "grid"):
         con.execute(f"DROP TABLE {t}")
-    con.register("grid", rows.select(["loan_id", "customer_id", "s"]))
-    for table, alias, _, _ in FINAL_JOINS:
-        if table in aligned:
-            con.register(ALIGNED_PREFIX + alias, aligned[table])
-    # positional scans in the grid's order and no join: the result comes out sorted
-    con.execute("SET preserve_insertion_order = true")
     fcfg = cfg.features
-    final = con.sql(final_sql(data_end, fcfg.income_rounding, enums=True, aligned=True))
-    frame = _to_pandas(con, final, fcfg.duckdb_threads, rows.num_rows)
+    final = final_sql(data_end, fcfg.income_rounding, enums=True, aligned=True)
+    table = _final_table(con, final, rows, aligned, fcfg.duckdb_threads)
+    frame = _to_pandas(con, table, fcfg.duckdb_threads)
     clock.lap("assemble")
     log.debug("feature build steps (s): %s", {k: round(v, 3) for k, v in timings.items()})
     return frame, feature_specs()
+
+
+def _final_table(
+    con: duckdb.DuckDBPyConnection,
+    final: str,
+    rows: pa.Table,
+    aligned: dict[str, pa.Table],
+    threads: int,
+) -> pa.Table:
+    """The final SELECT over the grid and the aligned tables, as one Arrow batch per column.
+
+    Its positional scans run on one thread, so with two or more threads the columns are split
+    in two halves, each selected from the final SELECT on a connection of its own (a cursor:
+    the tables registered there), side by side; the halves' columns are put side by side, not
+    concatenated, so nothing is copied.
+    """
+    names = [*KEYS, *feature_names()]
+    half = len(names) // 2 if threads > 1 else len(names)
+    parts = [names[:half], names[half:]] if half < len(names) else [names]
+
+    def select(part: list[str]) -> pa.Table:
+        cur = con.cursor()
+        try:
+            cur.register("grid", rows.select(["loan_id", "customer_id", "s"]))
+            for table, alias, _, _ in FINAL_JOINS:
+                if table in aligned:
+                    cur.register(ALIGNED_PREFIX + alias, aligned[table])
+            # positional scans in the grid's order and no join: the result comes out sorted
+            cur.execute("SET preserve_insertion_order = true")
+            picked = ", ".join(f'"{n}"' for n in part)
+            # one batch: pandas then takes every float column without a copy (in DuckDB's
+            # default batches it concatenated them, 1 s of the bench book's 2 s assembly)
+            return cur.sql(f"SELECT {picked} FROM ({final})").to_arrow_table(
+                batch_size=max(rows.num_rows, 1)
+            )
+        finally:
+            cur.close()
+
+    with ThreadPoolExecutor(len(parts)) as pool:
+        tables = list(pool.map(select, parts))
+    return pa.table([c for t in tables for c in t.columns], names=names)
 
 
 def aggregates(
@@ -151,17 +187,22 @@ def aggregates(
             _stage_enums(con)
     rows, aligned = _rows(con)
     clock.lap("stage")
-    # The families are independent: numpy aggregates the instalments in a second thread while
-    # DuckDB (which has the connection to itself) fetches the CRM events, then both run side by
-    # side, one per core (numpy and Arrow release the GIL in their loops).
+    # The families are independent: with two or more threads, numpy aggregates the instalments
+    # in a second thread while DuckDB (which has the connection to itself) fetches the CRM
+    # events, then both run side by side, one per core (numpy and Arrow release the GIL in
+    # their loops). With one, one after the other.
+    instalments = fetch_instalments(con)
+    clock.lap("fetch")
     with ThreadPoolExecutor(1) as pool:
-        instalments = fetch_instalments(con)
-        clock.lap("fetch")
-        repayment = pool.submit(repayment_tables, instalments, rows, fcfg.default_dpd)
+        if fcfg.duckdb_threads > 1:
+            repayment = pool.submit(repayment_tables, instalments, rows, fcfg.default_dpd)
+        else:
+            aligned.update(repayment_tables(instalments, rows, fcfg.default_dpd))
         events = fetch_events(con)
         clock.lap("fetch")
         aligned.update(crm_tables(events, rows))
-        aligned.update(repayment.result())
+        if fcfg.duckdb_threads > 1:
+            aligned.update(repayment.result())
     clock.lap("families")
     return data_end, rows, aligned
 
@@ -317,13 +358,11 @@ def _stage_enums(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def _to_pandas(
-    con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, threads: int, n_rows: int
-) -> pd.DataFrame:
-    """The result as pandas, sorted by (snapshot_date, loan_id).
+def _to_pandas(con: duckdb.DuckDBPyConnection, table: pa.Table, threads: int) -> pd.DataFrame:
+    """The final SELECT's result `table` as pandas, sorted by (snapshot_date, loan_id).
 
     The final SELECT of `build_on` keeps the grid's order, already the matrix's: this checks
-    it and then hands DuckDB's one Arrow batch to pandas, which takes the float columns without
+    it and then hands the Arrow batches to pandas, which takes the float columns without
     a copy (NaN, not NULL, marks a missing feature). Should the order not hold, the two keys
     are sorted in numpy and each float column's chunks scattered straight to their sorted
     places (no ORDER BY: DuckDB's sort materialises the wide rows and needs more than a tight
@@ -331,9 +370,6 @@ def _to_pandas(
     fresh memory is what costs on this machine). Categoricals get every level of their ENUM
     (the sorted values of the input table), also those absent from these rows.
     """
-    # one batch: pandas then takes every float column without a copy (in DuckDB's default
-    # batches it concatenated them, 1 s of the bench book's 2 s assembly)
-    table = rel.to_arrow_table(batch_size=max(n_rows, 1))
     levels = {
         name: [
             v for (v,) in con.execute(f"SELECT unnest(enum_range(NULL::{name}_enum))").fetchall()
