@@ -110,7 +110,7 @@ def build_on(
         con.execute(f"DROP TABLE {t}")
     fcfg = cfg.features
     final = final_sql(data_end, fcfg.income_rounding, enums=True, aligned=True)
-    table = _final_table(con, final, rows, aligned, fcfg.duckdb_threads)
+    table = _final_table(con, final, rows, aligned)
     frame = _to_pandas(con, table, fcfg.duckdb_threads)
     clock.lap("assemble")
     log.debug("feature build steps (s): %s", {k: round(v, 3) for k, v in timings.items()})
@@ -118,44 +118,23 @@ def build_on(
 
 
 def _final_table(
-    con: duckdb.DuckDBPyConnection,
-    final: str,
-    rows: pa.Table,
-    aligned: dict[str, pa.Table],
-    threads: int,
+    con: duckdb.DuckDBPyConnection, final: str, rows: pa.Table, aligned: dict[str, pa.Table]
 ) -> pa.Table:
     """The final SELECT over the grid and the aligned tables, as one Arrow batch per column.
 
-    Its positional scans run on one thread, so with two or more threads the columns are split
-    in two halves, each selected from the final SELECT on a connection of its own (a cursor:
-    the tables registered there), side by side; the halves' columns are put side by side, not
-    concatenated, so nothing is copied.
+    Tried: its columns in two halves on two cursors side by side (its positional scans take
+    one thread): on the bench book at load 2-3, no time gained and peak RSS 1.9 GB against
+    1.5 GB in the run before.
     """
-    names = [*KEYS, *feature_names()]
-    half = len(names) // 2 if threads > 1 else len(names)
-    parts = [names[:half], names[half:]] if half < len(names) else [names]
-
-    def select(part: list[str]) -> pa.Table:
-        cur = con.cursor()
-        try:
-            cur.register("grid", rows.select(["loan_id", "customer_id", "s"]))
-            for table, alias, _, _ in FINAL_JOINS:
-                if table in aligned:
-                    cur.register(ALIGNED_PREFIX + alias, aligned[table])
-            # positional scans in the grid's order and no join: the result comes out sorted
-            cur.execute("SET preserve_insertion_order = true")
-            picked = ", ".join(f'"{n}"' for n in part)
-            # one batch: pandas then takes every float column without a copy (in DuckDB's
-            # default batches it concatenated them, 1 s of the bench book's 2 s assembly)
-            return cur.sql(f"SELECT {picked} FROM ({final})").to_arrow_table(
-                batch_size=max(rows.num_rows, 1)
-            )
-        finally:
-            cur.close()
-
-    with ThreadPoolExecutor(len(parts)) as pool:
-        tables = list(pool.map(select, parts))
-    return pa.table([c for t in tables for c in t.columns], names=names)
+    con.register("grid", rows.select(["loan_id", "customer_id", "s"]))
+    for table, alias, _, _ in FINAL_JOINS:
+        if table in aligned:
+            con.register(ALIGNED_PREFIX + alias, aligned[table])
+    # positional scans in the grid's order and no join: the result comes out sorted
+    con.execute("SET preserve_insertion_order = true")
+    # one batch: pandas then takes every float column without a copy (in DuckDB's default
+    # batches it concatenated them, 1 s of the bench book's 2 s assembly)
+    return con.sql(final).to_arrow_table(batch_size=max(rows.num_rows, 1))
 
 
 def aggregates(

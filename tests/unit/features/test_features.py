@@ -576,7 +576,7 @@ def test_missing_table_or_column_is_a_data_error(book, tmp_path):
 
 
 def test_one_thread_builds_the_same_matrix_as_two(book, built):
-    # two threads: the families side by side and the final SELECT in two halves of columns
+    # two threads: the families side by side
     assert CFG.features.duckdb_threads == 2
     one = CFG.model_copy(update={"features": CFG.features.model_copy(update={"duckdb_threads": 1})})
     pd.testing.assert_frame_equal(build_features_from_frames(book, one, MONTHLY)[0], built)
