@@ -177,9 +177,12 @@ def aggregates(
             repayment = pool.submit(repayment_tables, instalments, rows, fcfg.default_dpd)
         else:
             aligned.update(repayment_tables(instalments, rows, fcfg.default_dpd))
+        # the inputs go as soon as their family is done (on the default book they are 1 GB)
+        del instalments
         events = fetch_events(con)
         clock.lap("fetch")
         aligned.update(crm_tables(events, rows))
+        del events
         if fcfg.duckdb_threads > 1:
             aligned.update(repayment.result())
     clock.lap("families")
