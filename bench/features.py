@@ -4,6 +4,7 @@
     .venv/bin/python bench/features.py --size 0.2             # 2M repayments, 1M CRM events
     .venv/bin/python bench/features.py --repayments 2000000 --crm 1000000 --freq monthly
     .venv/bin/python bench/features.py --keep                  # reuse bench/out/<size> next time
+    .venv/bin/python bench/features.py --size 0.2 --threads 1 # the families one after the other
 
 Generates a synthetic book with a vectorised numpy generator (Parquet in bench/out/<size>/),
 then, each in a fresh subprocess so that peak RSS is its own:
