@@ -288,11 +288,12 @@ def _rows(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, dict[str, pa.Table]
         table: pa.table({col: joined.column(f"{alias}.{col}") for col in columns[table]})
         for table, alias, _, _ in joined_here
     }
+    numbers = {n: joined.column(n).combine_chunks() for n in ("li", "ci")}
     for table, alias, _, on in static:
         if table in _BY_NUMBER:
             index, number = _BY_NUMBER[table]
             aligned[table] = _by_number(
-                con, table, alias, on, columns[table], index, number, joined.column(number)
+                con, table, alias, on, columns[table], index, number, numbers[number]
             )
     return joined.select(["loan_id", "customer_id", "s", "li", "ci"]), aligned
 
@@ -316,7 +317,7 @@ def _by_number(
     columns: list[str],
     index: str,
     number: str,
-    numbers: pa.ChunkedArray,
+    numbers: pa.Array,
 ) -> pa.Table:
     """`columns` of `table` for each row whose loan or customer number is `numbers`, as
     final_sql's join `on` (with grid g) matches them: NULL where none does."""
@@ -328,7 +329,14 @@ def _by_number(
     size = con.execute(f"SELECT count(*) FROM {index}").fetchall()[0][0]
     if by_number.num_rows != size:
         raise DataError(f"{table} holds a key more than once: the feature rows would repeat")
-    return by_number.take(numbers)
+    # one chunk, text as dictionary codes: the take then moves numbers only (the three takes
+    # of the bench book: 0.04 s against 0.16-0.35 s with DuckDB's chunks and text)
+    by_number = by_number.combine_chunks()
+    coded = [
+        pc.dictionary_encode(col) if pa.types.is_string(col.type) else col
+        for col in by_number.columns
+    ]
+    return pa.table(coded, names=by_number.column_names).take(numbers)
 
 
 def _stage_enums(con: duckdb.DuckDBPyConnection) -> None:
