@@ -177,6 +177,7 @@ def aggregates(
             repayment = pool.submit(repayment_tables, instalments, rows, fcfg.default_dpd)
         else:
             aligned.update(repayment_tables(instalments, rows, fcfg.default_dpd))
+            clock.lap("families")
         # the inputs go as soon as their family is done (on the default book they are 1 GB)
         del instalments
         events = fetch_events(con)
