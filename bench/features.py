@@ -4,12 +4,14 @@
     .venv/bin/python bench/features.py --size 0.2             # 2M repayments, 1M CRM events
     .venv/bin/python bench/features.py --repayments 2000000 --crm 1000000 --freq monthly
     .venv/bin/python bench/features.py --keep                  # reuse bench/out/<size> next time
+    .venv/bin/python bench/features.py --size 0.2 --threads 1 # the families one after the other
 
 Generates a synthetic book with a vectorised numpy generator (Parquet in bench/out/<size>/),
 then, each in a fresh subprocess so that peak RSS is its own:
   engine   the build_features code path end to end (Parquet views -> sorted pandas matrix),
-           timed per step: stage (typed tables, loan status, grid), repayment family, CRM
-           family, assemble (final join, sort, pandas)
+           timed per step: stage (typed tables, loan status, grid), fetch (DuckDB sorts the
+           instalments and CRM events into numpy/Arrow), families (the rest of the two families'
+           array code, side by side in two threads), assemble (final SELECT, pandas)
   today    the engine as it was before the portable rewrite (a verbatim copy in
            bench/features_today/), the reference "N x faster than today" is measured against
   limit    the floor: the fastest formulation known of the same repayment + CRM aggregates
@@ -87,7 +89,11 @@ def main() -> None:
             out = _measure_limit(a)
         else:
             out = _measure_engine(a, a.measure)
-        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        out["peak_rss_mb"] = usage.ru_maxrss / 1024
+        # CPU seconds of the whole process (data views, imports and all): less sensitive to
+        # other jobs on the machine than wall time, and wall >= cpu / threads
+        out["cpu"] = usage.ru_utime + usage.ru_stime
         print(json.dumps(out))
         return
 
@@ -100,6 +106,8 @@ def main() -> None:
         pq.ParquetFile(folder / f"{t}.parquet").metadata.num_rows
         for t in ("repayments", "crm_interactions")
     )
+    with open("/proc/loadavg") as f:
+        a.load = " ".join(f.read().split()[:3])
     results = {}
     for mode in ("today", "engine", "limit", *(["spark"] if a.spark else [])):
         cmd = [
@@ -144,17 +152,20 @@ def _report(results: dict, events: int, a: argparse.Namespace) -> None:
     print(
         f"engine: {e['seconds']:.2f} s, {e['rows']:,} rows x {e['columns']} columns, "
         f"{e['snapshots']} snapshots, {events / e['seconds'] / 1e6:.2f} M events/s, "
-        f"peak RSS {e['peak_rss_mb']:.0f} MB"
+        f"peak RSS {e['peak_rss_mb']:.0f} MB, process CPU {e['cpu']:.2f} s"
     )
     for step, sec in e["steps"].items():
         print(f"    {step:<10} {sec:6.2f} s")
     print(
         f"today's engine (bench/features_today): {today['seconds']:.2f} s, "
-        f"{events / today['seconds'] / 1e6:.2f} M events/s, peak RSS {today['peak_rss_mb']:.0f} MB"
+        f"{events / today['seconds'] / 1e6:.2f} M events/s, "
+        f"peak RSS {today['peak_rss_mb']:.0f} MB, process CPU {today['cpu']:.2f} s"
     )
     for step, sec in today["steps"].items():
         print(f"    {step:<10} {sec:6.2f} s")
     print(f"speed-up engine vs today: {today['seconds'] / e['seconds']:.2f}x (goal >= 3)")
+    with open("/proc/loadavg") as f:  # the speed-up shrinks when other jobs take the cores
+        print(f"load average before the runs: {a.load}, after: {' '.join(f.read().split()[:3])}")
     print(
         f"limit (prefix-sum aggregates -> Arrow, no final SELECT or pandas): "
         f"{lim['seconds']:.2f} s, {lim['rows']:,} rows, "

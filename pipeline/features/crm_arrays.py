@@ -31,11 +31,11 @@ _US_PER_DAY = 86_400_000_000
 CHUNK = 1 << 19
 
 
-def crm_tables(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> dict[str, pa.Table]:
-    """{"crm_win", "crm_hist"}: Arrow tables with the columns of those steps of `plan`, one
-    row per row of `rows` (columns ci, s: customers numbered as in customer_index, and
-    snapshot dates), in that order. Reads the temp tables crm, snaps and customer_index of
-    `con`."""
+def fetch_events(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, pa.Table]:
+    """What `crm_tables` reads from `con` (the temp tables crm, snaps and customer_index): the
+    events sorted by (customer, timestamp, interaction_id), and the snapshots with their window
+    bounds. The DuckDB side of the family, kept apart so the engine can run the numpy side
+    beside the repayment family's."""
     ev = con.sql(
         "SELECT x.ci, epoch_us(e.ts) AS ts_us, e.t, e.c, e.own, e.resolved_us,"
         " e.resolution_days, e.sat, e.nps, e.answered_out"
@@ -43,6 +43,15 @@ def crm_tables(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> dict[str, pa.T
         " ORDER BY x.ci, e.ts, e.interaction_id"
     ).to_arrow_table()
     snaps = con.sql("SELECT s, lo3, lo6, lo12 FROM snaps ORDER BY s").to_arrow_table()
+    return ev, snaps
+
+
+def crm_tables(fetched: tuple[pa.Table, pa.Table], rows: pa.Table) -> dict[str, pa.Table]:
+    """{"crm_win", "crm_hist"}: Arrow tables with the columns of those steps of `plan`, one
+    row per row of `rows` (columns ci, s: customers numbered as in customer_index, and
+    snapshot dates), in that order, from what `fetch_events` read (numpy and Arrow compute,
+    which release the GIL for most of the work)."""
+    ev, snaps = fetched
     g = _ints(rows.column("ci"))
     s = days(rows.column("s"))
 

@@ -1,10 +1,9 @@
 """The DuckDB engine: run the staging steps of `plan` (typed tables, loan status, the loan x
 snapshot grid), compute the two event families with prefix sums in numpy (`repayment_arrays`,
-`crm_arrays`: no range joins) row by row for the matrix's rows in its order, then the plan's
-final SELECT over them by position, and hand pandas the finished matrix sorted by
-(snapshot_date, loan_id) without a sort or a copy. The categories become ENUMs of the input's
-sorted values, so pandas gets every level, also those absent from the rows.
-"""
+`crm_arrays`: no range joins; side by side in two threads) row by row for the matrix's rows in
+its order, then the plan's final SELECT over them by position, and hand pandas the finished
+matrix sorted by (snapshot_date, loan_id) without a sort or a copy. The categories become ENUMs
+of the input's sorted values, so pandas gets every level, also those absent from the rows."""
 
 from __future__ import annotations
 
@@ -30,7 +29,7 @@ from pipeline.core.contract import REQUIRED, TABLES
 from pipeline.core.errors import ConfigError, DataError
 from pipeline.core.io import owned_tempdir
 from pipeline.core.metadata import FeatureSpec
-from pipeline.features.crm_arrays import crm_tables
+from pipeline.features.crm_arrays import crm_tables, fetch_events
 from pipeline.features.plan import (
     ALIGNED_PREFIX,
     CATEGORY_SOURCES,
@@ -39,7 +38,7 @@ from pipeline.features.plan import (
     final_sql,
     steps,
 )
-from pipeline.features.repayment_arrays import repayment_tables
+from pipeline.features.repayment_arrays import fetch_instalments, repayment_tables
 from pipeline.features.snapshots import (
     default_snapshots,
     end_date_of,
@@ -102,25 +101,40 @@ def build_on(
 ) -> tuple[pd.DataFrame, list[FeatureSpec]]:
     """Build over the views customers, loans, repayments and crm_interactions of `con`.
 
-    timings: if given, receives seconds per step (stage, repayment, crm, assemble).
+    timings: if given, receives seconds per step (stage, fetch, families, assemble).
     """
     timings = {} if timings is None else timings
     clock = _Clock(timings)
     data_end, rows, aligned = aggregates(con, cfg, snapshots, clock)
     for t in (*SCRATCH, "grid"):
         con.execute(f"DROP TABLE {t}")
+    fcfg = cfg.features
+    final = final_sql(data_end, fcfg.income_rounding, enums=True, aligned=True)
+    table = _final_table(con, final, rows, aligned)
+    frame = _to_pandas(con, table, fcfg.duckdb_threads)
+    clock.lap("assemble")
+    log.debug("feature build steps (s): %s", {k: round(v, 3) for k, v in timings.items()})
+    return frame, feature_specs()
+
+
+def _final_table(
+    con: duckdb.DuckDBPyConnection, final: str, rows: pa.Table, aligned: dict[str, pa.Table]
+) -> pa.Table:
+    """The final SELECT over the grid and the aligned tables, as one Arrow batch per column.
+
+    Tried: its columns in two halves on two cursors side by side (its positional scans take
+    one thread): on the bench book at load 2-3, no time gained and peak RSS 1.9 GB against
+    1.5 GB in the run before.
+    """
     con.register("grid", rows.select(["loan_id", "customer_id", "s"]))
     for table, alias, _, _ in FINAL_JOINS:
         if table in aligned:
             con.register(ALIGNED_PREFIX + alias, aligned[table])
     # positional scans in the grid's order and no join: the result comes out sorted
     con.execute("SET preserve_insertion_order = true")
-    fcfg = cfg.features
-    final = con.sql(final_sql(data_end, fcfg.income_rounding, enums=True, aligned=True))
-    frame = _to_pandas(con, final, fcfg.duckdb_threads, rows.num_rows)
-    clock.lap("assemble")
-    log.debug("feature build steps (s): %s", {k: round(v, 3) for k, v in timings.items()})
-    return frame, feature_specs()
+    # one batch: pandas then takes every float column without a copy (in DuckDB's default
+    # batches it concatenated them, 1 s of the bench book's 2 s assembly)
+    return con.sql(final).to_arrow_table(batch_size=max(rows.num_rows, 1))
 
 
 def aggregates(
@@ -152,10 +166,27 @@ def aggregates(
             _stage_enums(con)
     rows, aligned = _rows(con)
     clock.lap("stage")
-    aligned.update(repayment_tables(con, rows, fcfg.default_dpd))
-    clock.lap("repayment")
-    aligned.update(crm_tables(con, rows))
-    clock.lap("crm")
+    # The families are independent: with two or more threads, numpy aggregates the instalments
+    # in a second thread while DuckDB (which has the connection to itself) fetches the CRM
+    # events, then both run side by side, one per core (numpy and Arrow release the GIL in
+    # their loops). With one, one after the other.
+    instalments = fetch_instalments(con)
+    clock.lap("fetch")
+    with ThreadPoolExecutor(1) as pool:
+        if fcfg.duckdb_threads > 1:
+            repayment = pool.submit(repayment_tables, instalments, rows, fcfg.default_dpd)
+        else:
+            aligned.update(repayment_tables(instalments, rows, fcfg.default_dpd))
+            clock.lap("families")
+        # the inputs go as soon as their family is done (on the default book they are 1 GB)
+        del instalments
+        events = fetch_events(con)
+        clock.lap("fetch")
+        aligned.update(crm_tables(events, rows))
+        del events
+        if fcfg.duckdb_threads > 1:
+            aligned.update(repayment.result())
+    clock.lap("families")
     return data_end, rows, aligned
 
 
@@ -219,7 +250,8 @@ def _rows(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, dict[str, pa.Table]
     customer_id and s with the loan and customer numbers li and ci (loan_index,
     customer_index: 0, 1, ... in any order; the group numbers of the array code, whatever the
     type of the ids); and, row by row, the columns of each non-family table final_sql joins.
-    One join of narrow rows here, so the final SELECT joins nothing."""
+    One join of narrow rows here (the tables keyed by loan or customer alone are taken by
+    number), so the final SELECT joins nothing."""
     con.execute(
         "CREATE TEMP TABLE loan_index AS "
         "SELECT loan_id, CAST(row_number() OVER () - 1 AS BIGINT) AS li FROM ln"
@@ -240,12 +272,13 @@ def _rows(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, dict[str, pa.Table]
         ]
         for table, alias, _, _ in static
     }
+    joined_here = [j for j in static if j[0] not in _BY_NUMBER]
     picked = ", ".join(
         f'{alias}."{col}" AS "{alias}.{col}"'
-        for table, alias, _, _ in static
+        for table, alias, _, _ in joined_here
         for col in columns[table]
     )
-    joins = " ".join(f"{kind} {table} {alias} ON {on}" for table, alias, kind, on in static)
+    joins = " ".join(f"{kind} {table} {alias} ON {on}" for table, alias, kind, on in joined_here)
     joined = con.sql(
         f"SELECT g.loan_id, g.customer_id, g.s, x.li, xc.ci, {picked} FROM grid g "
         "JOIN loan_index x ON x.loan_id = g.loan_id "
@@ -254,9 +287,57 @@ def _rows(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, dict[str, pa.Table]
     ).to_arrow_table()
     aligned = {
         table: pa.table({col: joined.column(f"{alias}.{col}") for col in columns[table]})
-        for table, alias, _, _ in static
+        for table, alias, _, _ in joined_here
     }
+    numbers = {n: joined.column(n).combine_chunks() for n in ("li", "ci")}
+    for table, alias, _, on in static:
+        if table in _BY_NUMBER:
+            index, number = _BY_NUMBER[table]
+            aligned[table] = _by_number(
+                con, table, alias, on, columns[table], index, number, numbers[number]
+            )
     return joined.select(["loan_id", "customer_id", "s", "li", "ci"]), aligned
+
+
+# Tables final_sql joins on the loan or the customer alone: read once per loan or customer in
+# the order of their numbers and spread to the rows by an Arrow take, rather than carried
+# through the join and sort of the rows (on the bench book the wide join took 0.42 CPU
+# seconds, the narrow one 0.16).
+_BY_NUMBER = {
+    "ln": ("loan_index", "li"),
+    "loan_status": ("loan_index", "li"),
+    "customers": ("customer_index", "ci"),
+}
+
+
+def _by_number(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    alias: str,
+    on: str,
+    columns: list[str],
+    index: str,
+    number: str,
+    numbers: pa.Array,
+) -> pa.Table:
+    """`columns` of `table` for each row whose loan or customer number is `numbers`, as
+    final_sql's join `on` (with grid g) matches them: NULL where none does."""
+    picked = ", ".join(f'{alias}."{col}"' for col in columns)
+    cond = on.replace("g.", "x.")
+    by_number = con.sql(
+        f"SELECT {picked} FROM {index} x LEFT JOIN {table} {alias} ON {cond} ORDER BY x.{number}"
+    ).to_arrow_table()
+    size = con.execute(f"SELECT count(*) FROM {index}").fetchall()[0][0]
+    if by_number.num_rows != size:
+        raise DataError(f"{table} holds a key more than once: the feature rows would repeat")
+    # one chunk, text as dictionary codes: the take then moves numbers only (the three takes
+    # of the bench book: 0.04 s against 0.16-0.35 s with DuckDB's chunks and text)
+    by_number = by_number.combine_chunks()
+    coded = [
+        pc.dictionary_encode(col) if pa.types.is_string(col.type) else col
+        for col in by_number.columns
+    ]
+    return pa.table(coded, names=by_number.column_names).take(numbers)
 
 
 def _stage_enums(con: duckdb.DuckDBPyConnection) -> None:
@@ -268,13 +349,11 @@ def _stage_enums(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def _to_pandas(
-    con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, threads: int, n_rows: int
-) -> pd.DataFrame:
-    """The result as pandas, sorted by (snapshot_date, loan_id).
+def _to_pandas(con: duckdb.DuckDBPyConnection, table: pa.Table, threads: int) -> pd.DataFrame:
+    """The final SELECT's result `table` as pandas, sorted by (snapshot_date, loan_id).
 
     The final SELECT of `build_on` keeps the grid's order, already the matrix's: this checks
-    it and then hands DuckDB's one Arrow batch to pandas, which takes the float columns without
+    it and then hands the Arrow batches to pandas, which takes the float columns without
     a copy (NaN, not NULL, marks a missing feature). Should the order not hold, the two keys
     are sorted in numpy and each float column's chunks scattered straight to their sorted
     places (no ORDER BY: DuckDB's sort materialises the wide rows and needs more than a tight
@@ -282,9 +361,6 @@ def _to_pandas(
     fresh memory is what costs on this machine). Categoricals get every level of their ENUM
     (the sorted values of the input table), also those absent from these rows.
     """
-    # one batch: pandas then takes every float column without a copy (in DuckDB's default
-    # batches it concatenated them, 1 s of the bench book's 2 s assembly)
-    table = rel.to_arrow_table(batch_size=max(n_rows, 1))
     levels = {
         name: [
             v for (v,) in con.execute(f"SELECT unnest(enum_range(NULL::{name}_enum))").fetchall()

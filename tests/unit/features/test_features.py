@@ -575,6 +575,20 @@ def test_missing_table_or_column_is_a_data_error(book, tmp_path):
         build_features_from_frames(broken, CFG, [D(2023, 1, 1)])
 
 
+def test_one_thread_builds_the_same_matrix_as_two(book, built):
+    # two threads: the families side by side
+    assert CFG.features.duckdb_threads == 2
+    one = CFG.model_copy(update={"features": CFG.features.model_copy(update={"duckdb_threads": 1})})
+    pd.testing.assert_frame_equal(build_features_from_frames(book, one, MONTHLY)[0], built)
+
+
+def test_a_customer_listed_twice_is_a_data_error_not_repeated_rows(book):
+    customers = book["customers"]
+    twice = {**book, "customers": pd.concat([customers, customers.iloc[:1]], ignore_index=True)}
+    with pytest.raises(DataError, match="customers holds a key more than once"):
+        build_features_from_frames(twice, CFG, [D(2023, 1, 1)])
+
+
 def test_snapshot_before_any_loan_gives_an_empty_typed_matrix(book, built):
     empty, _ = build_features_from_frames(book, CFG, [D(2020, 1, 1)])
     assert empty.empty and list(empty.columns) == list(built.columns)
