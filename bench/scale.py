@@ -79,6 +79,10 @@ def run_size(
             str(folder / "raw"),
             "--out",
             str(folder / "scores" / "portfolio.parquet"),
+            # the version train registered (its own store): a small book's model may lose to
+            # the baseline and not become champion, and the cost is the same
+            "--model",
+            "models:/loanrisk/1",
             *flags(ov),
         ],
     }
