@@ -126,6 +126,20 @@ def _header(inp: ReportInputs) -> str:
     )
 
 
+def _shap_rows(inp: ReportInputs) -> str:
+    """Which test rows the SHAP tables read: all, or a sample (`explain.max_rows`)."""
+    n = inp.run_metrics.get("explain_rows")
+    total = ((inp.metrics.get("splits") or {}).get("test") or {}).get("n")
+    if not n:
+        return ""
+    if total and n < total:
+        return (
+            f"<p>Mean |SHAP| over a random sample of {n:,.0f} of the {total:,.0f} test rows "
+            "(<code>explain.max_rows</code>).</p>"
+        )
+    return f"<p>Mean |SHAP| over the {n:,.0f} test rows.</p>"
+
+
 def _answer(inp: ReportInputs, plots: str) -> h.Section:
     """The business question first: which relationship factors go with lower default."""
     rel = h.read_csv(RunFiles(inp.run_dir).csv(catalogue.RELATIONSHIP_FACTORS))
@@ -178,6 +192,7 @@ def _answer(inp: ReportInputs, plots: str) -> h.Section:
         )
     if fam is not None:
         parts.append("<h3>Attribution by feature family</h3>")
+        parts.append(_shap_rows(inp))
         parts.append(h.table(fam, pct=("share",)))
     if rel is not None and len(rel):
         ranked = []

@@ -169,3 +169,14 @@ def test_sentence_columns_keep_their_width_and_wide_tables_scroll_in_their_box()
     table = h.table(frame, wide=["verdict"])
     assert table.startswith('<div class="table">') and '<td class="wide">' in table
     assert "div.table{max-width:100%;overflow-x:auto}" in h.CSS
+
+
+def test_the_answer_says_which_test_rows_the_shap_tables_read(tmp_path):
+    from pipeline.reporting.page import _shap_rows
+
+    sampled = _inputs(tmp_path, run_metrics={"explain_rows": 100.0})
+    assert "a random sample of 100 of the 250 test rows" in _shap_rows(sampled)
+    assert "explain.max_rows" in _shap_rows(sampled)
+    whole = _inputs(tmp_path, run_metrics={"explain_rows": 250.0})
+    assert _shap_rows(whole) == "<p>Mean |SHAP| over the 250 test rows.</p>"
+    assert _shap_rows(_inputs(tmp_path)) == ""  # a run explained before the metric existed
