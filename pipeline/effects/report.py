@@ -19,6 +19,7 @@ from pipeline.effects.schema import (
     VERDICT_UNCLEAR,
     EffectStudy,
 )
+from pipeline.reporting import html as h
 
 
 def summary_text(study: EffectStudy, truth_note: str = "") -> str:
@@ -115,14 +116,14 @@ def html_section(study: EffectStudy) -> str:
         '<section id="effects"><h2>Relationship effect study</h2>',
         "<pre>" + html.escape(summary_text(study)) + "</pre>",
         "<h3>Effects by lever (percentage points of PD)</h3>",
-        _html_table(t[[c for c in cols if c in t]]),
+        h.table(t[[c for c in cols if c in t]]),
         "<h3>Effects by risk tier</h3>",
-        _html_table(study.tiers),
+        h.table(study.tiers),
         "<h3>Propensity overlap</h3>",
-        _html_table(study.overlap),
+        h.table(study.overlap),
         "<h3>Heterogeneous effects (pp of PD: at the median customer, and per sd of each "
         "modifier)</h3>",
-        _html_table(cate_table([LinearCate(**c) for c in study.cate], study.config.alpha)),
+        h.table(cate_table([LinearCate(**c) for c in study.cate], study.config.alpha)),
         *_policy_html(study),
         "</section>",
     ]
@@ -159,9 +160,9 @@ def _policy_html(study: EffectStudy) -> list[str]:
         f"<p>{html.escape(p.note)}. True defaults: the sum of the flagged loans' true 12-month "
         "PDs on the replayed path; avoided: against no contact; loss = PD x outstanding "
         "balance x LGD.</p>",
-        _html_table(p.table.rename(columns=POLICY_HEADERS), POLICY_FORMATS),
+        h.table(p.table.rename(columns=POLICY_HEADERS), formats=POLICY_FORMATS),
         "<h4>Qini per lever on a held-out randomised trial (scikit-uplift)</h4>",
-        _html_table(p.qini),
+        h.table(p.qini),
         "<h3>Judging the next-best action</h3>",
         HOLDOUT_HOWTO,
     ]
@@ -198,15 +199,3 @@ POLICY_FORMATS = {
     "loss avoided": "{:,.0f}".format,
     "loss avoided per 1,000 contacts": "{:,.0f}".format,
 }
-
-
-def _html_table(df: pd.DataFrame, formats: dict | None = None) -> str:
-    # in the report's scrolling box (div.table): a table wider than the page scrolls in it
-    table = df.to_html(
-        index=False,
-        formatters=formats,
-        float_format=lambda v: f"{v:.3f}",
-        na_rep="",
-        border=0,
-    )
-    return f'<div class="table">{table}</div>'

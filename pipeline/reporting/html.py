@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,12 +122,14 @@ def table(
     pct: Iterable[str] = (),
     lights: Iterable[str] = (),
     wide: Iterable[str] = (),
+    formats: Mapping[str, Callable[[Any], str]] | None = None,
 ) -> str:
     """An HTML table of an aggregate frame; every cell escaped; personal columns dropped.
 
     pct: columns shown as percentages; lights: columns of traffic lights (green, amber, red),
-    coloured as such; wide: columns of sentences, kept wide enough to read. A table wider than
-    the page scrolls inside its own box, never the page."""
+    coloured as such; wide: columns of sentences, kept wide enough to read; formats: column ->
+    how its (non-missing) values are written, where the default precision does not suit. A
+    table wider than the page scrolls inside its own box, never the page."""
     if cols is not None:
         df = df[[c for c in cols if c in df.columns]]
     df = df[[c for c in df.columns if str(c).lower() not in PERSONAL_COLUMNS]]
@@ -138,7 +140,10 @@ def table(
     for row in df.itertuples(index=False):
         cells = []
         for c, v in zip(df.columns, row, strict=True):
-            text = percent(v) if c in pct else cell(v)
+            if formats and c in formats and cell(v) != "":
+                text = formats[c](v)
+            else:
+                text = percent(v) if c in pct else cell(v)
             cls = ' class="n"' if is_number(v) else ""
             if c in lights and v in LIGHTS:
                 cls = f' class="light-{v}"'

@@ -180,3 +180,26 @@ def test_the_answer_says_which_test_rows_the_shap_tables_read(tmp_path):
     whole = _inputs(tmp_path, run_metrics={"explain_rows": 250.0})
     assert _shap_rows(whole) == "<p>Mean |SHAP| over the 250 test rows.</p>"
     assert _shap_rows(_inputs(tmp_path)) == ""  # a run explained before the metric existed
+
+
+def test_a_column_format_overrides_the_default_precision_but_not_missing_cells():
+    frame = pd.DataFrame({"loss avoided": [25360.847, None], "pp": [-0.29614, 1.5]})
+    table = h.table(frame, formats={"loss avoided": "{:,.0f}".format})
+    assert "<td class=\"n\">25,361</td>" in table and "25360.8" not in table
+    assert "<td>-0.2961</td>" in table.replace(' class="n"', "")  # the default elsewhere
+    assert table.count("<td></td>") + table.count('<td class="n"></td>') == 1  # NaN stays blank
+
+
+def test_the_effect_study_policy_table_reads_as_money_and_counts():
+    from types import SimpleNamespace
+
+    from pipeline.effects.policy import PolicyReplay
+    from pipeline.effects.report import _policy_html
+
+    table = pd.DataFrame(
+        {"policy": ["recommended"], "contacts": [500], "loss_avoided": [25360.847]}
+    )
+    replay = PolicyReplay(table, pd.DataFrame({"lever": ["reminder"], "qini": [0.0123]}))
+    html_text = "".join(_policy_html(SimpleNamespace(policy=replay)))
+    assert ">25,361<" in html_text and ">loss avoided<" in html_text
+    assert ">500<" in html_text and ">0.0123<" in html_text
