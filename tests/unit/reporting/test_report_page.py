@@ -185,7 +185,7 @@ def test_the_answer_says_which_test_rows_the_shap_tables_read(tmp_path):
 def test_a_column_format_overrides_the_default_precision_but_not_missing_cells():
     frame = pd.DataFrame({"loss avoided": [25360.847, None], "pp": [-0.29614, 1.5]})
     table = h.table(frame, formats={"loss avoided": "{:,.0f}".format})
-    assert "<td class=\"n\">25,361</td>" in table and "25360.8" not in table
+    assert '<td class="n">25,361</td>' in table and "25360.8" not in table
     assert "<td>-0.2961</td>" in table.replace(' class="n"', "")  # the default elsewhere
     assert table.count("<td></td>") + table.count('<td class="n"></td>') == 1  # NaN stays blank
 
