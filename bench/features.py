@@ -329,8 +329,8 @@ def _build(a: argparse.Namespace, folder: Path, which: str) -> tuple:
         from features_today.engine import _connection as connection
         from features_today.engine import build_on
     else:
-        from pipeline.features.engine import _connection as connection
         from pipeline.features.engine import build_on
+        from pipeline.features.engine import duckdb_connection as connection
 
     cfg, snaps = _config(a), _snapshots(a)
     steps: dict[str, float] = {}
@@ -378,10 +378,10 @@ def _measure_limit(a: argparse.Namespace) -> dict:
     """The floor: the fastest formulation known (prefix sums, the engine's array code) of the
     same aggregates, from the same Parquet files to Arrow, without the final SELECT, its
     typing and ordering, or pandas."""
-    from pipeline.features.engine import _connection, aggregates
+    from pipeline.features.engine import aggregates, duckdb_connection
 
     cfg, snaps = _config(a), _snapshots(a)
-    with _connection(cfg) as con:
+    with duckdb_connection(cfg) as con:
         for name in ("customers", "loans", "repayments", "crm_interactions"):
             con.execute(
                 f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{a.dir / (name + '.parquet')}')"

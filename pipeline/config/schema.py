@@ -190,12 +190,14 @@ class FeaturesConfig(Section):
     income_rounding: float = Field(100.0, ge=0)
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = Field(2, ge=1, le=64)
-    # The same feature plan on DuckDB (one machine) or Spark (transpiled; pyspark + sqlglot).
+    # DuckDB on one machine, or Spark running the same build on partitions of customers.
     engine: Literal["duckdb", "spark"] = "duckdb"
     # Spark master of a session started by `loanrisk features` (spark-submit brings its own).
     spark_master: str = Field("local[2]", min_length=1)
     # Heap of that local session (driver = executor there); spark-submit sets its own.
     spark_driver_memory: str = Field("4g", pattern=r"^[0-9]+[kmgt]?$")
+    # Events (instalments + CRM) per Spark partition: one worker holds one partition's build.
+    spark_partition_rows: int = Field(2_000_000, ge=1)
 
 
 class SplitConfig(Section):

@@ -74,7 +74,7 @@ def build_features(
         raise DataError(
             f"no validated table {', '.join(missing)} in {interim_dir}: run `loanrisk ingest` first"
         )
-    with _connection(cfg) as con:
+    with duckdb_connection(cfg) as con:
         for t in TABLES:
             path = sql_path(catalogue.table_file(interim_dir, t))
             con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{path}')")
@@ -85,7 +85,7 @@ def build_features_from_frames(
     tables: Mapping[str, pd.DataFrame], cfg: Config, snapshots: list[dt.date] | None = None
 ) -> tuple[pd.DataFrame, list[FeatureSpec]]:
     """`build_features` over in-memory validated tables (a mapping of the four DataFrames)."""
-    with _connection(cfg) as con:
+    with duckdb_connection(cfg) as con:
         for t in TABLES:
             if t not in tables:
                 raise DataError(f"table {t} is missing")
@@ -98,23 +98,47 @@ def build_on(
     cfg: Config,
     snapshots: list[dt.date] | None = None,
     timings: dict[str, float] | None = None,
+    data_end: dt.date | None = None,
 ) -> tuple[pd.DataFrame, list[FeatureSpec]]:
     """Build over the views customers, loans, repayments and crm_interactions of `con`.
 
     timings: if given, receives seconds per step (stage, fetch, families, assemble).
+    data_end: the book's data end date when these views hold part of it (a Spark partition of
+    customers); None: theirs.
     """
     timings = {} if timings is None else timings
     clock = _Clock(timings)
-    data_end, rows, aligned = aggregates(con, cfg, snapshots, clock)
-    for t in (*SCRATCH, "grid"):
-        con.execute(f"DROP TABLE {t}")
-    fcfg = cfg.features
-    final = final_sql(data_end, fcfg.income_rounding, enums=True, aligned=True)
-    table = _final_table(con, final, rows, aligned)
-    frame = _to_pandas(con, table, fcfg.duckdb_threads)
+    table = _matrix_table(con, cfg, snapshots, clock, data_end)
+    frame = _to_pandas(con, table, cfg.features.duckdb_threads)
     clock.lap("assemble")
     log.debug("feature build steps (s): %s", {k: round(v, 3) for k, v in timings.items()})
     return frame, feature_specs()
+
+
+def build_arrow_on(
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    snapshots: list[dt.date],
+    data_end: dt.date,
+) -> pa.Table:
+    """`build_on` as Arrow, for the Spark engine's partitions: the same columns in the same
+    order (categories as dictionaries of their values in these views, snapshot_date a date),
+    without pandas."""
+    return _matrix_table(con, cfg, snapshots, _Clock({}), data_end)
+
+
+def _matrix_table(
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    snapshots: list[dt.date] | None,
+    clock: _Clock,
+    data_end: dt.date | None,
+) -> pa.Table:
+    data_end, rows, aligned = aggregates(con, cfg, snapshots, clock, data_end)
+    for t in (*SCRATCH, "grid"):
+        con.execute(f"DROP TABLE {t}")
+    final = final_sql(data_end, cfg.features.income_rounding, enums=True, aligned=True)
+    return _final_table(con, final, rows, aligned)
 
 
 def _final_table(
@@ -142,6 +166,7 @@ def aggregates(
     cfg: Config,
     snapshots: list[dt.date] | None = None,
     clock: _Clock | None = None,
+    data_end: dt.date | None = None,
 ) -> tuple[dt.date, pa.Table, dict[str, pa.Table]]:
     """The staging steps and both families, short of the final SELECT: (data end date, the
     matrix's rows in its order (loan_id, customer_id, s, li, ci), {table of final_sql's joins:
@@ -149,7 +174,7 @@ def aggregates(
     clock = clock or _Clock({})
     _check_columns(con)
     fcfg = cfg.features
-    data_end = end_date_of(con)
+    data_end = data_end or end_date_of(con)
     if snapshots is None:
         first = con.execute("SELECT min(CAST(origination_date AS DATE)) FROM loans").fetchall()
         if first[0][0] is None:
@@ -200,7 +225,7 @@ class _Clock:
         self.t = now
 
 
-class _connection:
+class duckdb_connection:
     """A DuckDB connection with the config's memory limit and threads, spilling to a private
     temporary folder that is removed on exit."""
 
@@ -341,7 +366,7 @@ def _by_number(
 
 
 def _stage_enums(con: duckdb.DuckDBPyConnection) -> None:
-    for name, (_, table, column) in CATEGORY_SOURCES.items():
+    for name, (_, _, table, column) in CATEGORY_SOURCES.items():
         con.execute(
             f"CREATE TYPE {name}_enum AS ENUM ("
             f"SELECT DISTINCT CAST({column} AS VARCHAR) FROM {table} "

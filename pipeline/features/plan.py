@@ -28,12 +28,13 @@ from pipeline.config import FeaturesConfig
 from pipeline.features import crm_sql, repayment_sql
 from pipeline.features.specs import feature_names
 
-# Source of each categorical feature: (alias in the final SELECT, step or view, column).
+# Each categorical feature: (alias in the final SELECT, its column there, input table, its
+# column): its levels are the sorted values of the input table's column.
 CATEGORY_SOURCES = {
-    "product": ("l", "ln", "product"),
-    "employment_type": ("c", "customers", "employment_type"),
-    "region": ("c", "customers", "region"),
-    "loan_channel": ("l", "ln", "loan_channel"),
+    "product": ("l", "product", "loans", "product"),
+    "employment_type": ("c", "employment_type", "customers", "employment_type"),
+    "region": ("c", "region", "customers", "region"),
+    "loan_channel": ("l", "loan_channel", "loans", "channel"),
 }
 
 
@@ -168,7 +169,7 @@ def final_sql(
         f"CAST({alias}.{col} AS {name}_enum) AS {name}"
         if enums
         else f"CAST({alias}.{col} AS VARCHAR) AS {name}"
-        for name, (alias, _, col) in CATEGORY_SOURCES.items()
+        for name, (alias, col, _, _) in CATEGORY_SOURCES.items()
     ]
     if aligned:
         paid = "coalesce(r.prin_c, 0) + coalesce(ro.prin_c, 0) + coalesce(rp.prin_c, 0)"

@@ -1,7 +1,7 @@
-"""`features.engine: spark` against the DuckDB engine: the same plan transpiled to Spark SQL gives
-the same matrix value by value (same rows, order, NaN positions, dtypes and category levels).
-One local[1] Spark session for the module (it starts in 6-10 s). pyspark and sqlglot are in the
-dev extra: a missing one fails here rather than skipping."""
+"""`features.engine: spark` against the DuckDB engine: the build run by Spark on partitions of
+customers gives the same matrix value by value (same rows, order, NaN positions, dtypes and
+category levels), with two partitions or many. One local[1] Spark session for the module (it
+starts in 6-10 s). pyspark is in the dev extra: a missing one fails here rather than skipping."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pipeline.core.errors import DataError
 from pipeline.features import build_features, snapshot_dates
 from pipeline.stages.features import run
 
-pytestmark = pytest.mark.slow  # a Spark session and three Spark builds: about a minute
+pytestmark = pytest.mark.slow  # a Spark session and three Spark builds: about 30 s
 MONTHLY = snapshot_dates(dt.date(2021, 2, 1), dt.date(2025, 1, 1), "monthly")
 
 
@@ -50,9 +50,12 @@ def spark_build(spark, folder, cfg, out, snapshots=None) -> pd.DataFrame:
 
 
 def test_spark_matrix_equals_duckdb_value_by_value(spark, interim, tmp_path):
-    # The book without the optional CRM columns, monthly; the full book is compared through the
-    # stage below (each Spark build costs about 20 s, most of it fixed).
-    cfg = Config(features=FeaturesConfig(snapshot_freq="monthly", duckdb_threads=1))
+    # The book without the optional CRM columns, monthly, in partitions of ~300 events: about
+    # 16 of a few customers each, some with customers without a loan. The full book is compared
+    # through the stage below, in the default two partitions.
+    cfg = Config(
+        features=FeaturesConfig(snapshot_freq="monthly", duckdb_threads=1, spark_partition_rows=300)
+    )
     expected, _ = build_features(interim[1], cfg, MONTHLY)
     got = spark_build(spark, interim[1], cfg, tmp_path / "m", MONTHLY)
     assert len(expected) > 500 and expected["label"].notna().any()
@@ -103,3 +106,48 @@ def test_missing_table_or_column_is_a_data_error(spark, interim, tmp_path):
     loans.to_parquet(folder / "loans.parquet", index=False)
     with pytest.raises(DataError, match="loans lacks required column.*principal"):
         spark_matrix(spark, str(folder), Config(), MONTHLY)
+
+
+def test_partition_count_keeps_every_core_busy():
+    from pipeline.features.spark import partition_count
+
+    assert partition_count(900_000, 2, 2_000_000) == 4  # two per core at least
+    assert partition_count(8_900_000, 2, 2_000_000) == 6  # 5 by size, rounded up to the cores
+    assert partition_count(10, 1, 2_000_000) == 2
+
+
+def test_partition_without_loans_builds_no_rows(interim):
+    # A partition whose customers hold no loan (its left side is empty) gives an empty matrix
+    # of the declared schema, not an error from the empty loans table.
+    import pyarrow as pa
+
+    from pipeline.core.contract import TABLES
+    from pipeline.features.spark import SIDES, PartitionBuild
+
+    tables = {t: pd.read_parquet(interim[0] / f"{t}.parquet") for t in TABLES}
+    loanless = tables["customers"].head(3)
+
+    def side(names, frames):
+        parts = []
+        for name in names:
+            k = TABLES.index(name)
+            frame = frames[name].rename(columns=lambda c, k=k: f"_{k}_{c}")
+            parts.append(pa.Table.from_pandas(frame.assign(_t=k), preserve_index=False))
+        return pa.concat_tables(parts, promote_options="default")
+
+    target = pa.schema([("loan_id", pa.int64()), ("x", pa.float64())])
+    build = PartitionBuild(
+        columns={t: list(tables[t].columns) for t in TABLES},
+        cfg=Config(),
+        snapshots=MONTHLY,
+        data_end=dt.date(2025, 1, 1),
+        target=target,
+    )
+    left = side(
+        SIDES[0], {"repayments": tables["repayments"].head(0), "loans": tables["loans"].head(0)}
+    )
+    right = side(
+        SIDES[1], {"crm_interactions": tables["crm_interactions"].head(0), "customers": loanless}
+    )
+    out = build(left, right)
+    assert out.num_rows == 0 and out.schema == target
