@@ -25,8 +25,7 @@ The rows are the grid's (one per active loan and snapshot), in the engine's orde
              the last 12 months: partial_12m, paid_c_12m / due_c_12m (paid before s / due),
              reminded_12m, reminded_on_time_12m
     rep_old  n and dpd_max of the instalments due before s - 12 months: all settled before s
-             on an active loan (default_dpd < 12 months), so their delay is their days late;
-             last_late_day and prin_c are NULL, rep's cover the whole history.
+             on an active loan (default_dpd < 12 months), so their delay is their days late.
 """
 
 from __future__ import annotations
@@ -117,10 +116,6 @@ def repayment_tables(fetched: Fetched, rows: pa.Table, default_dpd: int) -> dict
     cols = {
         name: arrow_column(*col) for name, col in in_chunks(inst["li"], g, CHUNK, chunk).items()
     }
-    # the last late payment before the window is in rep.last_late_day (the final SELECT takes
-    # the greater of the two), and so is all principal paid before s
-    cols["old_last_late_day"] = pa.nulls(len(g), pa.date32())
-    cols["old_prin_c"] = pa.nulls(len(g), pa.int64())
     rep = pa.table({k: v for k, v in cols.items() if not k.startswith("old_")})
     old = pa.table({k[4:]: v for k, v in cols.items() if k.startswith("old_")})
     return {"rep": rep, "rep_old": old}

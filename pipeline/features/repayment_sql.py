@@ -62,8 +62,7 @@ FROM r
 def select_columns() -> list[str]:
     """Final SELECT expressions of the repayment features (aliases r = rep, ro = rep_old,
     l = ln, g = grid)."""
-    paid = "coalesce(r.prin_c, 0) + coalesce(ro.prin_c, 0)"
-    balance = f"greatest(l.principal - ({paid}) / 100.0, 0.0)"
+    balance = "greatest(l.principal - coalesce(r.prin_c, 0) / 100.0, 0.0)"
     n_due = "coalesce(r.n_12m, 0) + coalesce(ro.n, 0)"
     # No instalment due (yet) means no days past due: 0, like dpd_now. A loan's lack of history
     # is told by instalments_due_so_far = 0, not by missing values, whose share would follow
@@ -76,8 +75,7 @@ def select_columns() -> list[str]:
         "CAST(coalesce(r.partial_12m, 0) AS DOUBLE) AS partial_payments_12m",
         "r.paid_c_12m / nullif(r.due_c_12m, 0) AS paid_to_due_ratio_12m",
         # the last day with DPD > 0: a late payment's date, or s while still unpaid
-        "date_diff('day', greatest(r.last_late_day, ro.last_late_day), g.s) / 30.4375"
-        " AS months_since_last_delinquency",
+        "date_diff('day', r.last_late_day, g.s) / 30.4375 AS months_since_last_delinquency",
         "CAST(coalesce(greatest(r.dpd_max_12m, ro.dpd_max), 0) AS DOUBLE) AS dpd_max_ever",
         f"{balance} AS outstanding_balance",
         f"{balance} / nullif(l.principal, 0) AS balance_share_of_principal",
