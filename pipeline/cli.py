@@ -294,7 +294,7 @@ def features(
         str | None,
         typer.Option(
             "--engine",
-            help="duckdb (one machine) or spark (the same SQL plan on Spark at "
+            help="duckdb (one machine) or spark (the same build on Spark at "
             "features.spark_master); "
             "default: features.engine of the config.",
         ),

@@ -1,6 +1,6 @@
-"""The relationship family of the DuckDB engine as array code: the steps `crm_win` and
-`crm_hist` of `plan` (their SQL in `crm_sql`, which Spark runs) computed from the staged `crm`,
-`cgrid` and `snaps` by prefix sums instead of range joins, equal value by value.
+"""The relationship family's aggregates, the tables `crm_win` and `crm_hist` of `plan`: their
+one definition (the contract is `pipeline.features`'s docstring; `tests/reference_features.py`
+computes the same in pandas), from the staged `crm`, `cgrid` and `snaps` by prefix sums.
 
 The events of each customer sorted by (timestamp, interaction_id): a window [s - k months, s)
 starts and ends at midnight, so its events are an index range found from their days, and every
@@ -9,10 +9,16 @@ count is a difference of running counts. What depends on s itself:
   row, and the median of their resolution days taken over those;
 - the satisfaction trend's sums of x = day - s, x^2 and x * rating, expanded into running sums
   of day, day^2 and day * rating, exact in integers;
-- the history state (last contact, financial-education sessions, last satisfaction and NPS):
-  the last event before s, and the last one with a rating, by a running index.
+- the history state: the last event before s, and the last one with a rating, by a running
+  index.
 The rows are the engine's (one per active loan and snapshot: a customer's values repeat on
-each of their loans, which spares the final SELECT a join).
+each of their loans, which spares the final SELECT a join). Columns:
+    crm_win   over the events in [s - k months, s), k as named (else 12; act_9m: the 9 months
+              before the last 3): counts, rating counts and sums, resolution_days_median, and
+              the trend's sums sat_sx, sat_sxx, sat_sxy (x = day - s in days)
+    crm_hist  over every event before s (all NULL without one): last_ts, its timestamp;
+              edu_cum, the financial_education sessions; sat_last, nps_last, the last answers
+              given, in (timestamp, interaction_id) order (NULL: never answered)
 """
 
 from __future__ import annotations

@@ -1,12 +1,7 @@
-"""DuckDB SQL of the relationship family: CRM events per customer and snapshot.
-
-Reads the earlier steps of `pipeline.features.plan` (`crm`, `snaps`, `cgrid`) and gives
-`crm_win` (events of the 12 months before s, conditional aggregates) and `crm_hist` (whole
-history as of s: running totals, each row matched to the snapshots it is the last one before).
-All sums are of integers, so the results are bit-identical from run to run. Event types and
-channels are staged as small integer codes: the window join carries millions of (event,
-snapshot) pairs, and integer compares and narrow rows are several times cheaper than strings
-there."""
+"""DuckDB SQL of the relationship family around its aggregates: the staged CRM events and the
+final SELECT's relationship features over the aggregates `crm_win` and `crm_hist` that
+`crm_arrays` computes. Event types and channels are staged as small integer codes: the array
+code compares and carries integers, not strings."""
 
 from __future__ import annotations
 
@@ -52,98 +47,6 @@ def staged_crm(has_direction: bool, has_answered: bool) -> str:
         FROM crm_interactions
     )
     """
-
-
-def window() -> str:
-    """Aggregates over the customer's events with timestamp in [s - 12 months, s)."""
-    in3, in6 = "ts >= lo3_ts", "ts >= lo6_ts"
-    res = "resolved_us < s_us"
-    cmp = f"t = {TYPE['complaint']}"
-
-    def is_(name: str) -> str:
-        return f"t = {TYPE[name]}"
-
-    aggs = [
-        f"count(*) FILTER (WHERE {in3}) AS n_3m",
-        f"count(*) FILTER (WHERE {in6}) AS n_6m",
-        "count(*) AS n_12m",
-    ]
-    for ch, code in CHANNEL.items():
-        for w in CHANNEL_WINDOWS:
-            cond = f"c = {code}" + ("" if w == 12 else f" AND ts >= lo{w}_ts")
-            aggs.append(f"count(*) FILTER (WHERE {cond}) AS n_{ch}_{w}m")
-    aggs += [
-        f"count(*) FILTER (WHERE {is_('payment_reminder')} AND {in3}) AS reminders_3m",
-        f"count(*) FILTER (WHERE {is_('proactive_checkin')} AND {in3}) AS checkins_3m",
-        f"count(*) FILTER (WHERE {is_('proactive_checkin')}) AS checkins_12m",
-        f"count(*) FILTER (WHERE {cmp} AND {in3}) AS complaints_3m",
-        f"count(*) FILTER (WHERE {cmp} AND {in6}) AS complaints_6m",
-        f"count(*) FILTER (WHERE {cmp}) AS complaints_12m",
-        f"count(*) FILTER (WHERE {cmp} AND {in6} AND {res}) AS complaints_resolved_6m",
-        f"count(*) FILTER (WHERE {cmp} AND {res}) AS complaints_resolved_12m",
-        f"median(resolution_days) FILTER (WHERE {cmp} AND {res}) AS resolution_days_median",
-        f"count(*) FILTER (WHERE {is_('service_request')}) AS service_requests_12m",
-        f"count(*) FILTER (WHERE {is_('hardship_request')} AND {in3}) AS hardship_3m",
-        f"count(*) FILTER (WHERE {is_('hardship_request')}) AS hardship_12m",
-        f"count(*) FILTER (WHERE {is_('marketing')}) AS marketing_12m",
-        # satisfaction: x = days relative to s (negative), y = rating; integer sums for the slope
-        "count(sat) AS sat_n",
-        "sum(sat) AS sat_sum",
-        "sum(x) FILTER (WHERE sat IS NOT NULL) AS sat_sx",
-        "sum(x * x) FILTER (WHERE sat IS NOT NULL) AS sat_sxx",
-        "sum(x * sat) AS sat_sxy",
-        "count(nps) AS nps_n",
-        "sum(nps) AS nps_sum",
-        f"count(*) FILTER (WHERE own AND {in3}) AS act_3m",
-        f"count(*) FILTER (WHERE own AND NOT {in3}) AS act_9m",
-        "count(answered_out) AS outbound_12m",
-        "count(*) FILTER (WHERE answered_out) AS answered_12m",
-    ]
-    sep = ",\n           "
-    return f"""
-    SELECT customer_id, s,
-           {sep.join(aggs)}
-    FROM (
-        SELECT cg.customer_id, cg.s, sn.s_us, sn.lo3_ts, sn.lo6_ts, e.ts, e.t, e.c, e.own,
-               e.resolved_us, e.resolution_days, e.sat, e.nps, e.answered_out,
-               CAST(date_diff('day', cg.s, CAST(e.ts AS DATE)) AS BIGINT) AS x
-        FROM crm e
-        JOIN snaps sn ON e.ts < sn.s_ts AND e.ts >= sn.lo12_ts
-        JOIN cgrid cg ON cg.customer_id = e.customer_id AND cg.s = sn.s
-    )
-    GROUP BY customer_id, s
-    """
-
-
-# Whole history as of s: last contact, running count of financial-education sessions, last
-# satisfaction and NPS answers. Running values over the customer's events in (ts,
-# interaction_id) order; of several events at one timestamp only the last row is kept. That row
-# is the state at every snapshot s with ts < s <= the next event's ts: a range join against the
-# small snapshot table (an ASOF join would be shorter, but Spark has none).
-HISTORY = f"""
-WITH running AS (
-    SELECT customer_id, ts,
-           sum(CAST(t = {TYPE["financial_education"]} AS INTEGER)) OVER w AS edu_cum,
-           last_value(sat IGNORE NULLS) OVER w AS sat_last,
-           last_value(nps IGNORE NULLS) OVER w AS nps_last,
-           -- its own window without a frame: Spark refuses lead() over a running frame
-           lead(ts) OVER (PARTITION BY customer_id ORDER BY ts, interaction_id) AS next_ts
-    FROM crm
-    WINDOW w AS (PARTITION BY customer_id ORDER BY ts, interaction_id
-                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-), state AS (
-    SELECT customer_id, ts, edu_cum, sat_last, nps_last,
-           coalesce(next_ts, TIMESTAMP '9999-12-31 00:00:00') AS until_ts
-    FROM running WHERE next_ts IS NULL OR next_ts > ts
-)
-SELECT cg.customer_id, cg.s, r.ts AS last_ts, r.edu_cum, r.sat_last, r.nps_last
-FROM cgrid cg
-JOIN snaps sn ON sn.s = cg.s
-LEFT JOIN (
-    SELECT st.customer_id, sn.s, st.ts, st.edu_cum, st.sat_last, st.nps_last
-    FROM state st JOIN snaps sn ON st.ts < sn.s_ts AND sn.s_ts <= st.until_ts
-) r ON r.customer_id = cg.customer_id AND r.s = cg.s
-"""
 
 
 def select_columns() -> list[str]:

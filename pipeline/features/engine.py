@@ -137,7 +137,7 @@ def _matrix_table(
     data_end, rows, aligned = aggregates(con, cfg, snapshots, clock, data_end)
     for t in (*SCRATCH, "grid"):
         con.execute(f"DROP TABLE {t}")
-    final = final_sql(data_end, cfg.features.income_rounding, enums=True, aligned=True)
+    final = final_sql(data_end, cfg.features.income_rounding)
     return _final_table(con, final, rows, aligned)
 
 
@@ -184,7 +184,7 @@ def aggregates(
 
     crm_cols = {r[0] for r in con.execute("DESCRIBE crm_interactions").fetchall()}
     has = ("direction" in crm_cols, "answered" in crm_cols)
-    for name, sql in steps(snapshots, fcfg, *has, families=False):
+    for name, sql in steps(snapshots, fcfg, *has):
         kind = "VIEW" if name in READ_ONCE else "TABLE"
         con.execute(f"CREATE TEMP {kind} {name} AS {sql}")
         if name == "ln":
@@ -287,8 +287,8 @@ def _rows(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, dict[str, pa.Table]
         "FROM (SELECT DISTINCT customer_id FROM cgrid)"
     )
     static = [j for j in FINAL_JOINS if j[0] not in FAMILY_STEPS]
-    # only the columns the final SELECT reads (snaps alone has 13, most for the range joins)
-    final = final_sql(dt.date(2000, 1, 1), 1.0, enums=True, aligned=True)
+    # only the columns the final SELECT reads (of snaps only hi: the rest is the array code's)
+    final = final_sql(dt.date(2000, 1, 1), 1.0)
     columns = {
         table: [
             r[0]

@@ -1,23 +1,19 @@
-"""The feature build as one ordered list of named SELECT statements: the definition of every
-feature. Written in DuckDB SQL; the Spark engine (`spark`) runs all of it transpiled by SQLGlot.
-The DuckDB engine (`engine`) runs the staging steps and `final_sql` as they are, and computes
-the two event families (FAMILY_STEPS) with array code over prefix sums instead
-(`repayment_arrays`, `crm_arrays`): the same tables without these range joins (faster on
-DuckDB: README, Performance), equal value by value (tests/unit/features,
-`bench/features.py --check`). A change to a family's SQL here needs the same change there.
+"""The feature build as an ordered list of named SELECT statements over the views customers,
+loans, repayments and crm_interactions, in DuckDB SQL, and the final SELECT deriving every
+feature from them. The DuckDB engine (`engine`) runs these steps, computes the two event
+families with array code over prefix sums (`repayment_arrays`, `crm_arrays`: the one definition
+of their aggregates), and runs `final_sql` over the lot; the Spark engine (`spark`) runs that
+same build on partitions of customers.
 
-So only constructs both engines run appear here: no ASOF join (spread or range joins against the
-small snapshot table instead), no DATE - DATE (date_diff), no ENUM types (the DuckDB engine casts
-the categories in its final step), snapshot dates as VALUES rather than a registered frame.
-
-Order of the steps (each a table the later ones read):
+Order of the steps (each a table or view the later ones read):
     ln, crm                  typed projections of loans and CRM events
     loan_status, inst        default / close date per loan; instalments with static flags
     snaps                    snapshot dates with their window bounds
     lgrid / grid / cgrid     loans held per snapshot / the active ones (the rows) / per customer
-    rep, rep_old, rep_pre    repayment aggregates (see repayment_sql)
-    crm_win, crm_hist        CRM aggregates: 12-month window, whole history (see crm_sql)
-then `final_sql` joins the parts and derives the features (unordered: the engines sort).
+then the families (FAMILY_STEPS, from the array code):
+    rep, rep_old             repayment aggregates (see repayment_arrays)
+    crm_win, crm_hist        CRM aggregates: 12-month window, whole history (see crm_arrays)
+and `final_sql` puts the parts together and derives the features.
 """
 
 from __future__ import annotations
@@ -39,40 +35,21 @@ CATEGORY_SOURCES = {
 
 
 def steps(
-    snapshots: list[dt.date],
-    fcfg: FeaturesConfig,
-    has_direction: bool,
-    has_answered: bool,
-    families: bool = True,
+    snapshots: list[dt.date], fcfg: FeaturesConfig, has_direction: bool, has_answered: bool
 ) -> list[tuple[str, str]]:
-    """(name, SELECT) pairs in order, over the views customers, loans, repayments and
-    crm_interactions.
-
-    families=False: only the staging steps, up to cgrid, and `inst` without the reminder match:
-    the DuckDB engine computes the FAMILY_STEPS (and the reminders) as array code, equal to
-    this SQL (`repayment_arrays`, `crm_arrays`)."""
-    staged = [
+    """(name, SELECT) pairs in order: the staging steps, up to cgrid."""
+    return [
         ("ln", LOANS),
         ("crm", crm_sql.staged_crm(has_direction, has_answered)),
         ("loan_status", repayment_sql.loan_status(fcfg.default_dpd)),
-        ("inst", repayment_sql.instalments(reminders=families)),
+        ("inst", repayment_sql.instalments()),
         ("snaps", snaps_sql(snapshots, fcfg.performance_window_months)),
         *GRID,
     ]
-    if not families:
-        return staged
-    return [
-        *staged,
-        ("rep", repayment_sql.window()),
-        ("rep_old", repayment_sql.OLDER),
-        ("rep_pre", repayment_sql.PREPAID),
-        ("crm_win", crm_sql.window()),
-        ("crm_hist", crm_sql.HISTORY),
-    ]
 
 
-# The steps aggregating the event families: what `steps(..., families=False)` leaves out.
-FAMILY_STEPS = ("rep", "rep_old", "rep_pre", "crm_win", "crm_hist")
+# The tables of the event families, from the array code rather than a step.
+FAMILY_STEPS = ("rep", "rep_old", "crm_win", "crm_hist")
 
 
 LOANS = """
@@ -89,17 +66,12 @@ FROM loans
 
 
 def snaps_sql(snapshots: list[dt.date], window_months: int) -> str:
-    """Snapshot dates s with their window bounds as DATE and TIMESTAMP (s also in epoch
-    microseconds, for the resolution times of `crm`)."""
+    """Snapshot dates s with the starts of their 3-, 6- and 12-month windows (lo3, lo6, lo12)
+    and the end of their performance window (hi)."""
     values = ", ".join(f"(DATE '{s.isoformat()}')" for s in snapshots)
-    bounds = ",\n           ".join(
-        f"CAST(s - INTERVAL {m} MONTH AS DATE) AS lo{m}, "
-        f"CAST(CAST(s - INTERVAL {m} MONTH AS DATE) AS TIMESTAMP) AS lo{m}_ts"
-        for m in (3, 6, 12)
-    )
+    bounds = ", ".join(f"CAST(s - INTERVAL {m} MONTH AS DATE) AS lo{m}" for m in (3, 6, 12))
     return f"""
-    SELECT s, CAST(s AS TIMESTAMP) AS s_ts, epoch_us(CAST(s AS TIMESTAMP)) AS s_us,
-           {bounds},
+    SELECT s, {bounds},
            CAST(s + INTERVAL {int(window_months)} MONTH AS DATE) AS hi
     FROM (SELECT DISTINCT s FROM (VALUES {values}) AS v(s))
     """
@@ -132,18 +104,15 @@ GRID = (
 )
 
 
-def final_sql(
-    data_end: dt.date, income_step: float = 0.0, enums: bool = False, aligned: bool = False
-) -> str:
-    """The SELECT joining the parts into the matrix (unordered: the engines sort).
+def final_sql(data_end: dt.date, income_step: float = 0.0) -> str:
+    """The SELECT putting the parts together into the matrix, in the grid's order.
 
     income_step: annual_income enters the matrix rounded (half up) to this step; 0 = exact.
-    enums: cast the categories to the DuckDB ENUM types `<name>_enum` (DuckDB engine only);
-    else they stay text.
-    aligned: every joined table is given as ALIGNED_PREFIX + its alias, one row per grid row in
-    grid's order (the DuckDB engine: the families from its array code, the rest from one
-    narrow join), and joined by position (POSITIONAL JOIN, DuckDB only): no hash join of the
-    wide rows, and the result keeps grid's order. No rep_pre (its principal is in rep).
+    Every part is given as ALIGNED_PREFIX + its alias of FINAL_JOINS, one row per grid row in
+    grid's order (the families from the array code, the rest from one narrow join:
+    `engine._rows`), and joined by position (POSITIONAL JOIN): no hash join of the wide rows,
+    and the result keeps grid's order. The categories are cast to the ENUM types
+    `<name>_enum` the engine creates (CATEGORY_SOURCES), so every level reaches pandas.
     """
     income = (
         f"floor(c.annual_income / {float(income_step)!r} + 0.5) * {float(income_step)!r}"
@@ -167,22 +136,11 @@ def final_sql(
         cols.append(f"coalesce(CAST({expr} AS DOUBLE), CAST('NaN' AS DOUBLE)) AS {name.strip()}")
     cols += [
         f"CAST({alias}.{col} AS {name}_enum) AS {name}"
-        if enums
-        else f"CAST({alias}.{col} AS VARCHAR) AS {name}"
         for name, (alias, col, _, _) in CATEGORY_SOURCES.items()
     ]
-    if aligned:
-        paid = "coalesce(r.prin_c, 0) + coalesce(ro.prin_c, 0) + coalesce(rp.prin_c, 0)"
-        cols = [c.replace(paid, "coalesce(r.prin_c, 0) + coalesce(ro.prin_c, 0)") for c in cols]
-        joins = "".join(
-            f"\n    POSITIONAL JOIN {ALIGNED_PREFIX}{alias} {alias}"
-            for _, alias, _, _ in FINAL_JOINS
-            if alias != "rp"
-        )
-    else:
-        joins = "".join(
-            f"\n    {kind} {table} {alias} ON {on}" for table, alias, kind, on in FINAL_JOINS
-        )
+    joins = "".join(
+        f"\n    POSITIONAL JOIN {ALIGNED_PREFIX}{alias} {alias}" for _, alias, _, _ in FINAL_JOINS
+    )
     names = [c.rsplit(" AS ", 1)[1].strip() for c in cols]
     if names != feature_names():
         raise AssertionError(f"SQL columns {names} do not follow the feature specs")
@@ -196,20 +154,20 @@ def final_sql(
     """
 
 
-# What final_sql joins to the grid g: (table, alias, join, condition). Each matches at most
-# one row per grid row.
+# The parts final_sql reads beside the grid g: (table, alias, join, condition), each matching
+# at most one row per grid row. `engine._rows` joins the static tables by these conditions; the
+# families come from the array code already aligned (their condition says which row).
 FINAL_JOINS = (
     ("snaps", "sn", "JOIN", "sn.s = g.s"),
     ("ln", "l", "JOIN", "l.loan_id = g.loan_id"),
     ("loan_status", "st", "LEFT JOIN", "st.loan_id = g.loan_id"),
     ("rep", "r", "LEFT JOIN", "r.loan_id = g.loan_id AND r.s = g.s"),
     ("rep_old", "ro", "LEFT JOIN", "ro.loan_id = g.loan_id AND ro.s = g.s"),
-    ("rep_pre", "rp", "LEFT JOIN", "rp.loan_id = g.loan_id AND rp.s = g.s"),
     ("cgrid", "cg", "JOIN", "cg.customer_id = g.customer_id AND cg.s = g.s"),
     ("crm_win", "cw", "LEFT JOIN", "cw.customer_id = g.customer_id AND cw.s = g.s"),
     ("crm_hist", "ch", "LEFT JOIN", "ch.customer_id = g.customer_id AND ch.s = g.s"),
     ("customers", "c", "LEFT JOIN", "c.customer_id = g.customer_id"),
 )
-# final_sql(aligned=True) reads, for each alias but rp, the table ALIGNED_PREFIX + alias: the
-# joined table's columns for each grid row, row by row in the grid's order.
+# final_sql reads, for each alias, the table ALIGNED_PREFIX + alias: the part's columns for
+# each grid row, row by row in the grid's order.
 ALIGNED_PREFIX = "aligned_"

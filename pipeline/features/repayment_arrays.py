@@ -1,7 +1,6 @@
-"""The repayment family of the DuckDB engine as array code: the steps `rep`, `rep_old` and
-`rep_pre` of `plan` (their SQL in `repayment_sql`, which Spark runs) computed from the staged
-`inst` (without the reminder match, done here), `crm` and `snaps` by prefix sums instead of
-range joins, equal value by value.
+"""The repayment family's aggregates, the tables `rep` and `rep_old` of `plan`: their one
+definition (the contract is `pipeline.features`'s docstring; `tests/reference_features.py`
+computes the same in pandas), from the staged `inst`, `crm` and `snaps` by prefix sums.
 
 Per active loan and snapshot s, with the loan's instalments sorted by due date:
 - what does not depend on s (count, late flag, days late, amounts due, reminders) is a
@@ -15,10 +14,18 @@ Per active loan and snapshot s, with the loan's instalments sorted by due date:
   before its due date: a count from two lookups in the sorted reminders;
 - maxima over a window come from a sparse table, the worst delay ever and the last late
   payment from running maxima per loan.
-The rows are the grid's (one per active loan and snapshot), in the engine's order; every
-column the final SELECT reads from `rep` is there, `rep_old` carries what only the instalments
-before the 12-month window give, and `rep_pre` is not needed (its principal is in
-`rep.prin_c`).
+
+The rows are the grid's (one per active loan and snapshot), in the engine's order. Columns:
+    rep      dpd_now: days since the oldest instalment due and unpaid at s (NULL: none);
+             last_late_day: the last day with DPD > 0, over the whole history: a late
+             payment's date, or s while a late instalment is unpaid (NULL: never late);
+             prin_c: principal paid before s in cents, whatever the due date;
+             over the instalments due in [s - W months, s): n_Wm, late_Wm, and the delay as
+             of s summed and maximal, dpd_sum_Wm, dpd_max_Wm (NULL: none due); over those of
+             the last 12 months: partial_12m, paid_c_12m / due_c_12m (paid before s / due),
+             reminded_12m, reminded_on_time_12m
+    rep_old  n and dpd_max of the instalments due before s - 12 months: all settled before s
+             on an active loan (default_dpd < 12 months), so their delay is their days late.
 """
 
 from __future__ import annotations
@@ -41,8 +48,11 @@ from pipeline.features.prefix import (
     running,
     running_max_by_group,
 )
-from pipeline.features.repayment_sql import REMINDER_DAYS
 from pipeline.features.specs import WINDOWS
+
+# An instalment is "reminded" when the customer got a payment reminder on one of the
+# REMINDER_DAYS calendar days before its due date (timestamp in [due - 10 days, due)).
+REMINDER_DAYS = 10
 
 # Instalments per chunk of loans: arrays of a few MB, whose memory the allocator reuses.
 CHUNK = 1 << 19
@@ -88,11 +98,10 @@ def fetch_instalments(con: duckdb.DuckDBPyConnection) -> Fetched:
 
 
 def repayment_tables(fetched: Fetched, rows: pa.Table, default_dpd: int) -> dict[str, pa.Table]:
-    """{"rep", "rep_old"}: Arrow tables with the columns of those steps of `plan` (`rep_pre`'s
-    principal is in rep.prin_c), one row per row of `rows` (columns li, s: the grid's loans
-    numbered as in loan_index, and snapshot dates), in that order, from what
-    `fetch_instalments` read. numpy alone (it releases the GIL in most of this work), so it can
-    run beside the CRM family's DuckDB fetch."""
+    """{"rep", "rep_old"}: Arrow tables with the columns above, one row per row of `rows`
+    (columns li, s: the grid's loans numbered as in loan_index, and snapshot dates), in that
+    order, from what `fetch_instalments` read. numpy alone (it releases the GIL in most of
+    this work), so it can run beside the CRM family's DuckDB fetch."""
     inst, reminders, snaps = fetched
     _unpack(inst)
     _match_reminders(inst, reminders)
@@ -107,10 +116,6 @@ def repayment_tables(fetched: Fetched, rows: pa.Table, default_dpd: int) -> dict
     cols = {
         name: arrow_column(*col) for name, col in in_chunks(inst["li"], g, CHUNK, chunk).items()
     }
-    # the last late payment before the window is in rep.last_late_day (the final SELECT takes
-    # the greater of the two), and so is all principal paid before s
-    cols["old_last_late_day"] = pa.nulls(len(g), pa.date32())
-    cols["old_prin_c"] = pa.nulls(len(g), pa.int64())
     rep = pa.table({k: v for k, v in cols.items() if not k.startswith("old_")})
     old = pa.table({k[4:]: v for k, v in cols.items() if k.startswith("old_")})
     return {"rep": rep, "rep_old": old}
@@ -118,7 +123,7 @@ def repayment_tables(fetched: Fetched, rows: pa.Table, default_dpd: int) -> dict
 
 def _unpack(inst: dict) -> None:
     """The columns `fetch_instalments` left to numpy: the flags late and partial (int8), days
-    late (`repayment_sql.instalments`: paid - due when paid late, else 0, also when unpaid)
+    late (paid - due when paid late, else 0, also when unpaid)
     and the customer number ci of each instalment."""
     flags = inst.pop("flags")
     inst["late"] = flags & 1
@@ -130,7 +135,7 @@ def _unpack(inst: dict) -> None:
 
 def _match_reminders(inst: dict, reminders: dict) -> None:
     """inst["reminded"]: a payment reminder of the customer dated on one of the REMINDER_DAYS
-    days before the due date (`repayment_sql.instalments`); inst["reminded_on_time"]: and the
+    days before the due date; inst["reminded_on_time"]: and the
     instalment paid by its due date. Customers without an active loan (ci -1) never count."""
     sorted_keys = keys(reminders["ci"], reminders["day"])
     ci = inst["ci"]

@@ -3,7 +3,7 @@ validated tables (the definitions are in `pipeline.features`).
 
 It reads the interim tables only as the whole set ingest published, from the configured source,
 and publishes the matrix and its metadata as one set (`pipeline.core.publish`) whose manifest
-records that source (`pipeline.core.lineage`). With `features.engine: spark` the same plan runs on
+records that source (`pipeline.core.lineage`). With `features.engine: spark` the same build runs on
 Spark, which writes the matrix partitioned by snapshot date into a private folder; it is read
 back and published as the same `features.parquet`, so the later stages do not know which engine
 built it (on a cluster, `spark-submit pipeline/features/spark.py` keeps the partitioned folder).
