@@ -31,13 +31,18 @@ def spark():
 
 @pytest.fixture(scope="module")
 def interim(tmp_path_factory):
-    # two books: the second without the optional CRM columns (direction, answered)
+    # two books: the second without the optional CRM columns (direction, answered) and with
+    # text ids (Spark carries them as large strings)
     root = tmp_path_factory.mktemp("books")
     full = write_book(random_book(seed=3, n_customers=60, n_loans=100).tables(), root / "full")
     tables = random_book(seed=4).tables()
     tables["crm_interactions"] = tables["crm_interactions"].drop(
         columns=["direction", "answered"], errors="ignore"
     )
+    for name, key in [(t, "customer_id") for t in ("customers", "loans", "crm_interactions")] + [
+        (t, "loan_id") for t in ("loans", "repayments")
+    ]:
+        tables[name][key] = key[0].upper() + "-" + tables[name][key].astype(str)
     return full, write_book(tables, root / "bare")
 
 
@@ -59,6 +64,7 @@ def test_spark_matrix_equals_duckdb_value_by_value(spark, interim, tmp_path):
     expected, _ = build_features(interim[1], cfg, MONTHLY)
     got = spark_build(spark, interim[1], cfg, tmp_path / "m", MONTHLY)
     assert len(expected) > 500 and expected["label"].notna().any()
+    assert expected["loan_id"].iloc[0].startswith("L-")
     # every snapshot is one partition folder
     assert (
         len(list((tmp_path / "m").glob("snapshot_date=*"))) == expected["snapshot_date"].nunique()
