@@ -84,10 +84,17 @@ def build_features_spark(
 
 
 def spark_matrix(
-    spark: SparkSession, interim: str, cfg: Config, snapshots: list[dt.date] | None = None
+    spark: SparkSession,
+    interim: str,
+    cfg: Config,
+    snapshots: list[dt.date] | None = None,
+    empty: bool = False,
 ) -> tuple[DataFrame, dict[str, list[str]]]:
     """(matrix, category levels) of the validated tables in the folder `interim` (any Spark
-    path). The matrix is unordered, categories as text (`read_spark_matrix` restores them)."""
+    path). The matrix is unordered, categories as text (`read_spark_matrix` restores them).
+
+    empty: every partition returns no rows without building: Spark's own cost of the same
+    job (`bench/features.py` measures that floor)."""
     from pyspark.sql import functions as F
 
     frames = read_tables(spark, interim)
@@ -121,7 +128,7 @@ def spark_matrix(
 
     def run(left: pa.Table, right: pa.Table) -> pa.Table:
         # a function of two arguments: pyspark reads the key-or-not from the signature
-        return build(left, right)
+        return build.target.empty_table() if empty else build(left, right)
 
     matrix = left.groupBy("_p").cogroup(right.groupBy("_p")).applyInArrow(run, schema)
     return matrix, facts.levels
