@@ -26,6 +26,7 @@ RULES: tuple[tuple[str, str], ...] = (
     ("n_trials", "tuning/n_trials"),
     ("tuning_rows", "tuning/rows"),
     ("final_rounds", "tuning/final_rounds"),
+    ("constraints_pair_rows", "tuning/constraints_pair_rows"),
     ("oracle_auc", "benchmark/oracle_auc"),
     ("baseline_auc", "benchmark/baseline_auc"),
     ("scorecard_auc", "benchmark/scorecard_auc"),

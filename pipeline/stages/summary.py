@@ -26,7 +26,13 @@ def train_table(result) -> Table:
             table.add_row(f"{k} rows", f"{len(y):,} ({y.mean():.1%} default)" if len(y) else "0")
     table.add_row("valid AUC (best tuning trial, raw PD)", f"{result.valid_auc:.4f}")
     table.add_row("test AUC (final model, calibrated PD)", f"{result.test_auc:.4f}")
-    if result.test_auc_unconstrained is not None:
+    if result.constraints_pair_rows is not None:
+        on = f"refits on {result.constraints_pair_rows:,} rows"
+        table.add_row(
+            f"test AUC with / without constraints ({on})",
+            f"{result.test_auc_constrained_refit:.4f} / {result.test_auc_unconstrained:.4f}",
+        )
+    elif result.test_auc_unconstrained is not None:
         table.add_row("test AUC unconstrained", f"{result.test_auc_unconstrained:.4f}")
     table.add_row("calibration", result.calibration)
     gate = {True: "[green]promoted[/]", False: "[yellow]not promoted[/]", None: "pending"}[

@@ -203,3 +203,18 @@ def test_the_effect_study_policy_table_reads_as_money_and_counts():
     html_text = "".join(_policy_html(SimpleNamespace(policy=replay)))
     assert ">25,361<" in html_text and ">loss avoided<" in html_text
     assert ">500<" in html_text and ">0.0123<" in html_text
+
+
+def test_the_constraints_cost_names_the_rows_of_a_sampled_pair(tmp_path):
+    params = {"best_monotone_constraints_method": "advanced"}
+    whole = {"test_auc": 0.84, "test_auc_unconstrained": 0.845}
+    page = render(
+        _inputs(tmp_path, run_params=params, latest={**_inputs(tmp_path).latest, **whole})
+    )
+    assert "vs without 0.8450 (uncalibrated refit with the same parameters)" in page
+    assert "test AUC with constraints" in page and "refit on" not in page
+    pair = {**whole, "test_auc_constrained_refit": 0.838, "constraints_pair_rows": 99_873.0}
+    page = render(_inputs(tmp_path, run_params=params, latest={**_inputs(tmp_path).latest, **pair}))
+    assert "0.8380 vs without 0.8450 (two uncalibrated refits" in page
+    assert "tuning sample of 99,873 training rows" in page
+    assert "test AUC with constraints (refit on 99,873 rows)" in page

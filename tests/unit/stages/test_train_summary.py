@@ -33,3 +33,20 @@ def test_the_train_summary_labels_raw_and_calibrated_aucs(tmp_path):
 def test_a_random_split_is_not_called_out_of_time(tmp_path):
     line = str(_result(tmp_path, split_kind="random"))
     assert "random-split test AUC" in line and "OOT" not in line
+
+
+def test_a_sampled_constraints_pair_is_shown_as_a_pair_with_its_rows(tmp_path):
+    console = Console(record=True, width=140)
+    whole = _result(tmp_path, test_auc_unconstrained=0.8290)
+    console.print(train_table(whole))
+    assert "test AUC unconstrained" in console.export_text()
+    pair = _result(
+        tmp_path,
+        test_auc_unconstrained=0.8422,
+        test_auc_constrained_refit=0.8440,
+        constraints_pair_rows=99_873,
+    )
+    console.print(train_table(pair))
+    table = console.export_text()
+    assert "with / without constraints (refits on 99,873 rows)" in table
+    assert "0.8440 / 0.8422" in table
