@@ -13,6 +13,10 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from pipeline.modelling import dataset
 
+# The predictions file's column of the baseline's test PDs (train fits it for the promotion
+# gate; evaluate reads it back rather than fitting it again)
+BASELINE_PD = "pd_baseline"
+
 
 def baseline_pd(data: dataset.Dataset) -> np.ndarray:
     """Test-split PDs of a logistic regression on the same features, fitted on the training

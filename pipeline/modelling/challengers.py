@@ -33,12 +33,18 @@ class Comparison:
 
 
 def compare(
-    cfg: Config, data: Dataset, y: np.ndarray, p: np.ndarray, clusters: np.ndarray
+    cfg: Config,
+    data: Dataset,
+    y: np.ndarray,
+    p: np.ndarray,
+    clusters: np.ndarray,
+    baseline: np.ndarray | None = None,
 ) -> Comparison:
     """Columns: model, auc, gini, ks, brier, o_e, calibration (traffic light), lead (the
-    model's AUC minus this one's), lead_lower, lead_upper, verdict."""
+    model's AUC minus this one's), lead_lower, lead_upper, verdict. `baseline`: the logistic
+    baseline's test PDs if train already fitted it (else fitted here)."""
     card = fit_scorecard(data, cfg.scoring, cfg.seed) if cfg.validation.scorecard else None
-    others = {BASELINE: baseline_pd(data)}
+    others = {BASELINE: baseline_pd(data) if baseline is None else baseline}
     if card is not None:
         others[SCORECARD] = card.pd_test
     rows = [_row(MODEL, y, p)]

@@ -644,7 +644,7 @@ def _tuning(inp: ReportInputs) -> h.Section:
     ]
     constrained = "best_monotone_constraints_method" in p
     rows.append(("monotone constraints applied", "yes" if constrained else "no"))
-    if constrained and "constraints_pair_rows" in inp.latest:
+    if constrained and inp.latest.get("constraints_pair_rows") is not None:
         on = f" (refit on {inp.latest['constraints_pair_rows']:,.0f} rows)"
         with_ = inp.latest.get("test_auc_constrained_refit")
         rows.append(("test AUC with constraints" + on, h.fmt(with_)))

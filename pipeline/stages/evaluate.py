@@ -20,6 +20,7 @@ from pipeline.core import catalogue
 from pipeline.core.io import write_csv, write_json
 from pipeline.core.metadata import LABEL_COLUMN
 from pipeline.modelling import challengers, dataset
+from pipeline.modelling.baseline import BASELINE_PD
 from pipeline.modelling.protected_cost import protected_auc
 from pipeline.modelling.split import split_label
 from pipeline.modelling.trust import load_trusted_model
@@ -197,7 +198,9 @@ def evaluate(
         tables[catalogue.CONSTRAINTS_CHECK] = direction_check(
             X.iloc[train], data.y[train], expected
         )
-    comparison = challengers.compare(cfg, data, y_test, p_test, clusters)
+    fitted = test[BASELINE_PD] if BASELINE_PD in test.columns else None
+    baseline = fitted.to_numpy() if fitted is not None and fitted.notna().all() else None
+    comparison = challengers.compare(cfg, data, y_test, p_test, clusters, baseline)
     tables[catalogue.CHALLENGERS] = comparison.table
     if comparison.scorecard is not None:
         tables[catalogue.SCORECARD_IV] = comparison.scorecard.iv

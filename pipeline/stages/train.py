@@ -34,7 +34,7 @@ from pipeline.core.io import write_json, write_parquet
 from pipeline.core.metadata import LABEL_COLUMN
 from pipeline.core.secrets import mask_secrets, mask_value
 from pipeline.modelling import dataset, registry, tune
-from pipeline.modelling.baseline import baseline_auc
+from pipeline.modelling.baseline import BASELINE_PD, baseline_pd
 from pipeline.modelling.calibration import fit_calibrator
 from pipeline.modelling.lineage import data_identity
 from pipeline.modelling.model import build_reference, log_model
@@ -279,6 +279,7 @@ def fit(cfg: Config, show_progress: bool = True) -> Trained:
             booster, calibrator, specs, data.categories, cfg.scoring, reference, example
         )
         test_idx = data.split.index["test"]
+        p_baseline = baseline_pd(data)
         challenger = Challenger(
             run_id=run_id,
             model_uri=info.model_uri,
@@ -286,11 +287,11 @@ def fit(cfg: Config, show_progress: bool = True) -> Trained:
             rows=data.frame.iloc[test_idx].reset_index(drop=True),
             y=y["test"],
             pd=p_cal["test"],
-            baseline_auc=baseline_auc(data),
+            baseline_auc=float(roc_auc_score(y["test"], p_baseline)),
         )
         mlflow.log_metric(grouped("gate_baseline_auc"), challenger.baseline_auc)
         files = RunFiles.of(cfg.output.reports_dir, run_id)
-        _write_predictions(data, p_raw, p_cal, files.predictions, cfg)
+        _write_predictions(data, p_raw, p_cal, p_baseline, files.predictions, cfg)
         with tracking.quiet_mlflow_prints():  # "Successfully registered ...": said below
             version = registry.register(challenger, cfg.mlflow)
         result = TrainResult(
@@ -465,7 +466,9 @@ def _round_sig(x: float, digits: int = 3) -> float:
     return float(round(x, digits - 1 - int(np.floor(np.log10(abs(x))))))
 
 
-def _write_predictions(data, p_raw, p_cal, path: Path, cfg: Config) -> None:
+def _write_predictions(data, p_raw, p_cal, p_baseline, path: Path, cfg: Config) -> None:
+    """Every split's rows with their PDs, and on the test rows the logistic baseline's PD
+    (BASELINE_PD: the gate's, which evaluate compares again rather than fitting it twice)."""
     frames = []
     keys = [c for c in (data.id_col, data.time_col) if c]
     for k, idx in data.split.index.items():
@@ -473,6 +476,7 @@ def _write_predictions(data, p_raw, p_cal, path: Path, cfg: Config) -> None:
         f["split"] = k
         f["pd_raw"] = p_raw[k]
         f["pd"] = p_cal[k]
+        f[BASELINE_PD] = p_baseline if k == "test" else np.nan
         frames.append(f)
     preds = pd.concat(frames, ignore_index=True)
     preds["split"] = preds["split"].astype("category")

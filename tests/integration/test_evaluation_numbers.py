@@ -581,3 +581,17 @@ def test_characteristic_stability_matches_shap_on_the_splits(inputs):
     assert got["shift_log_odds"].sum() == pytest.approx(raw["test"] - raw["train"], abs=1e-6)
     reported = json.loads(files.metrics.read_text())
     assert reported["csi_max_abs_points"] == pytest.approx(got["shift_points"].abs().max())
+
+
+def test_evaluate_compares_the_baseline_train_fitted_for_the_gate(inputs):
+    """The logistic baseline is fitted once, in train: its test PDs travel in the predictions
+    file, and evaluate's comparison and reported AUC are of those PDs, equal to a fresh fit."""
+    from pipeline.modelling.baseline import BASELINE_PD, baseline_pd
+
+    cfg, files, preds, data, *_ = inputs
+    test = preds[preds["split"] == "test"]
+    assert preds.loc[preds["split"] != "test", BASELINE_PD].isna().all()
+    np.testing.assert_allclose(test[BASELINE_PD].to_numpy(), baseline_pd(data), rtol=1e-12)
+    reported = json.loads(files.metrics.read_text())
+    auc = skm.roc_auc_score(test[LABEL_COLUMN], test[BASELINE_PD])
+    assert reported["baseline_auc"] == pytest.approx(auc, abs=1e-12)
