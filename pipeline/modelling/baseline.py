@@ -7,7 +7,6 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -54,8 +53,3 @@ def _as_object(X: pd.DataFrame, cat: list[str]) -> pd.DataFrame:
     for c in cat:
         X[c] = X[c].astype(object).where(X[c].notna(), "missing")
     return X
-
-
-def baseline_auc(data: dataset.Dataset) -> float:
-    """Test AUC of `baseline_pd`: the floor the promotion gate holds a model to."""
-    return float(roc_auc_score(data.parts()["test"][1], baseline_pd(data)))
