@@ -34,6 +34,7 @@ def tiny_overrides(root: Path, trials: int = 3) -> list[str]:
         "seed=15",
         f"train.n_trials={trials}",
         "train.n_jobs=1",
+        "effects.n_jobs=1",  # the suite runs two workers on the two cores
         "train.num_boost_round=300",
         "explain.plot_rows=500",
         # Refits cost a training fit each; test_report and test_explain cover them.

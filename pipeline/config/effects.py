@@ -118,8 +118,10 @@ class EffectsConfig(BaseModel):
     num_leaves: int = Field(15, ge=2)
     min_child_samples: int = Field(200, ge=1)
     reg_lambda: float = Field(5.0, ge=0)
-    # Two threads give the very same models (scores, intervals and CATE equal to the bit on a
-    # 3,000-customer book) but ran 3x slower with the 2 cores shared: try it on an idle machine.
+    # LightGBM threads of the nuisance models. Two give the very same study (scores, intervals
+    # and CATE equal to the bit): 38 s against 56 s for `loanrisk effects` on the default book,
+    # idle, but 3x slower than one with the 2 cores shared. configs/default.yaml sets 2 (the
+    # study runs alone in `loanrisk run`); this default of 1 suits studies built beside others.
     n_jobs: int = Field(1, ge=1)
     # Effect modifiers of the heterogeneous effects (pre-window features): paying on time once
     # reminded (forgetting, not money), partial payments and debt burden (short of money), the
