@@ -486,19 +486,16 @@ def _performance(inp: ReportInputs, plots: str) -> h.Section:
             + ". The out-of-time split keeps customers across splits, as production does; the "
             "gap between the two AUCs is what recognising a customer is worth."
         )
-    free = inp.latest.get("test_auc_unconstrained")
-    pair = inp.latest.get("constraints_pair_rows")
-    if free is not None and pair is not None:
-        extra.append(
-            f"Test AUC with monotone constraints "
-            f"{h.fmt(inp.latest.get('test_auc_constrained_refit'))} vs without {h.fmt(free)} "
-            f"(two uncalibrated refits with the tuned parameters, both on the tuning sample of "
-            f"{pair:,.0f} training rows)"
+    with_, free, pair = _constraints_cost(inp)
+    if free is not None:
+        how = (
+            f"two uncalibrated refits with the tuned parameters, both on the tuning sample of "
+            f"{pair:,.0f} training rows"
+            if pair is not None
+            else "uncalibrated refit with the same parameters"
         )
-    elif free is not None:
         extra.append(
-            f"Test AUC with monotone constraints {h.fmt(inp.latest.get('test_auc'))} vs without "
-            f"{h.fmt(free)} (uncalibrated refit with the same parameters)"
+            f"Test AUC with monotone constraints {h.fmt(with_)} vs without {h.fmt(free)} ({how})"
         )
     notes = "<ul>" + "".join(f"<li>{x}</li>" for x in extra) + "</ul>"
     intro = (
@@ -618,6 +615,16 @@ def _stability(inp: ReportInputs, plots: str) -> h.Section | None:
     return h.section("stability", "Population stability (PSI)", "".join(parts))
 
 
+def _constraints_cost(inp: ReportInputs) -> tuple[Any, Any, Any]:
+    """(test AUC with the monotone constraints, without, rows of the refit pair): on a book
+    tuned on a sample both AUCs are refits on it, else the model's against one refit (rows
+    None)."""
+    latest = inp.latest
+    pair = latest.get("constraints_pair_rows")
+    with_ = latest.get("test_auc_constrained_refit" if pair is not None else "test_auc")
+    return with_, latest.get("test_auc_unconstrained"), pair
+
+
 def _tuning(inp: ReportInputs) -> h.Section:
     m, p = inp.run_metrics, inp.run_params
     best = {
@@ -644,14 +651,11 @@ def _tuning(inp: ReportInputs) -> h.Section:
     ]
     constrained = "best_monotone_constraints_method" in p
     rows.append(("monotone constraints applied", "yes" if constrained else "no"))
-    if constrained and inp.latest.get("constraints_pair_rows") is not None:
-        on = f" (refit on {inp.latest['constraints_pair_rows']:,.0f} rows)"
-        with_ = inp.latest.get("test_auc_constrained_refit")
+    if constrained:
+        with_, free, pair = _constraints_cost(inp)
+        on = f" (refit on {pair:,.0f} rows)" if pair is not None else ""
         rows.append(("test AUC with constraints" + on, h.fmt(with_)))
-        rows.append(("test AUC without" + on, h.fmt(inp.latest.get("test_auc_unconstrained"))))
-    elif constrained:
-        rows.append(("test AUC with constraints", h.fmt(inp.latest.get("test_auc"))))
-        rows.append(("test AUC without", h.fmt(inp.latest.get("test_auc_unconstrained"))))
+        rows.append(("test AUC without" + on, h.fmt(free)))
     facts = pd.DataFrame(rows, columns=["", "value"])
     # object dtype: a column of ints and floats would turn 119 into 119.0000
     params = pd.DataFrame(
