@@ -446,12 +446,12 @@ def _measure_limit(a: argparse.Namespace) -> dict:
                 f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{a.dir / (name + '.parquet')}')"
             )
         t = time.perf_counter()
-        _, rows, parts = aggregates(con, cfg, snaps)
+        _, rows, parts, _ = aggregates(con, cfg, snaps)
         seconds = time.perf_counter() - t
     return {
         "seconds": seconds,
         "rows": rows.num_rows,
-        "columns": sum(p.num_columns for p in parts.values()),
+        "columns": sum(len(p) for p in parts.values()),
     }
 
 

@@ -16,7 +16,8 @@ each of their loans, which spares the final SELECT a join). Columns:
     crm_win   over the events in [s - k months, s), k as named (else 12; act_9m: the 9 months
               before the last 3): counts, rating counts and sums, resolution_days_median, and
               the trend's sums sat_sx, sat_sxx, sat_sxy (x = day - s in days)
-    crm_hist  over every event before s (all NULL without one): last_ts, its timestamp;
+    crm_hist  over every event before s (all NULL without one): last_day, the day of the
+              last (days since 1970, its timestamp's date);
               edu_cum, the financial_education sessions; sat_last, nps_last, the last answers
               given, in (timestamp, interaction_id) order (NULL: never answered)
 """
@@ -29,7 +30,7 @@ import pyarrow as pa
 
 from pipeline.core.contract import CRM_CHANNELS
 from pipeline.features.crm_sql import CHANNEL, TYPE
-from pipeline.features.prefix import Column, Edges, arrow_column, days, in_chunks, running
+from pipeline.features.prefix import Edges, days, in_chunks, nullable, running
 from pipeline.features.specs import CHANNEL_WINDOWS
 
 _US_PER_DAY = 86_400_000_000
@@ -52,11 +53,13 @@ def fetch_events(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, pa.Table]:
     return ev, snaps
 
 
-def crm_tables(fetched: tuple[pa.Table, pa.Table], rows: pa.Table) -> dict[str, pa.Table]:
-    """{"crm_win", "crm_hist"}: Arrow tables with the columns of those steps of `plan`, one
-    row per row of `rows` (columns ci, s: customers numbered as in customer_index, and
-    snapshot dates), in that order, from what `fetch_events` read (numpy and Arrow compute,
-    which release the GIL for most of the work)."""
+def crm_tables(
+    fetched: tuple[pa.Table, pa.Table], rows: pa.Table
+) -> dict[str, dict[str, np.ndarray]]:
+    """{"crm_win", "crm_hist"}: {column above: float64, NaN for NULL}, one value per row of
+    `rows` (columns ci, s: customers numbered as in customer_index, and snapshot dates), in
+    that order, from what `fetch_events` read (numpy and Arrow compute, which release the GIL
+    for most of the work)."""
     ev, snaps = fetched
     g = _ints(rows.column("ci"))
     s = days(rows.column("s"))
@@ -66,9 +69,10 @@ def crm_tables(fetched: tuple[pa.Table, pa.Table], rows: pa.Table) -> dict[str, 
         return _aggregate(part, first, g[at] - first, s[at], n_customers, snaps)
 
     cols = in_chunks(_ints(ev.column("ci")), g, CHUNK, chunk)
-    win = {name: arrow_column(*cols[name]) for name in _WIN_COLUMNS}
-    hist = {name: arrow_column(*cols[name]) for name in _HIST_COLUMNS}
-    return {"crm_win": pa.table(win), "crm_hist": pa.table(hist)}
+    return {
+        "crm_win": {name: cols[name] for name in _WIN_COLUMNS},
+        "crm_hist": {name: cols[name] for name in _HIST_COLUMNS},
+    }
 
 
 def _ints(column: pa.ChunkedArray, fill: int = 0) -> np.ndarray:
@@ -82,7 +86,7 @@ def _aggregate(
     s: np.ndarray,
     n_customers: int,
     snaps: pa.Table,
-) -> dict[str, Column]:
+) -> dict[str, np.ndarray]:
     """The columns of both tables for rows (customer g, snapshot day s) over the events `ev`
     of customers first_customer ... first_customer + n_customers - 1 (g counted from the
     first)."""
@@ -104,7 +108,7 @@ def _aggregate(
         cum = running(flag.astype(np.int64))
         return [cum[hi] - cum[first[w]] for w in windows]
 
-    out: dict[str, Column] = {}
+    out: dict[str, np.ndarray] = {}
     everything = np.ones(len(t), dtype=bool)
     for w, n in zip((3, 6, 12), count(everything, 3, 6, 12), strict=True):
         out[f"n_{w}m"] = _col(n)
@@ -140,10 +144,10 @@ def _aggregate(
         _col, count(answered.is_valid().to_numpy(zero_copy_only=False), 12)
     )
     (out["answered_12m"],) = map(_col, count(_ints(answered).astype(bool), 12))
-    return {**out, **_history(ev, t, ts_us, start, hi)}
+    return {**out, **_history(ev, t, day, start, hi)}
 
 
-_HIST_COLUMNS = ("last_ts", "edu_cum", "sat_last", "nps_last")
+_HIST_COLUMNS = ("last_day", "edu_cum", "sat_last", "nps_last")
 _WIN_COLUMNS = (
     ["n_3m", "n_6m", "n_12m"]
     + [f"n_{ch}_{w}m" for ch in CRM_CHANNELS for w in CHANNEL_WINDOWS]
@@ -182,7 +186,7 @@ def _resolved(
     s: np.ndarray,
     hi: np.ndarray,
     first: dict[int, np.ndarray],
-) -> dict[str, Column]:
+) -> dict[str, np.ndarray]:
     """Complaints of the window resolved before s, and the median of their resolution days
     (DuckDB's: the mean of the two middle values as lo + 0.5 * (hi - lo))."""
     idx = np.flatnonzero(complaint)
@@ -225,7 +229,7 @@ def _resolved(
 
 def _satisfaction(
     ev: pa.Table, day: np.ndarray, s: np.ndarray, hi: np.ndarray, lo: np.ndarray
-) -> dict[str, Column]:
+) -> dict[str, np.ndarray]:
     """Count and sum of ratings over the window, and the sums of x = day - s, x^2, x * rating
     for the trend, from running sums of day, day^2 and day * rating (exact in int64)."""
     rated = ev.column("sat").is_valid().to_numpy(zero_copy_only=False)
@@ -248,15 +252,15 @@ def _satisfaction(
 
 
 def _history(
-    ev: pa.Table, t: np.ndarray, ts_us: np.ndarray, start: np.ndarray, hi: np.ndarray
-) -> dict[str, Column]:
+    ev: pa.Table, t: np.ndarray, day: np.ndarray, start: np.ndarray, hi: np.ndarray
+) -> dict[str, np.ndarray]:
     """The state at s of the events before it: last contact, financial-education sessions so
     far, last satisfaction and NPS answers (NULL without any event before s)."""
     any_before = hi > start
     last = np.maximum(hi - 1, 0)
     edu = running((t == TYPE["financial_education"]).astype(np.int64))
     out = {
-        "last_ts": _col(ts_us[last], any_before, pa.timestamp("us")),
+        "last_day": _col(day[last], any_before),
         "edu_cum": _col(edu[hi] - edu[start], any_before),
     }
     for name, col in (("sat_last", "sat"), ("nps_last", "nps")):
@@ -270,5 +274,4 @@ def _history(
     return out
 
 
-def _col(values: np.ndarray, valid: np.ndarray | None = None, type_=None) -> Column:
-    return values, valid, type_
+_col = nullable

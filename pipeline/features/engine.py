@@ -1,15 +1,15 @@
 """The DuckDB engine: run the staging steps of `plan` (typed tables, loan status, the loan x
-snapshot grid), compute the two event families with prefix sums in numpy (`repayment_arrays`,
-`crm_arrays`: no range joins; side by side in two threads) row by row for the matrix's rows in
-its order, then the plan's final SELECT over them by position, and hand pandas the finished
-matrix sorted by (snapshot_date, loan_id) without a sort or a copy. The categories become ENUMs
-of the input's sorted values, so pandas gets every level, also those absent from the rows."""
+snapshot grid, sorted once into the matrix's order by (snapshot_date, loan_id)), compute the two
+event families with prefix sums in numpy (`repayment_arrays`, `crm_arrays`: no range joins;
+side by side in two threads) row by row for the matrix's rows, derive the features from them
+and the static columns (`derive`, numpy, on two threads), and hand pandas the finished matrix
+without a sort or a copy. The categories get every level of the input's sorted values, also
+those absent from the rows."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import tempfile
 import time
 from collections.abc import Mapping
@@ -29,15 +29,10 @@ from pipeline.core.contract import REQUIRED, TABLES
 from pipeline.core.errors import ConfigError, DataError
 from pipeline.core.io import owned_tempdir
 from pipeline.core.metadata import FeatureSpec
+from pipeline.features import derive
 from pipeline.features.crm_arrays import crm_tables, fetch_events
-from pipeline.features.plan import (
-    ALIGNED_PREFIX,
-    CATEGORY_SOURCES,
-    FAMILY_STEPS,
-    FINAL_JOINS,
-    final_sql,
-    steps,
-)
+from pipeline.features.plan import CATEGORY_SOURCES, FINAL_JOINS, STATIC, steps
+from pipeline.features.prefix import days
 from pipeline.features.repayment_arrays import fetch_instalments, repayment_tables
 from pipeline.features.snapshots import (
     default_snapshots,
@@ -109,7 +104,7 @@ def build_on(
     timings = {} if timings is None else timings
     clock = _Clock(timings)
     table = _matrix_table(con, cfg, snapshots, clock, data_end)
-    frame = _to_pandas(con, table, cfg.features.duckdb_threads)
+    frame = _to_pandas(con, table)
     clock.lap("assemble")
     log.debug("feature build steps (s): %s", {k: round(v, 3) for k, v in timings.items()})
     return frame, feature_specs()
@@ -134,31 +129,29 @@ def _matrix_table(
     clock: _Clock,
     data_end: dt.date | None,
 ) -> pa.Table:
-    data_end, rows, aligned = aggregates(con, cfg, snapshots, clock, data_end)
+    """The matrix as Arrow in its order: KEYS, then the features (float64 and categories)."""
+    data_end, rows, parts, categories = aggregates(con, cfg, snapshots, clock, data_end)
     for t in (*SCRATCH, "grid"):
         con.execute(f"DROP TABLE {t}")
-    final = final_sql(data_end, cfg.features.income_rounding)
-    return _final_table(con, final, rows, aligned)
-
-
-def _final_table(
-    con: duckdb.DuckDBPyConnection, final: str, rows: pa.Table, aligned: dict[str, pa.Table]
-) -> pa.Table:
-    """The final SELECT over the grid and the aligned tables, as one Arrow batch per column.
-
-    Tried: its columns in two halves on two cursors side by side (its positional scans take
-    one thread): on the bench book at load 2-3, no time gained and peak RSS 1.9 GB against
-    1.5 GB in the run before.
-    """
-    con.register("grid", rows.select(["loan_id", "customer_id", "s"]))
-    for table, alias, _, _ in FINAL_JOINS:
-        if table in aligned:
-            con.register(ALIGNED_PREFIX + alias, aligned[table])
-    # positional scans in the grid's order and no join: the result comes out sorted
-    con.execute("SET preserve_insertion_order = true")
-    # one batch: pandas then takes every float column without a copy (in DuckDB's default
-    # batches it concatenated them, 1 s of the bench book's 2 s assembly)
-    return con.sql(final).to_arrow_table(batch_size=max(rows.num_rows, 1))
+    s = days(rows.column("s"))
+    # the three groups side by side: numpy releases the GIL in their arithmetic
+    with ThreadPoolExecutor(max(1, cfg.features.duckdb_threads)) as pool:
+        groups = [
+            pool.submit(derive.repayment, parts, s),
+            pool.submit(derive.relationship, parts, s),
+            pool.submit(derive.customer_loan, parts, s, cfg.features.income_rounding),
+        ]
+        numeric = {name: values for group in groups for name, values in group.result().items()}
+    label, known = derive.label(parts, data_end)
+    columns = [
+        rows.column("loan_id"),
+        rows.column("customer_id"),
+        rows.column("s"),
+        pa.array(label, mask=~known),
+        # float64 from numpy: no copy, and none again in pandas
+        *(categories[n] if n in categories else pa.array(numeric[n]) for n in feature_names()),
+    ]
+    return pa.table(columns, names=[*KEYS, *feature_names()])
 
 
 def aggregates(
@@ -167,10 +160,11 @@ def aggregates(
     snapshots: list[dt.date] | None = None,
     clock: _Clock | None = None,
     data_end: dt.date | None = None,
-) -> tuple[dt.date, pa.Table, dict[str, pa.Table]]:
-    """The staging steps and both families, short of the final SELECT: (data end date, the
-    matrix's rows in its order (loan_id, customer_id, s, li, ci), {table of final_sql's joins:
-    its columns row by row}). `bench/features.py` times this as the floor of the build."""
+) -> tuple[dt.date, pa.Table, dict[str, dict[str, np.ndarray]], dict[str, pa.ChunkedArray]]:
+    """The staging steps and both families, short of the features: (data end date, the
+    matrix's rows in its order (loan_id, customer_id, s, li, ci), the parts `derive` reads
+    ({table of FINAL_JOINS: {column: float64 row by row, NaN for NULL}}), the categories' text
+    row by row). `bench/features.py` times this as the floor of the build."""
     clock = clock or _Clock({})
     _check_columns(con)
     fcfg = cfg.features
@@ -189,7 +183,7 @@ def aggregates(
         con.execute(f"CREATE TEMP {kind} {name} AS {sql}")
         if name == "ln":
             _stage_enums(con)
-    rows, aligned = _rows(con)
+    rows, parts, categories = _rows(con)
     clock.lap("stage")
     # The families are independent: with two or more threads, numpy aggregates the instalments
     # in a second thread while DuckDB (which has the connection to itself) fetches the CRM
@@ -201,18 +195,18 @@ def aggregates(
         if fcfg.duckdb_threads > 1:
             repayment = pool.submit(repayment_tables, instalments, rows, fcfg.default_dpd)
         else:
-            aligned.update(repayment_tables(instalments, rows, fcfg.default_dpd))
+            parts.update(repayment_tables(instalments, rows, fcfg.default_dpd))
             clock.lap("families")
         # the inputs go as soon as their family is done (on the default book they are 1 GB)
         del instalments
         events = fetch_events(con)
         clock.lap("fetch")
-        aligned.update(crm_tables(events, rows))
+        parts.update(crm_tables(events, rows))
         del events
         if fcfg.duckdb_threads > 1:
-            aligned.update(repayment.result())
+            parts.update(repayment.result())
     clock.lap("families")
-    return data_end, rows, aligned
+    return data_end, rows, parts, categories
 
 
 class _Clock:
@@ -270,13 +264,15 @@ def _check_columns(con: duckdb.DuckDBPyConnection) -> None:
             raise DataError(f"table {t} lacks required column(s) {', '.join(lacking)}")
 
 
-def _rows(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, dict[str, pa.Table]]:
+def _rows(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[pa.Table, dict[str, dict[str, np.ndarray]], dict[str, pa.ChunkedArray]]:
     """The rows of the matrix sorted by (s, loan_id), its order: the grid's loan_id,
     customer_id and s with the loan and customer numbers li and ci (loan_index,
     customer_index: 0, 1, ... in any order; the group numbers of the array code, whatever the
-    type of the ids); and, row by row, the columns of each non-family table final_sql joins.
-    One join of narrow rows here (the tables keyed by loan or customer alone are taken by
-    number), so the final SELECT joins nothing."""
+    type of the ids); row by row, the columns `derive` reads of each static part (plan.STATIC,
+    as float64 with NaN for NULL); and the categories' text. One join of narrow rows here (the
+    tables keyed by loan or customer alone are taken by number)."""
     con.execute(
         "CREATE TEMP TABLE loan_index AS "
         "SELECT loan_id, CAST(row_number() OVER () - 1 AS BIGINT) AS li FROM ln"
@@ -286,22 +282,20 @@ def _rows(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, dict[str, pa.Table]
         "SELECT customer_id, CAST(row_number() OVER () - 1 AS BIGINT) AS ci "
         "FROM (SELECT DISTINCT customer_id FROM cgrid)"
     )
-    static = [j for j in FINAL_JOINS if j[0] not in FAMILY_STEPS]
-    # only the columns the final SELECT reads (of snaps only hi: the rest is the array code's)
-    final = final_sql(dt.date(2000, 1, 1), 1.0)
+    static = [j for j in FINAL_JOINS if j[0] in STATIC]
+    text = {n: (a, col) for n, (a, col, _, _) in CATEGORY_SOURCES.items()}
     columns = {
-        table: [
-            r[0]
-            for r in con.execute(f"DESCRIBE {table}").fetchall()
-            if re.search(rf"\b{alias}\.{re.escape(r[0])}\b", final)
-        ]
+        table: {
+            **STATIC[table],
+            **{n: f'{a}."{col}"' for n, (a, col) in text.items() if a == alias},
+        }
         for table, alias, _, _ in static
     }
     joined_here = [j for j in static if j[0] not in _BY_NUMBER]
     picked = ", ".join(
-        f'{alias}."{col}" AS "{alias}.{col}"'
+        f'{expr} AS "{alias}.{name}"'
         for table, alias, _, _ in joined_here
-        for col in columns[table]
+        for name, expr in columns[table].items()
     )
     joins = " ".join(f"{kind} {table} {alias} ON {on}" for table, alias, kind, on in joined_here)
     joined = con.sql(
@@ -310,21 +304,31 @@ def _rows(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, dict[str, pa.Table]
         f"JOIN customer_index xc ON xc.customer_id = g.customer_id {joins} "
         "ORDER BY g.s, g.loan_id"
     ).to_arrow_table()
-    aligned = {
-        table: pa.table({col: joined.column(f"{alias}.{col}") for col in columns[table]})
+    tables = {
+        table: pa.table({name: joined.column(f"{alias}.{name}") for name in columns[table]})
         for table, alias, _, _ in joined_here
     }
     numbers = {n: joined.column(n).combine_chunks() for n in ("li", "ci")}
     for table, alias, _, on in static:
         if table in _BY_NUMBER:
             index, number = _BY_NUMBER[table]
-            aligned[table] = _by_number(
+            tables[table] = _by_number(
                 con, table, alias, on, columns[table], index, number, numbers[number]
             )
-    return joined.select(["loan_id", "customer_id", "s", "li", "ci"]), aligned
+    parts = {
+        table: {name: tables[table].column(name).to_numpy() for name in STATIC[table]}
+        for table in tables
+    }
+    categories = {
+        name: tables[table].column(name)
+        for table, alias, _, _ in static
+        for name, (a, _) in text.items()
+        if a == alias
+    }
+    return joined.select(["loan_id", "customer_id", "s", "li", "ci"]), parts, categories
 
 
-# Tables final_sql joins on the loan or the customer alone: read once per loan or customer in
+# Static parts keyed by the loan or the customer alone: read once per loan or customer in
 # the order of their numbers and spread to the rows by an Arrow take, rather than carried
 # through the join and sort of the rows (on the bench book the wide join took 0.42 CPU
 # seconds, the narrow one 0.16).
@@ -340,14 +344,15 @@ def _by_number(
     table: str,
     alias: str,
     on: str,
-    columns: list[str],
+    columns: dict[str, str],
     index: str,
     number: str,
     numbers: pa.Array,
 ) -> pa.Table:
-    """`columns` of `table` for each row whose loan or customer number is `numbers`, as
-    final_sql's join `on` (with grid g) matches them: NULL where none does."""
-    picked = ", ".join(f'{alias}."{col}"' for col in columns)
+    """`columns` ({name: expression}) of `table` for each row whose loan or customer number is
+    `numbers`, as the join `on` (with grid g) of FINAL_JOINS matches them: NULL where none
+    does."""
+    picked = ", ".join(f'{expr} AS "{name}"' for name, expr in columns.items())
     cond = on.replace("g.", "x.")
     by_number = con.sql(
         f"SELECT {picked} FROM {index} x LEFT JOIN {table} {alias} ON {cond} ORDER BY x.{number}"
@@ -374,52 +379,20 @@ def _stage_enums(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def _to_pandas(con: duckdb.DuckDBPyConnection, table: pa.Table, threads: int) -> pd.DataFrame:
-    """The final SELECT's result `table` as pandas, sorted by (snapshot_date, loan_id).
-
-    The final SELECT of `build_on` keeps the grid's order, already the matrix's: this checks
-    it and then hands the Arrow batches to pandas, which takes the float columns without
-    a copy (NaN, not NULL, marks a missing feature). Should the order not hold, the two keys
-    are sorted in numpy and each float column's chunks scattered straight to their sorted
-    places (no ORDER BY: DuckDB's sort materialises the wide rows and needs more than a tight
-    memory limit gives; no take of combined chunks: one more fresh copy of the matrix, and
-    fresh memory is what costs on this machine). Categoricals get every level of their ENUM
-    (the sorted values of the input table), also those absent from these rows.
-    """
+def _to_pandas(con: duckdb.DuckDBPyConnection, table: pa.Table) -> pd.DataFrame:
+    """The matrix `table` (in its order already: `_rows` sorted the rows) as pandas. pandas
+    takes the float columns without a copy (NaN, not NULL, marks a missing feature).
+    Categoricals get every level of their ENUM (the sorted values of the input table), also
+    those absent from these rows."""
     levels = {
         name: [
             v for (v,) in con.execute(f"SELECT unnest(enum_range(NULL::{name}_enum))").fetchall()
         ]
         for name in CATEGORY_SOURCES
     }
-    # DuckDB's tables are done with: free them before the matrix is copied
+    # DuckDB's tables are done with: free them before pandas takes the matrix
     for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall():
         con.execute(f"DROP TABLE {name}")
-    days = table.column("snapshot_date").cast(pa.int32()).to_numpy()
-    order = np.lexsort((table.column("loan_id").to_numpy(), days))
-    if np.array_equal(order, np.arange(len(order))):
-        order = None  # already sorted: pandas concatenates DuckDB's chunks, one copy
-    else:
-        place = np.empty_like(order)
-        place[order] = np.arange(len(order))
-
-    def sorted_column(col: pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-        if order is None:
-            return col
-        if col.type != pa.float64() or col.null_count:
-            return pc.take(col.combine_chunks(), pa.array(order))
-        out = np.empty(len(col), dtype=np.float64)
-        offset = 0
-        for chunk in col.chunks:
-            out[place[offset : offset + len(chunk)]] = chunk.to_numpy()
-            offset += len(chunk)
-        return pa.array(out)
-
-    with ThreadPoolExecutor(max(1, threads)) as pool:
-        columns = list(pool.map(sorted_column, table.columns))
-    del table
-    table = pa.table(columns, names=[*KEYS, *feature_names()])
-    del columns
     df = table.to_pandas(split_blocks=True, self_destruct=True, date_as_object=False)
     del table
     df["label"] = df["label"].astype("Int8")

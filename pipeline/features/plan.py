@@ -1,9 +1,9 @@
-"""The feature build as an ordered list of named SELECT statements over the views customers,
-loans, repayments and crm_interactions, in DuckDB SQL, and the final SELECT deriving every
-feature from them. The DuckDB engine (`engine`) runs these steps, computes the two event
-families with array code over prefix sums (`repayment_arrays`, `crm_arrays`: the one definition
-of their aggregates), and runs `final_sql` over the lot; the Spark engine (`spark`) runs that
-same build on partitions of customers.
+"""The feature build's staging as an ordered list of named SELECT statements over the views
+customers, loans, repayments and crm_interactions, in DuckDB SQL, and what the features read of
+them. The DuckDB engine (`engine`) runs these steps, computes the two event families with array
+code over prefix sums (`repayment_arrays`, `crm_arrays`: the one definition of their
+aggregates), and derives the features from the lot (`derive`); the Spark engine (`spark`) runs
+that same build on partitions of customers.
 
 Order of the steps (each a table or view the later ones read):
     ln, crm                  typed projections of loans and CRM events
@@ -13,7 +13,7 @@ Order of the steps (each a table or view the later ones read):
 then the families (FAMILY_STEPS, from the array code):
     rep, rep_old             repayment aggregates (see repayment_arrays)
     crm_win, crm_hist        CRM aggregates: 12-month window, whole history (see crm_arrays)
-and `final_sql` puts the parts together and derives the features.
+and `derive` puts the parts together into the features.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ import datetime as dt
 
 from pipeline.config import FeaturesConfig
 from pipeline.features import crm_sql, repayment_sql
-from pipeline.features.specs import feature_names
 
-# Each categorical feature: (alias in the final SELECT, its column there, input table, its
-# column): its levels are the sorted values of the input table's column.
+# Each categorical feature: (alias of its part in FINAL_JOINS, its column there, input table,
+# its column): its levels are the sorted values of the input table's column.
 CATEGORY_SOURCES = {
     "product": ("l", "product", "loans", "product"),
     "employment_type": ("c", "employment_type", "customers", "employment_type"),
@@ -104,57 +103,7 @@ GRID = (
 )
 
 
-def final_sql(data_end: dt.date, income_step: float = 0.0) -> str:
-    """The SELECT putting the parts together into the matrix, in the grid's order.
-
-    income_step: annual_income enters the matrix rounded (half up) to this step; 0 = exact.
-    Every part is given as ALIGNED_PREFIX + its alias of FINAL_JOINS, one row per grid row in
-    grid's order (the families from the array code, the rest from one narrow join:
-    `engine._rows`), and joined by position (POSITIONAL JOIN): no hash join of the wide rows,
-    and the result keeps grid's order. The categories are cast to the ENUM types
-    `<name>_enum` the engine creates (CATEGORY_SOURCES), so every level reaches pandas.
-    """
-    income = (
-        f"floor(c.annual_income / {float(income_step)!r} + 0.5) * {float(income_step)!r}"
-        if income_step > 0
-        else "c.annual_income"
-    )
-    customer_loan = [
-        f"{income} AS annual_income",
-        "cg.debt_c / 100.0 * 12 / nullif(c.annual_income, 0) AS debt_to_income",
-        "year(g.s) - c.birth_year AS customer_age_years",
-        "l.monthly_payment AS monthly_payment",
-        "l.principal AS principal",
-        "l.rate AS interest_rate",
-        "l.term AS term_months",
-    ]
-    numeric = repayment_sql.select_columns() + crm_sql.select_columns() + customer_loan
-    cols = []
-    for col in numeric:
-        expr, name = col.rsplit(" AS ", 1)
-        # NaN rather than NULL: float columns without nulls reach pandas without a copy
-        cols.append(f"coalesce(CAST({expr} AS DOUBLE), CAST('NaN' AS DOUBLE)) AS {name.strip()}")
-    cols += [
-        f"CAST({alias}.{col} AS {name}_enum) AS {name}"
-        for name, (alias, col, _, _) in CATEGORY_SOURCES.items()
-    ]
-    joins = "".join(
-        f"\n    POSITIONAL JOIN {ALIGNED_PREFIX}{alias} {alias}" for _, alias, _, _ in FINAL_JOINS
-    )
-    names = [c.rsplit(" AS ", 1)[1].strip() for c in cols]
-    if names != feature_names():
-        raise AssertionError(f"SQL columns {names} do not follow the feature specs")
-    sep = ",\n           "
-    return f"""
-    SELECT g.loan_id, g.customer_id, g.s AS snapshot_date,
-           CAST(CASE WHEN sn.hi > DATE '{data_end.isoformat()}' THEN NULL
-                     WHEN st.default_date < sn.hi THEN 1 ELSE 0 END AS TINYINT) AS label,
-           {sep.join(cols)}
-    FROM grid g{joins}
-    """
-
-
-# The parts final_sql reads beside the grid g: (table, alias, join, condition), each matching
+# The parts of the features beside the grid g: (table, alias, join, condition), each matching
 # at most one row per grid row. `engine._rows` joins the static tables by these conditions; the
 # families come from the array code already aligned (their condition says which row).
 FINAL_JOINS = (
@@ -168,6 +117,33 @@ FINAL_JOINS = (
     ("crm_hist", "ch", "LEFT JOIN", "ch.customer_id = g.customer_id AND ch.s = g.s"),
     ("customers", "c", "LEFT JOIN", "c.customer_id = g.customer_id"),
 )
-# final_sql reads, for each alias, the table ALIGNED_PREFIX + alias: the part's columns for
-# each grid row, row by row in the grid's order.
-ALIGNED_PREFIX = "aligned_"
+
+
+def _day(date: str) -> str:
+    return f"CAST(date_diff('day', DATE '1970-01-01', {date}) AS DOUBLE)"
+
+
+def _number(value: str) -> str:
+    return f"CAST({value} AS DOUBLE)"
+
+
+# What `derive` reads of the static parts beside the categories (CATEGORY_SOURCES): {table:
+# {column: DuckDB expression over its alias}}, numbers as DOUBLE and dates as days since 1970,
+# so that NULL becomes NaN in numpy.
+STATIC = {
+    "snaps": {"hi": _day("sn.hi")},
+    "ln": {
+        "orig": _day("l.orig"),
+        "principal": _number("l.principal"),
+        "term": _number("l.term"),
+        "rate": _number("l.rate"),
+        "monthly_payment": _number("l.monthly_payment"),
+    },
+    "loan_status": {"default_date": _day("st.default_date")},
+    "cgrid": {"products_held": _number("cg.products_held"), "debt_c": _number("cg.debt_c")},
+    "customers": {
+        "since": _day("CAST(c.customer_since AS DATE)"),
+        "birth_year": _number("c.birth_year"),
+        "annual_income": _number("c.annual_income"),
+    },
+}

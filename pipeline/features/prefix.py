@@ -16,9 +16,6 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
-# A result column: values, valid (None: all) and Arrow type (None: from the values).
-Column = tuple[np.ndarray, "np.ndarray | None", "pa.DataType | None"]
-
 # Days are shifted into [0, 2^32) for the key; NEVER is a day after every real one (an unpaid
 # instalment's paid date), still inside that range.
 _SHIFT = 1 << 31
@@ -140,18 +137,27 @@ def running_max_by_group(values: np.ndarray, group: np.ndarray) -> np.ndarray:
     return lifted
 
 
+def nullable(values: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """values as float64, NaN where not `valid`: how the families hand over their aggregates
+    (SQL's NULL as NaN; integers of up to 2^53, so exact)."""
+    out = values.astype(np.float64)
+    if valid is not None:
+        out[~valid] = np.nan
+    return out
+
+
 def in_chunks(
     event_group: np.ndarray,
     row_group: np.ndarray,
     size: int,
-    compute: Callable[[slice, np.ndarray, int, int], dict[str, Column]],
-) -> dict[str, Column]:
+    compute: Callable[[slice, np.ndarray, int, int], dict[str, np.ndarray]],
+) -> dict[str, np.ndarray]:
     """Run `compute` over chunks of whole groups of about `size` events, put back in row order.
 
     compute(events, rows, first_group, n_groups) gets the slice of the events (sorted by group)
     of groups first_group ... first_group + n_groups - 1 and the indices of the rows of those
-    groups (sorted by group, in row order within one), and returns {name: (values, valid or
-    None, Arrow type or None)} for those rows.
+    groups (sorted by group, in row order within one), and returns {name: values} for those
+    rows.
     Small chunks keep every temporary array small enough for the allocator to reuse its memory:
     on this machine fresh memory costs more than the arithmetic done in it.
     """
@@ -175,25 +181,12 @@ def in_chunks(
     # (a unique key for each row, whose default sort is 5x faster than a stable one)
     by_group = np.argsort(row_group.astype(np.int64) * len(row_group) + np.arange(len(row_group)))
     bounds = np.searchsorted(chunk_of_row[by_group], np.arange(len(firsts) + 1))
-    out: dict[str, Column] = {}
+    out: dict[str, np.ndarray] = {}
     for k, (first, end) in enumerate(zip(firsts, ends, strict=True)):
         rows = by_group[bounds[k] : bounds[k + 1]]
         part = compute(slice(cuts[k], cuts[k + 1]), rows, first, max(end - first, 1))
-        for name, (values, valid, type_) in part.items():
+        for name, values in part.items():
             if name not in out:
-                out[name] = (
-                    np.empty(len(row_group), dtype=values.dtype),
-                    None if valid is None else np.ones(len(row_group), dtype=bool),
-                    type_,
-                )
-            out[name][0][rows] = values
-            if valid is not None:
-                out[name][1][rows] = valid
+                out[name] = np.empty(len(row_group), dtype=values.dtype)
+            out[name][rows] = values
     return out
-
-
-def arrow_column(values: np.ndarray, valid: np.ndarray | None = None, type_=None) -> pa.Array:
-    """values as an Arrow array, null where `valid` is False."""
-    mask = None if valid is None else ~valid
-    arr = pa.array(values, mask=mask)
-    return arr if type_ is None else arr.cast(type_)

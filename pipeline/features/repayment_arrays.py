@@ -17,8 +17,9 @@ Per active loan and snapshot s, with the loan's instalments sorted by due date:
 
 The rows are the grid's (one per active loan and snapshot), in the engine's order. Columns:
     rep      dpd_now: days since the oldest instalment due and unpaid at s (NULL: none);
-             last_late_day: the last day with DPD > 0, over the whole history: a late
-             payment's date, or s while a late instalment is unpaid (NULL: never late);
+             last_late_day: the last day with DPD > 0 (days since 1970), over the whole
+             history: a late payment's date, or s while a late instalment is unpaid (NULL:
+             never late);
              prin_c: principal paid before s in cents, whatever the due date;
              over the instalments due in [s - W months, s): n_Wm, late_Wm, and the delay as
              of s summed and maximal, dpd_sum_Wm, dpd_max_Wm (NULL: none due); over those of
@@ -37,14 +38,13 @@ import pyarrow as pa
 from pipeline.features.crm_sql import TYPE
 from pipeline.features.prefix import (
     NEVER,
-    Column,
     Edges,
     RangeMax,
-    arrow_column,
     between,
     days,
     in_chunks,
     keys,
+    nullable,
     running,
     running_max_by_group,
 )
@@ -97,8 +97,10 @@ def fetch_instalments(con: duckdb.DuckDBPyConnection) -> Fetched:
     return inst, reminders, snaps
 
 
-def repayment_tables(fetched: Fetched, rows: pa.Table, default_dpd: int) -> dict[str, pa.Table]:
-    """{"rep", "rep_old"}: Arrow tables with the columns above, one row per row of `rows`
+def repayment_tables(
+    fetched: Fetched, rows: pa.Table, default_dpd: int
+) -> dict[str, dict[str, np.ndarray]]:
+    """{"rep", "rep_old"}: {column above: float64, NaN for NULL}, one value per row of `rows`
     (columns li, s: the grid's loans numbered as in loan_index, and snapshot dates), in that
     order, from what `fetch_instalments` read. numpy alone (it releases the GIL in most of
     this work), so it can run beside the CRM family's DuckDB fetch."""
@@ -113,11 +115,9 @@ def repayment_tables(fetched: Fetched, rows: pa.Table, default_dpd: int) -> dict
         part["li"] = part["li"] - first
         return _aggregate(part, g[at] - first, s[at], n_loans, snaps, int(default_dpd))
 
-    cols = {
-        name: arrow_column(*col) for name, col in in_chunks(inst["li"], g, CHUNK, chunk).items()
-    }
-    rep = pa.table({k: v for k, v in cols.items() if not k.startswith("old_")})
-    old = pa.table({k[4:]: v for k, v in cols.items() if k.startswith("old_")})
+    cols = in_chunks(inst["li"], g, CHUNK, chunk)
+    rep = {k: v for k, v in cols.items() if not k.startswith("old_")}
+    old = {k[4:]: v for k, v in cols.items() if k.startswith("old_")}
     return {"rep": rep, "rep_old": old}
 
 
@@ -154,7 +154,7 @@ def _day(column: str, null: str) -> str:
 
 def _aggregate(
     inst: dict, g: np.ndarray, s: np.ndarray, n_loans: int, snaps: pa.Table, dpd: int
-) -> dict[str, Column]:
+) -> dict[str, np.ndarray]:
     """The columns for rows (loan g, snapshot day s) over `inst` (numpy, sorted by loan and due
     date, loans numbered 0 ... n_loans - 1; days since 1970, the paid day of an unpaid
     instalment NEVER; days late 0 where unpaid, never read there)."""
@@ -220,9 +220,9 @@ def _aggregate(
 
     n = {w: hi - first[w] for w in WINDOWS}
     has12 = n[12] > 0
-    out: dict[str, Column] = {
+    out = {
         "dpd_now": _col(dpd_now, dpd_now != _EMPTY),
-        "last_late_day": _col(last_late.astype(np.int32), last_late != _NO_DAY, pa.date32()),
+        "last_late_day": _col(last_late, last_late != _NO_DAY),
         "prin_c": _col(prin),
         "partial_12m": _col(partial_12),
         "paid_c_12m": _col(paid_c_12, has12),
@@ -241,5 +241,4 @@ def _aggregate(
     return out
 
 
-def _col(values: np.ndarray, valid: np.ndarray | None = None, type_=None) -> Column:
-    return values, valid, type_
+_col = nullable

@@ -1,12 +1,9 @@
-"""DuckDB SQL of the repayment family around its aggregates: loan status, the instalments as
-the array code reads them, and the final SELECT's repayment features over the aggregates
-`rep` and `rep_old` that `repayment_arrays` computes. Money is in whole cents (BIGINT), so the
-sums are exact and the same on every run.
+"""DuckDB SQL of the repayment family's staging: loan status and the instalments as the array
+code (`repayment_arrays`) reads them. Money is in whole cents (BIGINT), so the sums are exact
+and the same on every run.
 """
 
 from __future__ import annotations
-
-from pipeline.features.specs import WINDOWS
 
 
 def loan_status(default_dpd: int) -> str:
@@ -57,30 +54,3 @@ SELECT loan_id, due, paid, due_c, paid_c, prin_c,
        paid IS NOT NULL AND paid_c < due_c AS partial
 FROM r
 """
-
-
-def select_columns() -> list[str]:
-    """Final SELECT expressions of the repayment features (aliases r = rep, ro = rep_old,
-    l = ln, g = grid)."""
-    balance = "greatest(l.principal - coalesce(r.prin_c, 0) / 100.0, 0.0)"
-    n_due = "coalesce(r.n_12m, 0) + coalesce(ro.n, 0)"
-    # No instalment due (yet) means no days past due: 0, like dpd_now. A loan's lack of history
-    # is told by instalments_due_so_far = 0, not by missing values, whose share would follow
-    # the month's originations.
-    cols = ["CAST(coalesce(r.dpd_now, 0) AS DOUBLE) AS dpd_now"]
-    cols += [f"CAST(coalesce(r.dpd_max_{w}m, 0) AS DOUBLE) AS dpd_max_{w}m" for w in WINDOWS]
-    cols += [f"coalesce(r.dpd_sum_{w}m / nullif(r.n_{w}m, 0), 0) AS dpd_mean_{w}m" for w in WINDOWS]
-    cols += [f"CAST(coalesce(r.late_{w}m, 0) AS DOUBLE) AS late_instalments_{w}m" for w in WINDOWS]
-    cols += [
-        "CAST(coalesce(r.partial_12m, 0) AS DOUBLE) AS partial_payments_12m",
-        "r.paid_c_12m / nullif(r.due_c_12m, 0) AS paid_to_due_ratio_12m",
-        # the last day with DPD > 0: a late payment's date, or s while still unpaid
-        "date_diff('day', r.last_late_day, g.s) / 30.4375 AS months_since_last_delinquency",
-        "CAST(coalesce(greatest(r.dpd_max_12m, ro.dpd_max), 0) AS DOUBLE) AS dpd_max_ever",
-        f"{balance} AS outstanding_balance",
-        f"{balance} / nullif(l.principal, 0) AS balance_share_of_principal",
-        "date_diff('day', l.orig, g.s) / 30.4375 AS loan_age_months",
-        f"CAST(greatest(l.term - ({n_due}), 0) AS DOUBLE) AS remaining_term_months",
-        f"CAST({n_due} AS DOUBLE) AS instalments_due_so_far",
-    ]
-    return cols
