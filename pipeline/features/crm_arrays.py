@@ -24,13 +24,16 @@ each of their loans, which spares the final SELECT a join). Columns:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Executor
+
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from pipeline.core.contract import CRM_CHANNELS
 from pipeline.features.crm_sql import CHANNEL, TYPE
-from pipeline.features.prefix import Edges, days, in_chunks, nullable, running
+from pipeline.features.prefix import Edges, InChunks, days, nullable, running
 from pipeline.features.specs import CHANNEL_WINDOWS
 
 _US_PER_DAY = 86_400_000_000
@@ -54,9 +57,10 @@ def fetch_events(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, pa.Table]:
 
 
 def crm_tables(
-    fetched: tuple[pa.Table, pa.Table], rows: pa.Table
-) -> dict[str, dict[str, np.ndarray]]:
-    """{"crm_win", "crm_hist"}: {column above: float64, NaN for NULL}, one value per row of
+    fetched: tuple[pa.Table, pa.Table], rows: pa.Table, pool: Executor
+) -> Callable[[], dict[str, dict[str, np.ndarray]]]:
+    """Submit the family's chunks to `pool` and return what waits for them and gives
+    {"crm_win", "crm_hist"}: {column above: float64, NaN for NULL}, one value per row of
     `rows` (columns ci, s: customers numbered as in customer_index, and snapshot dates), in
     that order, from what `fetch_events` read (numpy and Arrow compute, which release the GIL
     for most of the work)."""
@@ -68,11 +72,16 @@ def crm_tables(
         part = ev.slice(events.start, events.stop - events.start)
         return _aggregate(part, first, g[at] - first, s[at], n_customers, snaps)
 
-    cols = in_chunks(_ints(ev.column("ci")), g, CHUNK, chunk)
-    return {
-        "crm_win": {name: cols[name] for name in _WIN_COLUMNS},
-        "crm_hist": {name: cols[name] for name in _HIST_COLUMNS},
-    }
+    chunks = InChunks(_ints(ev.column("ci")), g, CHUNK, chunk, pool)
+
+    def result() -> dict[str, dict[str, np.ndarray]]:
+        cols = chunks.result()
+        return {
+            "crm_win": {name: cols[name] for name in _WIN_COLUMNS},
+            "crm_hist": {name: cols[name] for name in _HIST_COLUMNS},
+        }
+
+    return result
 
 
 def _ints(column: pa.ChunkedArray, fill: int = 0) -> np.ndarray:

@@ -32,7 +32,7 @@ from pipeline.core.metadata import FeatureSpec
 from pipeline.features import derive
 from pipeline.features.crm_arrays import crm_tables, fetch_events
 from pipeline.features.plan import CATEGORY_SOURCES, FINAL_JOINS, STATIC, steps
-from pipeline.features.prefix import days
+from pipeline.features.prefix import Inline, days
 from pipeline.features.repayment_arrays import fetch_instalments, repayment_tables
 from pipeline.features.snapshots import (
     default_snapshots,
@@ -185,26 +185,16 @@ def aggregates(
             _stage_enums(con)
     rows, parts, categories = _rows(con)
     clock.lap("stage")
-    # The families are independent: with two or more threads, numpy aggregates the instalments
-    # in a second thread while DuckDB (which has the connection to itself) fetches the CRM
-    # events, then both run side by side, one per core (numpy and Arrow release the GIL in
-    # their loops). With one, one after the other.
-    instalments = fetch_instalments(con)
-    clock.lap("fetch")
-    with ThreadPoolExecutor(1) as pool:
-        if fcfg.duckdb_threads > 1:
-            repayment = pool.submit(repayment_tables, instalments, rows, fcfg.default_dpd)
-        else:
-            parts.update(repayment_tables(instalments, rows, fcfg.default_dpd))
-            clock.lap("families")
-        # the inputs go as soon as their family is done (on the default book they are 1 GB)
-        del instalments
-        events = fetch_events(con)
+    # The families' chunks are the tasks of one pool of duckdb_threads workers (with one,
+    # each runs when submitted), while this thread has DuckDB fetch the next family's input:
+    # the CRM events first, whose family is the longer.
+    with ThreadPoolExecutor(fcfg.duckdb_threads) if fcfg.duckdb_threads > 1 else Inline() as pool:
+        crm = crm_tables(fetch_events(con), rows, pool)
         clock.lap("fetch")
-        parts.update(crm_tables(events, rows))
-        del events
-        if fcfg.duckdb_threads > 1:
-            parts.update(repayment.result())
+        repayment = repayment_tables(fetch_instalments(con), rows, fcfg.default_dpd, pool)
+        clock.lap("fetch")
+        parts.update(crm())
+        parts.update(repayment())
     clock.lap("families")
     return data_end, rows, parts, categories
 

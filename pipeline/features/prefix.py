@@ -6,12 +6,14 @@ events of a group dated in [lo, hi) are the index range [at(lo), at(hi)) (`Edges
 window sum is the difference of a running sum at two indices: no join, no per-window pass over
 the events. Sums stay in integers, so they equal SQL's integer sums exactly. Range maxima,
 which no difference gives, come from a sparse table (`RangeMax`) or a running max per group.
-`in_chunks` runs a family over chunks of whole groups.
+`InChunks` runs a family over chunks of whole groups, as tasks of a pool.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 
 import numpy as np
 import pyarrow as pa
@@ -140,53 +142,89 @@ def running_max_by_group(values: np.ndarray, group: np.ndarray) -> np.ndarray:
 def nullable(values: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     """values as float64, NaN where not `valid`: how the families hand over their aggregates
     (SQL's NULL as NaN; integers of up to 2^53, so exact)."""
-    out = values.astype(np.float64)
-    if valid is not None:
-        out[~valid] = np.nan
-    return out
+    if valid is None:
+        return values.astype(np.float64)
+    return np.where(valid, values, np.nan)
 
 
-def in_chunks(
-    event_group: np.ndarray,
-    row_group: np.ndarray,
-    size: int,
-    compute: Callable[[slice, np.ndarray, int, int], dict[str, np.ndarray]],
-) -> dict[str, np.ndarray]:
-    """Run `compute` over chunks of whole groups of about `size` events, put back in row order.
+class InChunks:
+    """`compute` over chunks of whole groups of about `size` events, each a task of `pool`;
+    `result()` waits for them and returns {name: values} in row order.
 
     compute(events, rows, first_group, n_groups) gets the slice of the events (sorted by group)
     of groups first_group ... first_group + n_groups - 1 and the indices of the rows of those
     groups (sorted by group, in row order within one), and returns {name: values} for those
-    rows.
-    Small chunks keep every temporary array small enough for the allocator to reuse its memory:
-    on this machine fresh memory costs more than the arithmetic done in it.
+    rows; its task puts them in their places.
+    Small chunks keep every temporary array small enough for the allocator to reuse its memory
+    (on this machine fresh memory costs more than the arithmetic done in it), and the two
+    families' chunks, in one pool, keep both cores busy until the last is done.
     """
-    n = len(event_group)
-    cuts = [0]
-    while cuts[-1] < n:
-        nxt = min(cuts[-1] + size, n)
-        if nxt < n:  # back to the first event of that group, or past the group if it is long
-            nxt = int(np.searchsorted(event_group, event_group[nxt], side="left"))
-            if nxt <= cuts[-1]:
-                nxt = int(np.searchsorted(event_group, event_group[cuts[-1]], side="right"))
-        cuts.append(nxt)
-    if len(cuts) == 1:  # no events: one chunk of none
-        cuts.append(0)
-    top = int(max(event_group.max(initial=-1), row_group.max(initial=-1))) + 1
-    firsts = [0, *(int(event_group[c]) for c in cuts[1:-1])]
-    ends = [*firsts[1:], top]
-    chunk_of_row = np.searchsorted(np.asarray(firsts[1:], dtype=np.int64), row_group, "right")
-    # each chunk's rows in group order: their lookups in the running sums then go forward
-    # through memory instead of jumping (20% less CPU for the repayment family on the bench book)
-    # (a unique key for each row, whose default sort is 5x faster than a stable one)
-    by_group = np.argsort(row_group.astype(np.int64) * len(row_group) + np.arange(len(row_group)))
-    bounds = np.searchsorted(chunk_of_row[by_group], np.arange(len(firsts) + 1))
-    out: dict[str, np.ndarray] = {}
-    for k, (first, end) in enumerate(zip(firsts, ends, strict=True)):
-        rows = by_group[bounds[k] : bounds[k + 1]]
-        part = compute(slice(cuts[k], cuts[k + 1]), rows, first, max(end - first, 1))
+
+    def __init__(
+        self,
+        event_group: np.ndarray,
+        row_group: np.ndarray,
+        size: int,
+        compute: Callable[[slice, np.ndarray, int, int], dict[str, np.ndarray]],
+        pool: Executor,
+    ) -> None:
+        n = len(event_group)
+        cuts = [0]
+        while cuts[-1] < n:
+            nxt = min(cuts[-1] + size, n)
+            if nxt < n:  # back to the first event of that group, or past the group if it is long
+                nxt = int(np.searchsorted(event_group, event_group[nxt], side="left"))
+                if nxt <= cuts[-1]:
+                    nxt = int(np.searchsorted(event_group, event_group[cuts[-1]], side="right"))
+            cuts.append(nxt)
+        if len(cuts) == 1:  # no events: one chunk of none
+            cuts.append(0)
+        top = int(max(event_group.max(initial=-1), row_group.max(initial=-1))) + 1
+        firsts = [0, *(int(event_group[c]) for c in cuts[1:-1])]
+        ends = [*firsts[1:], top]
+        chunk_of_row = np.searchsorted(np.asarray(firsts[1:], dtype=np.int64), row_group, "right")
+        # each chunk's rows in group order: their lookups in the running sums then go forward
+        # through memory instead of jumping (20% less CPU for the repayment family on the bench
+        # book) (a unique key for each row, whose default sort is 5x faster than a stable one)
+        key = row_group.astype(np.int64) * len(row_group) + np.arange(len(row_group))
+        by_group = np.argsort(key)
+        bounds = np.searchsorted(chunk_of_row[by_group], np.arange(len(firsts) + 1))
+        self.size, self.compute = len(row_group), compute
+        self.out: dict[str, np.ndarray] = {}
+        self.lock = threading.Lock()
+        self.tasks = [
+            pool.submit(
+                self._run,
+                slice(cuts[k], cuts[k + 1]),
+                by_group[bounds[k] : bounds[k + 1]],
+                first,
+                max(end - first, 1),
+            )
+            for k, (first, end) in enumerate(zip(firsts, ends, strict=True))
+        ]
+
+    def _run(self, events: slice, rows: np.ndarray, first: int, n_groups: int) -> None:
+        part = self.compute(events, rows, first, n_groups)
+        with self.lock:
+            for name, values in part.items():
+                if name not in self.out:
+                    self.out[name] = np.empty(self.size, dtype=values.dtype)
         for name, values in part.items():
-            if name not in out:
-                out[name] = np.empty(len(row_group), dtype=values.dtype)
-            out[name][rows] = values
-    return out
+            self.out[name][rows] = values
+
+    def result(self) -> dict[str, np.ndarray]:
+        for task in self.tasks:
+            task.result()
+        return self.out
+
+
+class Inline(Executor):
+    """An executor that runs each task when it is submitted, in the caller's thread."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:  # type: ignore[override]
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
+            future.set_exception(exc)
+        return future

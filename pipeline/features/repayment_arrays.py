@@ -31,6 +31,9 @@ The rows are the grid's (one per active loan and snapshot), in the engine's orde
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Executor
+
 import duckdb
 import numpy as np
 import pyarrow as pa
@@ -39,10 +42,10 @@ from pipeline.features.crm_sql import TYPE
 from pipeline.features.prefix import (
     NEVER,
     Edges,
+    InChunks,
     RangeMax,
     between,
     days,
-    in_chunks,
     keys,
     nullable,
     running,
@@ -98,39 +101,46 @@ def fetch_instalments(con: duckdb.DuckDBPyConnection) -> Fetched:
 
 
 def repayment_tables(
-    fetched: Fetched, rows: pa.Table, default_dpd: int
-) -> dict[str, dict[str, np.ndarray]]:
-    """{"rep", "rep_old"}: {column above: float64, NaN for NULL}, one value per row of `rows`
-    (columns li, s: the grid's loans numbered as in loan_index, and snapshot dates), in that
-    order, from what `fetch_instalments` read. numpy alone (it releases the GIL in most of
-    this work), so it can run beside the CRM family's DuckDB fetch."""
+    fetched: Fetched, rows: pa.Table, default_dpd: int, pool: Executor
+) -> Callable[[], dict[str, dict[str, np.ndarray]]]:
+    """Submit the family's chunks to `pool` and return what waits for them and gives {"rep",
+    "rep_old"}: {column above: float64, NaN for NULL}, one value per row of `rows` (columns
+    li, s: the grid's loans numbered as in loan_index, and snapshot dates), in that order,
+    from what `fetch_instalments` read. numpy alone, which releases the GIL in most of this
+    work."""
     inst, reminders, snaps = fetched
-    _unpack(inst)
-    _match_reminders(inst, reminders)
+    loan_ci = inst.pop("loan_ci")
     g = rows.column("li").to_numpy()
     s = days(rows.column("s"))
 
     def chunk(events: slice, at: np.ndarray, first: int, n_loans: int) -> dict:
         part = {k: v[events] for k, v in inst.items()}
+        _unpack(part, loan_ci)
+        _match_reminders(part, reminders)
         part["li"] = part["li"] - first
         return _aggregate(part, g[at] - first, s[at], n_loans, snaps, int(default_dpd))
 
-    cols = in_chunks(inst["li"], g, CHUNK, chunk)
-    rep = {k: v for k, v in cols.items() if not k.startswith("old_")}
-    old = {k[4:]: v for k, v in cols.items() if k.startswith("old_")}
-    return {"rep": rep, "rep_old": old}
+    chunks = InChunks(inst["li"], g, CHUNK, chunk, pool)
+
+    def result() -> dict[str, dict[str, np.ndarray]]:
+        cols = chunks.result()
+        rep = {k: v for k, v in cols.items() if not k.startswith("old_")}
+        old = {k[4:]: v for k, v in cols.items() if k.startswith("old_")}
+        return {"rep": rep, "rep_old": old}
+
+    return result
 
 
-def _unpack(inst: dict) -> None:
+def _unpack(inst: dict, loan_ci: np.ndarray) -> None:
     """The columns `fetch_instalments` left to numpy: the flags late and partial (int8), days
-    late (paid - due when paid late, else 0, also when unpaid)
-    and the customer number ci of each instalment."""
+    late (paid - due when paid late, else 0, also when unpaid) and the customer number ci of
+    each instalment (`loan_ci`: of each loan)."""
     flags = inst.pop("flags")
     inst["late"] = flags & 1
     inst["partial"] = flags >> 1
     paid_late = inst["late"].astype(bool) & (inst["paid"] != NEVER)
     inst["late_days"] = np.where(paid_late, inst["paid"] - inst["due"], 0).astype(np.int32)
-    inst["ci"] = inst.pop("loan_ci")[inst["li"]]
+    inst["ci"] = loan_ci[inst["li"]]
 
 
 def _match_reminders(inst: dict, reminders: dict) -> None:

@@ -3,13 +3,16 @@ chunking: the feature tests' books fit in one chunk, so the chunk boundaries are
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
+import pytest
 from minibook import write_book
 
 from pipeline.config import Config, FeaturesConfig
 from pipeline.features import build_features, crm_arrays, repayment_arrays
-from pipeline.features.prefix import Edges, RangeMax, in_chunks, running_max_by_group
+from pipeline.features.prefix import Edges, InChunks, Inline, RangeMax, running_max_by_group
 
 
 def test_edges_cut_each_group_where_a_search_would():
@@ -50,7 +53,8 @@ def test_range_max_and_running_max_by_group_match_a_loop():
     np.testing.assert_array_equal(run, want)
 
 
-def test_in_chunks_puts_whole_groups_together_and_rows_back_in_order():
+@pytest.mark.parametrize("threads", [0, 2])
+def test_in_chunks_puts_whole_groups_together_and_rows_back_in_order(threads):
     rng = np.random.default_rng(2)
     event_group = np.sort(rng.integers(0, 40, 1000))
     row_group = rng.integers(0, 45, 700)  # some groups without events
@@ -63,7 +67,8 @@ def test_in_chunks_puts_whole_groups_together_and_rows_back_in_order():
         counts = np.bincount(groups - first, minlength=n_groups)
         return {"n": counts[row_group[rows] - first]}
 
-    out = in_chunks(event_group, row_group, 97, compute)
+    with ThreadPoolExecutor(threads) if threads else Inline() as pool:
+        out = InChunks(event_group, row_group, 97, compute, pool).result()
     assert len(seen) > 5  # several chunks
     np.testing.assert_array_equal(out["n"], np.bincount(event_group, minlength=45)[row_group])
 
@@ -78,3 +83,6 @@ def test_small_chunks_give_the_same_matrix(tmp_path, monkeypatch):
     monkeypatch.setattr(repayment_arrays, "CHUNK", 301)
     monkeypatch.setattr(crm_arrays, "CHUNK", 173)
     pd.testing.assert_frame_equal(build_features(interim, cfg)[0], whole, check_exact=True)
+    # and the many chunks of both families as the tasks of two threads
+    two = Config(features=FeaturesConfig(duckdb_threads=2))
+    pd.testing.assert_frame_equal(build_features(interim, two)[0], whole, check_exact=True)
