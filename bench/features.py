@@ -4,29 +4,36 @@
     .venv/bin/python bench/features.py --size 0.2             # 2M repayments, 1M CRM events
     .venv/bin/python bench/features.py --repayments 2000000 --crm 1000000 --freq monthly
     .venv/bin/python bench/features.py --keep                  # reuse bench/out/<size> next time
-    .venv/bin/python bench/features.py --size 0.2 --threads 1 # the families one after the other
+    .venv/bin/python bench/features.py --size 0.2 --threads 1 # the families on one thread
+    .venv/bin/python bench/features.py --size 0.2 --repeat 5  # medians of 5 runs of each
     .venv/bin/python bench/features.py --interim data/interim --spark local[2]
                                         # the book `make train` made (default config), and Spark
 
 Generates a synthetic book with a vectorised numpy generator (Parquet in bench/out/<size>/),
 then, each in a fresh subprocess so that peak RSS is its own:
   engine   the build_features code path end to end (Parquet views -> sorted pandas matrix),
-           timed per step: stage (typed tables, loan status, grid), fetch (DuckDB sorts the
-           instalments and CRM events into numpy/Arrow), families (the rest of the two families'
-           array code, side by side in two threads), assemble (final SELECT, pandas)
+           timed per step: stage (typed tables, loan status, grid, the rows sorted with their
+           static columns), fetch (DuckDB sorts the CRM events, then the instalments, into
+           numpy/Arrow, while the pool works on the CRM family's chunks), families (the rest of
+           the two families' chunks, the tasks of one pool of --threads workers), assemble (the
+           features derived in numpy, pandas)
   today    the engine as it was before the portable rewrite (a verbatim copy in
            bench/features_today/), the reference "N x faster than today" is measured against
   limit    the floor: the fastest formulation known of the same repayment + CRM aggregates
            (prefix sums: the engine's staging and array code, `engine.aggregates`) from the
-           same Parquet files into Arrow tables, without the final SELECT, typing, ordering or
-           pandas. (Until issue 20 the limit was one hand-written range-join query, the same
-           algorithm as the engine then: 6-15 s on --size 0.2, slower than the engine now.)
+           same Parquet files into numpy, without the features' derivation or pandas. (Until
+           issue 20 the limit was one hand-written range-join query, the same algorithm as the
+           engine then: 6-15 s on --size 0.2, slower than the engine now.)
   spark    (--spark MASTER) the Spark engine in one session: its start, then --spark-builds
            builds of the matrix as `loanrisk features --engine spark` makes it (the book's
            facts, the partitions' builds, the partitioned Parquet written and read back as
            the sorted pandas matrix); the first pays the JVM's and the workers' warm-up, the
            later ones are what a running session (a cluster's, a notebook's) pays
 and prints events/s, peak RSS, the today / engine speed-up and the engine / limit ratio.
+`--repeat N` runs today's engine and the engine N times each, one after the other in turn, and
+reports the run of median time of each with every pair's ratio: on this machine one build's
+time varies by 15-30% from run to run (fresh memory costs what the host makes it cost), which
+one pair cannot tell from a change.
 `--check` also compares the engine's matrix with today's value by value (one more run of each).
 `--interim DIR` measures a folder of validated tables instead (e.g. the default book that
 `make train` ingested into data/interim), with the default config's snapshots.
@@ -73,6 +80,7 @@ def main() -> None:
     p.add_argument("--crm", type=int, help="CRM events (overrides --size)")
     p.add_argument("--freq", choices=["monthly", "quarterly"], default="quarterly")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=1, help="runs of today's engine and the engine")
     p.add_argument("--memory-limit", default="4GB")
     p.add_argument("--keep", action="store_true", help="reuse generated data when present")
     p.add_argument("--seed", type=int, default=0)
@@ -121,8 +129,8 @@ def main() -> None:
     )
     with open("/proc/loadavg") as f:
         a.load = " ".join(f.read().split()[:3])
-    results = {}
-    for mode in ("today", "engine", "limit", *(["spark"] if a.spark else [])):
+
+    def measure(mode: str) -> dict:
         cmd = [
             sys.executable,
             __file__,
@@ -142,7 +150,25 @@ def main() -> None:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode:
             sys.exit(f"{mode} failed:\n{proc.stderr}")
-        results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    runs: dict[str, list[dict]] = {"today": [], "engine": []}
+    for _ in range(max(1, a.repeat)):
+        for mode in runs:
+            runs[mode].append(measure(mode))
+    results = {mode: sorted(r, key=lambda x: x["seconds"])[len(r) // 2] for mode, r in runs.items()}
+    for mode in ("limit", *(["spark"] if a.spark else [])):
+        results[mode] = measure(mode)
+    if a.repeat > 1:
+        pairs = zip(runs["today"], runs["engine"], strict=True)
+        ratios = [t["seconds"] / e["seconds"] for t, e in pairs]
+        print(
+            f"{a.repeat} runs each, in turn: today "
+            + ", ".join(f"{r['seconds']:.2f}" for r in runs["today"])
+            + " s; engine "
+            + ", ".join(f"{r['seconds']:.2f}" for r in runs["engine"])
+            + f" s; each pair's speed-up {min(ratios):.2f}-{max(ratios):.2f}x (the medians below)"
+        )
     _report(results, events, a)
     if a.spark:
         sp, engine = results["spark"], results["engine"]["seconds"]
@@ -190,7 +216,7 @@ def _report(results: dict, events: int, a: argparse.Namespace) -> None:
     with open("/proc/loadavg") as f:  # the speed-up shrinks when other jobs take the cores
         print(f"load average before the runs: {a.load}, after: {' '.join(f.read().split()[:3])}")
     print(
-        f"limit (prefix-sum aggregates -> Arrow, no final SELECT or pandas): "
+        f"limit (prefix-sum aggregates -> numpy, no derivation or pandas): "
         f"{lim['seconds']:.2f} s, {lim['rows']:,} rows, "
         f"{events / lim['seconds'] / 1e6:.2f} M events/s, peak RSS {lim['peak_rss_mb']:.0f} MB"
     )
@@ -435,8 +461,8 @@ def _measure_spark(a: argparse.Namespace) -> dict:
 
 def _measure_limit(a: argparse.Namespace) -> dict:
     """The floor: the fastest formulation known (prefix sums, the engine's array code) of the
-    same aggregates, from the same Parquet files to Arrow, without the final SELECT, its
-    typing and ordering, or pandas."""
+    same aggregates, from the same Parquet files to numpy, without the features' derivation or
+    pandas."""
     from pipeline.features.engine import aggregates, duckdb_connection
 
     cfg, snaps = _config(a), _snapshots(a)
