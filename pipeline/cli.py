@@ -102,25 +102,70 @@ def _guarded(fn: Callable[[], Any]) -> Any:
     unwinds like on Ctrl-C: the MLflow run ends as FAILED, nothing half-written is left, and the
     exit code is 143.
     """
+    main = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    stopper = _Stopper(STOP_DEADLINE_S)
+    if main:
+        signal.signal(signal.SIGTERM, stopper)
     try:
         return _run_guarded(fn)
     finally:
-        if threading.current_thread() is threading.main_thread():
+        stopper.cancel()
+        if main:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise Terminated(f"signal {signum}")
+# How long a stage may unwind after SIGTERM before the process exits without finishing it: a
+# signal landing inside an MLflow write can leave that write's SQLite lock held, and every write
+# on the way out then waits for it (once in CI the unwinding outlasted a minute). Schedulers
+# commonly allow 30 s before SIGKILL.
+STOP_DEADLINE_S = 20.0
+
+
+class _Stopper:
+    """The SIGTERM handler: the first signal raises `Terminated`, so the stage unwinds (the
+    MLflow run ends as FAILED, temporary files go), within `deadline` seconds; past it, or at
+    a second signal, the process exits at once with 143, as after SIGKILL: the next `train`
+    marks a run left RUNNING as KILLED, and no set of published files is half written."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.timer: threading.Timer | None = None
+        self.mlflow = logging.getLogger("mlflow")
+        self.level = self.mlflow.level
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.timer is not None:
+            _exit_now("a second SIGTERM")
+        # MLflow logs the lock it then waits for with a traceback; `_unwound` says it in a line
+        self.mlflow.setLevel(logging.CRITICAL)
+        self.timer = threading.Timer(
+            self.deadline, _exit_now, args=(f"not stopped within {self.deadline:.0f} s",)
+        )
+        self.timer.daemon = True
+        self.timer.start()
+        raise Terminated(f"signal {signum}")
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.mlflow.setLevel(self.level)
+
+
+def _exit_now(why: str) -> None:
+    sys.stderr.write(
+        f"terminated (SIGTERM), {why}: exiting now; the next `loanrisk train` marks a training "
+        "run left RUNNING as KILLED\n"
+    )
+    sys.stderr.flush()
+    os._exit(143)
 
 
 def _unwound(fn: Callable[[], Any]) -> Any:
     """fn(), where an error raised while unwinding from SIGTERM is the termination: a signal
     landing inside an MLflow write leaves that write's SQLite lock held, so marking the run
     FAILED on the way out fails ("database is locked"); the stop is still what happened (exit
-    143), and the next run of the experiment ends the run left RUNNING as FAILED."""
+    143), and the next `train` marks the run left RUNNING as KILLED."""
     try:
         return fn()
     except Exception as exc:

@@ -3,7 +3,8 @@ untouched, and the next run succeeds.
 
 SIGTERM is caught by the CLI: the stage unwinds and MLflow ends the run (and the trial that was
 running) as FAILED; exit code 143. SIGKILL cannot be caught: the run stays RUNNING until the
-next `train` finds its process gone and marks it (and its trials) KILLED.
+next `train` finds its process gone and marks it (and its trials) KILLED; so does a run whose
+end SIGTERM's unwinding could not write, or not within `cli.STOP_DEADLINE_S`.
 """
 
 from __future__ import annotations
@@ -128,8 +129,14 @@ def test_sigterm_then_sigkill_during_tuning_then_rerun(book):
     code, err = _kill(proc, signal.SIGTERM)
     assert code == 143, err
     assert "terminated (SIGTERM)" in err and "Traceback" not in err
-    assert client.get_run(termed).info.status == "FAILED"
-    assert {r.info.status for r in _children(client, termed)} <= {"FINISHED", "FAILED"}
+    # Unwound, the run ends FAILED. When the signal landed inside an MLflow write, that write's
+    # SQLite lock can keep the run's end from being written (said in a line, "while stopping"),
+    # or hold the unwinding past the deadline ("not stopped within"; seen under load): the run
+    # stays RUNNING as after SIGKILL, and the next train marks it KILLED.
+    cut = "while stopping" in err or "not stopped within" in err
+    assert client.get_run(termed).info.status == ("RUNNING" if cut else "FAILED"), err
+    if not cut:
+        assert {r.info.status for r in _children(client, termed)} <= {"FINISHED", "FAILED"}
     assert _registry(client) == before
 
     known |= {r.info.run_id for r in client.search_runs([exp], max_results=2000)}
@@ -146,4 +153,5 @@ def test_sigterm_then_sigkill_during_tuning_then_rerun(book):
     assert all(r.info.status != "RUNNING" for r in _children(client, killed))
     versions, _ = _registry(client)
     assert versions == ["1", "2"]
-    assert client.get_run(termed).info.status == "FAILED"  # a finished run is not touched again
+    # a finished run is not touched again
+    assert client.get_run(termed).info.status == ("KILLED" if cut else "FAILED")
