@@ -1,6 +1,7 @@
-"""The relationship family's aggregates, the tables `crm_win` and `crm_hist` of `plan`: their
-one definition (the contract is `pipeline.features`'s docstring; `tests/reference_features.py`
-computes the same in pandas), from the staged `crm`, `cgrid` and `snaps` by prefix sums.
+"""The relationship family's aggregates, the parts `crm_win` and `crm_hist` that `derive`
+reads: their one definition (the contract is `pipeline.features`'s docstring;
+`tests/reference_features.py` computes the same in pandas), from the staged `crm`, `cgrid` and
+`snaps` by prefix sums.
 
 The events of each customer sorted by (timestamp, interaction_id): a window [s - k months, s)
 starts and ends at midnight, so its events are an index range found from their days, and every
@@ -12,7 +13,7 @@ count is a difference of running counts. What depends on s itself:
 - the history state: the last event before s, and the last one with a rating, by a running
   index.
 The rows are the engine's (one per active loan and snapshot: a customer's values repeat on
-each of their loans, which spares the final SELECT a join). Columns:
+each of their loans, which spares `derive` a join). Columns:
     crm_win   over the events in [s - k months, s), k as named (else 12; act_9m: the 9 months
               before the last 3): counts, rating counts and sums, resolution_days_median, and
               the trend's sums sat_sx, sat_sxx, sat_sxy (x = day - s in days)

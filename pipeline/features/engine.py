@@ -45,7 +45,7 @@ from pipeline.features.specs import feature_names, feature_specs
 log = logging.getLogger(__name__)
 
 KEYS = ["loan_id", "customer_id", "snapshot_date", "label"]
-# Staged tables the final SELECT no longer needs: dropped first so their memory is reused.
+# Staged tables the derivation no longer needs: dropped first so their memory is reused.
 SCRATCH = ("lgrid",)
 # Staged steps only the array code reads (in its own sorted order, once or twice): views, not
 # tables written and read back.

@@ -1,4 +1,4 @@
-"""The repayment family's aggregates, the tables `rep` and `rep_old` of `plan`: their one
+"""The repayment family's aggregates, the parts `rep` and `rep_old` that `derive` reads: their one
 definition (the contract is `pipeline.features`'s docstring; `tests/reference_features.py`
 computes the same in pandas), from the staged `inst`, `crm` and `snaps` by prefix sums.
 
