@@ -1,7 +1,7 @@
 """The DuckDB engine: run the staging steps of `plan` (typed tables, loan status, the loan x
 snapshot grid, sorted once into the matrix's order by (snapshot_date, loan_id)), compute the two
 event families with prefix sums in numpy (`repayment_arrays`, `crm_arrays`: no range joins;
-side by side in two threads) row by row for the matrix's rows, derive the features from them
+their chunks the tasks of one pool of threads) for the matrix's rows, derive the features from them
 and the static columns (`derive`, numpy, on two threads), and hand pandas the finished matrix
 without a sort or a copy. The categories get every level of the input's sorted values, also
 those absent from the rows."""

@@ -10,7 +10,7 @@ Order of the steps (each a table or view the later ones read):
     loan_status, inst        default / close date per loan; instalments with static flags
     snaps                    snapshot dates with their window bounds
     lgrid / grid / cgrid     loans held per snapshot / the active ones (the rows) / per customer
-then the families (FAMILY_STEPS, from the array code):
+then the families (the array code's parts, no step here):
     rep, rep_old             repayment aggregates (see repayment_arrays)
     crm_win, crm_hist        CRM aggregates: 12-month window, whole history (see crm_arrays)
 and `derive` puts the parts together into the features.
@@ -45,10 +45,6 @@ def steps(
         ("snaps", snaps_sql(snapshots, fcfg.performance_window_months)),
         *GRID,
     ]
-
-
-# The tables of the event families, from the array code rather than a step.
-FAMILY_STEPS = ("rep", "rep_old", "crm_win", "crm_hist")
 
 
 LOANS = """
