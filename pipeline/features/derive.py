@@ -6,7 +6,7 @@ SQL's NULL: the families' aggregates (`repayment_arrays`: rep, rep_old; `crm_arr
 crm_hist) and the static columns `engine._rows` reads through `plan.STATIC` (snaps, ln,
 loan_status, cgrid, customers; dates as days since 1970). NaN stays NaN through the
 arithmetic, as NULL does in SQL; `fmax` is SQL's greatest (it skips a missing value) and
-`_per(a, b)` its a / nullif(b, 0). Every value is an integer of up to 2^53 until it is
+`_per_(a, b)` its a / nullif(b, 0). Every value is an integer of up to 2^53 until it is
 divided, so the float arithmetic is exact where SQL's was in integers.
 
 A feature derived from aggregates of one family is written into the memory of an aggregate
@@ -67,7 +67,7 @@ def repayment(parts: Parts, s: np.ndarray) -> Features:
     balance /= 100.0
     np.subtract(ln["principal"], balance, out=balance)
     out["outstanding_balance"] = np.fmax(balance, 0.0, out=balance)
-    out["balance_share_of_principal"] = _per(balance, ln["principal"])
+    out["balance_share_of_principal"] = _per_(balance.copy(), ln["principal"])
     out["loan_age_months"] = (s - ln["orig"]) / _DAYS_PER_MONTH
     # No instalment due (yet) means no days past due: 0, like dpd_now. A loan's lack of history
     # is told by instalments_due_so_far = 0, not by missing values, whose share would follow
@@ -143,7 +143,7 @@ def customer_loan(parts: Parts, s: np.ndarray, income_step: float) -> Features:
         "annual_income": (
             np.floor(income / income_step + 0.5) * income_step if income_step > 0 else income
         ),
-        "debt_to_income": parts["cgrid"]["debt_c"] / 100.0 * 12 / _nonzero(income),
+        "debt_to_income": _per_(parts["cgrid"]["debt_c"] / 100.0 * 12, income),
         "customer_age_years": year - c["birth_year"],
         "monthly_payment": ln["monthly_payment"],
         "principal": ln["principal"],
@@ -183,13 +183,3 @@ def _months_since_(day: np.ndarray, s: np.ndarray) -> np.ndarray:
     np.subtract(s, day, out=day)
     day /= _DAYS_PER_MONTH
     return day
-
-
-def _nonzero(values: np.ndarray) -> np.ndarray:
-    """SQL's nullif(values, 0)."""
-    return np.where(values == 0, np.nan, values)
-
-
-def _per(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """SQL's a / nullif(b, 0)."""
-    return a / _nonzero(b)

@@ -110,13 +110,14 @@ def repayment_tables(
     work."""
     inst, reminders, snaps = fetched
     loan_ci = inst.pop("loan_ci")
+    reminder_keys = keys(reminders["ci"], reminders["day"])  # once, for every chunk
     g = rows.column("li").to_numpy()
     s = days(rows.column("s"))
 
     def chunk(events: slice, at: np.ndarray, first: int, n_loans: int) -> dict:
         part = {k: v[events] for k, v in inst.items()}
         _unpack(part, loan_ci)
-        _match_reminders(part, reminders)
+        _match_reminders(part, reminder_keys)
         part["li"] = part["li"] - first
         return _aggregate(part, g[at] - first, s[at], n_loans, snaps, int(default_dpd))
 
@@ -143,11 +144,11 @@ def _unpack(inst: dict, loan_ci: np.ndarray) -> None:
     inst["ci"] = loan_ci[inst["li"]]
 
 
-def _match_reminders(inst: dict, reminders: dict) -> None:
+def _match_reminders(inst: dict, sorted_keys: np.ndarray) -> None:
     """inst["reminded"]: a payment reminder of the customer dated on one of the REMINDER_DAYS
-    days before the due date; inst["reminded_on_time"]: and the
-    instalment paid by its due date. Customers without an active loan (ci -1) never count."""
-    sorted_keys = keys(reminders["ci"], reminders["day"])
+    days before the due date (`sorted_keys`: the reminders' `keys` of (customer, day), sorted);
+    inst["reminded_on_time"]: and the instalment paid by its due date. Customers without an
+    active loan (ci -1) never count."""
     ci = inst["ci"]
     known = ci >= 0
     customer = np.maximum(ci, 0)
